@@ -1,0 +1,215 @@
+//! The command line: argument parsing, dispatch, output and exit codes.
+//!
+//! Rendering of config diagnostics lives here ([`report`]), at the edge. Commands call into the
+//! library and turn results into text and an exit code; they hold no logic of their own.
+
+pub mod report;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, EnvMode, LoadOptions, ServerFlags};
+use report::{Format, RenderOptions};
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: a runtime failure.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code: a usage error (clap uses it too).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: the config is invalid (EX_CONFIG).
+pub const EXIT_CONFIG: u8 = 78;
+
+/// agno-run: agents, teams and workflows declared in YAML, with Agno-compatible session storage.
+#[derive(Debug, Parser)]
+#[command(
+    name = "agno-run",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:\n  agno-run validate configs/\n  agno-run validate --format github configs/ examples/\n  agno-run schema > agno-run.schema.json\n  agno-run config configs/app.yaml --port 8080\n\nLogs go to stderr; set RUST_LOG (e.g. RUST_LOG=agno_run=debug) and --log-format json for machines."
+)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "AGNO_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check config files and folders: a CI check that never opens a database or the network.
+    #[command(
+        after_help = "Examples:\n  agno-run validate configs/app.yaml\n  agno-run validate configs/ examples/\n  agno-run validate --format json configs/ | jq '.[].code'\n  agno-run validate --format github --no-env configs/    # in GitHub Actions, without secrets\n  agno-run validate --codes                              # list every diagnostic code\n\nExit status: 0 valid, 78 invalid, 2 usage error."
+    )]
+    Validate(ValidateArgs),
+    /// Print the JSON Schema of the config format (for yaml-language-server and editors).
+    #[command(
+        after_help = "Examples:\n  agno-run schema > configs/agno-run.schema.json\n\nThen put this first line in a config file:\n  # yaml-language-server: $schema=./agno-run.schema.json"
+    )]
+    Schema,
+    /// Print the resolved config (defaults applied, relative paths resolved, secrets hidden).
+    #[command(
+        after_help = "Examples:\n  agno-run config configs/app.yaml\n  AGNO_SERVER__PORT=8080 agno-run config configs/\n  agno-run config configs/ --host 0.0.0.0 --port 9000\n\nServer settings layer: files, then AGNO_SERVER__<KEY> variables, then these flags."
+    )]
+    Config(ConfigArgs),
+}
+
+/// Options of `validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Config files or folders (all *.yaml / *.yml inside, sorted).
+    #[arg(required_unless_present = "codes")]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Do not check environment variables: missing `${VAR}`s become empty, `AGNO_SERVER__*` is ignored.
+    #[arg(long)]
+    pub no_env: bool,
+    /// Fail (exit 78) on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Colour in human output.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+    /// List every diagnostic code and exit.
+    #[arg(long, exclusive = true)]
+    pub codes: bool,
+}
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// When stdout is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Options of `config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Config files or folders.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Override `server.host`.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Override `server.port`.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Do not check environment variables.
+    #[arg(long)]
+    pub no_env: bool,
+}
+
+/// Starts tracing on stderr, filtered by `RUST_LOG` (default: warnings).
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second call (tests that run the CLI twice in one process) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let code = match cli.command {
+        Command::Validate(args) => validate(args),
+        Command::Schema => schema(),
+        Command::Config(args) => show_config(args),
+    };
+    ExitCode::from(code)
+}
+
+fn write_out(text: &str) -> u8 {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => EXIT_OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            EXIT_FAILURE
+        }
+    }
+}
+
+fn load_options(no_env: bool, flags: ServerFlags) -> LoadOptions {
+    let mut options = LoadOptions::from_process_env();
+    options.env_mode = if no_env { EnvMode::Skip } else { EnvMode::Check };
+    options.flags = flags;
+    options
+}
+
+fn color(choice: Color) -> bool {
+    match choice {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
+}
+
+fn validate(args: ValidateArgs) -> u8 {
+    if args.codes {
+        let mut text = String::new();
+        for code in config::Code::ALL {
+            text.push_str(&format!("{:<28} {:<8} {}\n", code.as_str(), code.severity().as_str(), code.describe()));
+        }
+        return write_out(&text);
+    }
+    let loaded = config::load(&args.paths, &load_options(args.no_env, ServerFlags::default()));
+    tracing::debug!(files = loaded.report.sources.len(), errors = loaded.report.errors(), "validated");
+    let opts = RenderOptions { color: color(args.color), width: terminal_width() };
+    let mut text = report::render(&loaded.report, args.format, &opts);
+    if args.format == Format::Human {
+        text.push_str(&report::summary(&loaded.report, loaded.config.as_ref(), args.deny_warnings));
+    }
+    let written = write_out(&text);
+    if loaded.report.fails(args.deny_warnings) { EXIT_CONFIG } else { written }
+}
+
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100)
+}
+
+fn schema() -> u8 {
+    let schema = config::schema::json_schema();
+    write_out(&format!("{}\n", serde_json::to_string_pretty(&schema).unwrap_or_default()))
+}
+
+fn show_config(args: ConfigArgs) -> u8 {
+    let flags = ServerFlags { host: args.host, port: args.port };
+    let loaded = config::load(&args.paths, &load_options(args.no_env, flags));
+    let Some(config) = loaded.config else {
+        let opts = RenderOptions { color: std::io::stderr().is_terminal(), width: terminal_width() };
+        eprint!("{}", report::render(&loaded.report, Format::Human, &opts));
+        eprint!("{}", report::summary(&loaded.report, None, false));
+        return EXIT_CONFIG;
+    };
+    if loaded.report.warnings() > 0 {
+        let opts = RenderOptions { color: std::io::stderr().is_terminal(), width: terminal_width() };
+        eprint!("{}", report::render(&loaded.report, Format::Human, &opts));
+    }
+    write_out(&format!("{}\n", serde_json::to_string_pretty(&config.redacted()).unwrap_or_default()))
+}

@@ -1,0 +1,786 @@
+//! Semantic checks over the merged declarations: references, cycles, identifiers, exclusive
+//! options, URLs, tools, workflow steps and templates. Every problem is collected.
+//!
+//! Runs after the structural check, on entities that passed it. Reads the file system only to
+//! see that migration folders exist; opens no database and no connection.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use indexmap::IndexMap;
+
+use super::diagnostic::{Code, Diagnostic, FileId, Span, sub_span, suggest};
+use super::model::{Agent, Condition, Database, Model, RunSettings, Step, Team, Tool, Workflow};
+use super::yaml::Node;
+
+/// One declaration of an entity, with where it came from.
+#[derive(Debug, Clone)]
+pub struct Declared<T> {
+    /// File it is declared in.
+    pub file: FileId,
+    /// The id's span (the mapping key).
+    pub key_span: Span,
+    /// The entity's YAML, for spans of its values.
+    pub node: Node,
+    /// The typed entity; None when it failed the structural check (its id still counts as
+    /// declared, so that references to it are not reported twice).
+    pub value: Option<T>,
+}
+
+impl<T> Declared<T> {
+    /// The span of `key`'s value in this entity, else the id's span.
+    pub fn span_of(&self, key: &str) -> Span {
+        self.node.get(key).map_or(self.key_span, |n| n.span)
+    }
+
+    /// The span of `key` itself in this entity, else the id's span.
+    pub fn key_span_of(&self, key: &str) -> Span {
+        self.node.entry(key).map_or(self.key_span, |e| e.key_span)
+    }
+}
+
+/// Everything declared across the config's files, merged by id.
+#[derive(Debug, Default)]
+pub struct Declarations {
+    /// Databases by id.
+    pub databases: IndexMap<String, Declared<Database>>,
+    /// Models by id.
+    pub models: IndexMap<String, Declared<Model>>,
+    /// Agents by id.
+    pub agents: IndexMap<String, Declared<Agent>>,
+    /// Teams by id.
+    pub teams: IndexMap<String, Declared<Team>>,
+    /// Workflows by id.
+    pub workflows: IndexMap<String, Declared<Workflow>>,
+    /// `default_db`: the value, its file and span.
+    pub default_db: Option<(String, FileId, Span)>,
+}
+
+/// The built-in tools, by the name used in `tools:`.
+pub const TOOLS: &[&str] =
+    &["datetime", "calculator", "http_request", "session_state", "read_chat_history", "search_past_sessions"];
+
+/// True for a name that may be spliced (quoted) into SQL as a table or schema name.
+pub fn is_sql_identifier(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+/// True for an entity id usable in file names, URLs and logs.
+pub fn is_entity_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+}
+
+/// What the checks need to know of a file: its folder (for relative paths) and its text.
+#[derive(Debug, Clone, Copy)]
+pub struct FileInfo<'a> {
+    /// The folder relative paths in the file resolve against.
+    pub dir: &'a Path,
+    /// The file's text.
+    pub text: &'a str,
+}
+
+/// Runs every semantic check over the merged declarations.
+pub fn check(decl: &Declarations, files: &HashMap<FileId, FileInfo<'_>>, out: &mut Vec<Diagnostic>) {
+    let mut c = Checker { decl, files, out };
+    c.ids();
+    c.databases();
+    c.models();
+    if let Some((name, file, span)) = &decl.default_db
+        && !decl.databases.contains_key(name)
+    {
+        c.unknown(Code::UnknownDatabase, "database", name, *file, *span, decl.databases.keys());
+    }
+    for (id, a) in &decl.agents {
+        if let Some(agent) = &a.value {
+            c.model_ref(a, &agent.model);
+            c.settings("agent", id, a, &agent.settings);
+        }
+    }
+    for (id, t) in &decl.teams {
+        if let Some(team) = &t.value {
+            c.model_ref(t, &team.model);
+            c.settings("team", id, t, &team.settings);
+            c.members(t, team);
+        }
+    }
+    c.team_cycles();
+    for (id, w) in &decl.workflows {
+        if let Some(wf) = &w.value {
+            c.db_ref("workflow", id, w, wf.db.as_deref());
+            c.workflow(w, wf);
+        }
+    }
+}
+
+/// A team on the depth-first stack: its id, its team members (index in `members`, id), and
+/// how many of them were visited.
+type Visit<'a> = (&'a str, Vec<(usize, &'a String)>, usize);
+
+struct Checker<'a, 'f, 'o> {
+    decl: &'a Declarations,
+    files: &'f HashMap<FileId, FileInfo<'f>>,
+    out: &'o mut Vec<Diagnostic>,
+}
+
+impl<'a> Checker<'a, '_, '_> {
+    fn unknown<'k>(
+        &mut self,
+        code: Code,
+        what: &str,
+        name: &str,
+        file: FileId,
+        span: Span,
+        known: impl Iterator<Item = &'k String> + Clone,
+    ) {
+        let plural = match what {
+            "database" => "databases",
+            "model" => "models",
+            "agent" => "agents",
+            "team" => "teams",
+            _ => "known names",
+        };
+        let d = Diagnostic::new(code, format!("unknown {what} `{name}`"))
+            .at(file, span, format!("no {what} has this id"))
+            .help(suggest(name, &format!("declared {plural}"), known.map(String::as_str)));
+        self.out.push(d);
+    }
+
+    fn ids(&mut self) {
+        let d = self.decl;
+        let all = d
+            .databases
+            .iter()
+            .map(|(k, v)| ("database", k, v.file, v.key_span))
+            .chain(d.models.iter().map(|(k, v)| ("model", k, v.file, v.key_span)))
+            .chain(d.agents.iter().map(|(k, v)| ("agent", k, v.file, v.key_span)))
+            .chain(d.teams.iter().map(|(k, v)| ("team", k, v.file, v.key_span)))
+            .chain(d.workflows.iter().map(|(k, v)| ("workflow", k, v.file, v.key_span)));
+        for (what, id, file, span) in all {
+            if !is_entity_id(id) {
+                self.out.push(
+                    Diagnostic::new(Code::InvalidId, format!("the {what} id `{id}` cannot be used"))
+                        .at(file, span, "invalid id")
+                        .help("ids are 1 to 128 letters, digits, `_`, `-` or `.`, starting with a letter, digit or `_`; they appear in URLs and logs"),
+                );
+            }
+        }
+    }
+
+    fn identifier(&mut self, file: FileId, node: &Node, key: &str, what: &str) -> Option<String> {
+        let entry = node.entry(key)?;
+        let value = entry.value.as_str()?;
+        if !is_sql_identifier(value) {
+            let shown = if entry.value.interpolated {
+                "the value from the environment".to_string()
+            } else {
+                format!("`{value}`")
+            };
+            self.out.push(
+                Diagnostic::new(Code::Identifier, format!("{shown} is not a valid {what} name"))
+                    .at(file, entry.value.span, "not a safe SQL identifier")
+                    .help("names match ^[A-Za-z_][A-Za-z0-9_]{0,62}$: a letter or `_`, then letters, digits or `_`, at most 63 characters"),
+            );
+        }
+        Some(value.to_string())
+    }
+
+    fn databases(&mut self) {
+        for (id, d) in &self.decl.databases {
+            let Some(db) = &d.value else { continue };
+            let mut names: Vec<(String, &str, Span)> = Vec::new();
+            for (key, default) in [
+                ("session_table", "agno_sessions"),
+                ("runs_table", "agno_runs"),
+                ("memory_table", "agno_memories"),
+                ("versions_table", "agno_schema_versions"),
+                ("migrations_table", "agno_run_migrations"),
+            ] {
+                let name = self.identifier(d.file, &d.node, key, "table").unwrap_or_else(|| default.to_string());
+                names.push((name, key, d.span_of(key)));
+            }
+            for i in 0..names.len() {
+                for j in 0..i {
+                    if names[i].0 == names[j].0 {
+                        let mut diag = Diagnostic::new(
+                            Code::TableConflict,
+                            format!(
+                                "`{}` and `{}` of database `{id}` are both `{}`",
+                                names[j].1, names[i].1, names[i].0
+                            ),
+                        )
+                        .at(d.file, names[i].2, "same table name")
+                        .help("give each table its own name");
+                        if names[j].2 != d.key_span {
+                            diag = diag.related(d.file, names[j].2, "also used here");
+                        }
+                        self.out.push(diag);
+                    }
+                }
+            }
+            let tables = match db {
+                Database::Sqlite { db_file, db_url, tables } => {
+                    if db_file.is_some() && db_url.is_some() {
+                        self.out.push(
+                            Diagnostic::new(
+                                Code::Exclusive,
+                                format!("database `{id}` sets both `db_file` and `db_url`"),
+                            )
+                            .at(d.file, d.key_span_of("db_url"), "second way to name the file")
+                            .related(d.file, d.key_span_of("db_file"), "first way")
+                            .help("keep one of them"),
+                        );
+                    }
+                    if let Some(url) = db_url
+                        && !(url.is_empty() && d.node.get("db_url").is_some_and(|n| n.interpolated))
+                        && !url.starts_with("sqlite:///")
+                        && url != "sqlite://"
+                    {
+                        self.bad_url(
+                            d,
+                            "db_url",
+                            "an SQLite URL starts with `sqlite:///` (e.g. `sqlite:///data/agno.db`)",
+                        );
+                    }
+                    tables
+                }
+                Database::Postgres { db_url, tables, .. } => {
+                    self.identifier(d.file, &d.node, "db_schema", "schema");
+                    let empty_from_env = db_url.is_empty() && d.node.get("db_url").is_some_and(|n| n.interpolated);
+                    if !empty_from_env && !postgres_url_ok(db_url) {
+                        self.bad_url(
+                            d,
+                            "db_url",
+                            "a PostgreSQL URL looks like `postgresql://user:password@host:5432/database`",
+                        );
+                    }
+                    tables
+                }
+                Database::Memory { tables } => tables,
+            };
+            if let Some(items) = d.node.get("migrations").and_then(Node::items) {
+                let dir = self.files.get(&d.file).map_or(Path::new("."), |f| f.dir);
+                for (folder, item) in tables.migrations.iter().zip(items) {
+                    let path = dir.join(folder);
+                    let problem = match std::fs::read_dir(&path) {
+                        Ok(_) => None,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".to_string()),
+                        Err(e) if path.is_file() => Some(format!("is a file, not a folder ({e})")),
+                        Err(e) => Some(format!("cannot be read: {e}")),
+                    };
+                    if let Some(problem) = problem {
+                        self.out.push(
+                            Diagnostic::new(
+                                Code::MigrationsFolder,
+                                format!("the migrations folder `{folder}` of database `{id}` {problem}"),
+                            )
+                            .at(d.file, item.span, "unreadable folder")
+                            .help(format!(
+                                "paths are relative to the config file's folder; this one resolves to {}",
+                                path.display()
+                            )),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn bad_url<T>(&mut self, d: &Declared<T>, key: &str, help: &str) {
+        let node = d.node.get(key);
+        let span = node.map_or(d.key_span, |n| n.span);
+        self.out.push(
+            Diagnostic::new(Code::InvalidUrl, format!("`{key}` is not a URL of the right kind"))
+                .at(d.file, span, "wrong scheme or form")
+                .help(help.to_string()),
+        );
+    }
+
+    fn models(&mut self) {
+        for d in self.decl.models.values() {
+            if let Some(Model::Openai { base_url: Some(url), .. }) = &d.value {
+                let from_env_empty = url.is_empty() && d.node.get("base_url").is_some_and(|n| n.interpolated);
+                let scheme_ok = url
+                    .strip_prefix("https://")
+                    .or_else(|| url.strip_prefix("http://"))
+                    .is_some_and(|rest| !rest.is_empty());
+                if !from_env_empty && !scheme_ok {
+                    self.bad_url(d, "base_url", "the base URL of an OpenAI-compatible API starts with http:// or https://, e.g. `http://localhost:11434/v1`");
+                }
+            }
+        }
+    }
+
+    fn model_ref<T>(&mut self, d: &Declared<T>, model: &str) {
+        if !self.decl.models.contains_key(model) {
+            self.unknown(Code::UnknownModel, "model", model, d.file, d.span_of("model"), self.decl.models.keys());
+        }
+    }
+
+    fn db_ref<T>(&mut self, what: &str, id: &str, d: &Declared<T>, db: Option<&str>) {
+        match db {
+            Some(name) if !self.decl.databases.contains_key(name) => {
+                self.unknown(
+                    Code::UnknownDatabase,
+                    "database",
+                    name,
+                    d.file,
+                    d.span_of("db"),
+                    self.decl.databases.keys(),
+                );
+            }
+            None if self.decl.default_db.is_none() && self.decl.databases.len() > 1 => {
+                let first = self.decl.databases.keys().next().cloned().unwrap_or_default();
+                self.out.push(
+                    Diagnostic::new(
+                        Code::AmbiguousDb,
+                        format!(
+                            "{what} `{id}` has no `db` and {} databases are declared; it will use `{first}`",
+                            self.decl.databases.len()
+                        ),
+                    )
+                    .at(d.file, d.key_span, "no `db`")
+                    .help("set `db:` on it, or `default_db:` at the top level"),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn settings<T>(&mut self, what: &str, id: &str, d: &Declared<T>, s: &RunSettings) {
+        self.db_ref(what, id, d, s.db.as_deref());
+        if s.num_history_runs.is_some() && s.num_history_messages.is_some() {
+            self.out.push(
+                Diagnostic::new(
+                    Code::Exclusive,
+                    format!("{what} `{id}` sets both `num_history_runs` and `num_history_messages`"),
+                )
+                .at(d.file, d.key_span_of("num_history_messages"), "second limit")
+                .related(d.file, d.key_span_of("num_history_runs"), "first limit")
+                .help("history is limited by runs or by messages, not both (as in Agno); keep one"),
+            );
+        }
+        let Some(items) = d.node.get("tools").and_then(Node::items) else { return };
+        for (tool, item) in s.tools.iter().zip(items) {
+            let name = match tool {
+                Tool::Name(n) => n.as_str(),
+                Tool::Spec(spec) => spec.name.as_str(),
+            };
+            let name_span = item.get("name").map_or(item.span, |n| n.span);
+            if !TOOLS.contains(&name) {
+                self.out.push(
+                    Diagnostic::new(Code::UnknownTool, format!("unknown tool `{name}`"))
+                        .at(d.file, name_span, "not a built-in tool")
+                        .help(suggest(name, "built-in tools", TOOLS.iter().copied())),
+                );
+                continue;
+            }
+            let options: &[(&str, bool)] = match tool {
+                Tool::Name(_) => &[],
+                Tool::Spec(spec) => &[
+                    ("allowed_hosts", !spec.allowed_hosts.is_empty()),
+                    ("timeout", spec.timeout.is_some()),
+                    ("max_response_bytes", spec.max_response_bytes.is_some()),
+                    ("limit", spec.limit.is_some()),
+                ],
+            };
+            let applies: &[&str] = match name {
+                "http_request" => &["allowed_hosts", "timeout", "max_response_bytes"],
+                "read_chat_history" | "search_past_sessions" => &["limit"],
+                _ => &[],
+            };
+            for (option, set) in options {
+                if *set && !applies.contains(option) {
+                    let span = item.entry(option).map_or(item.span, |e| e.key_span);
+                    let takes = if applies.is_empty() {
+                        "takes no options".to_string()
+                    } else {
+                        format!("takes: {}", applies.join(", "))
+                    };
+                    self.out.push(
+                        Diagnostic::new(Code::ToolOption, format!("`{option}` does not apply to the tool `{name}`"))
+                            .at(d.file, span, "not an option of this tool")
+                            .help(format!("`{name}` {takes}")),
+                    );
+                }
+            }
+            let has_hosts = matches!(tool, Tool::Spec(spec) if !spec.allowed_hosts.is_empty());
+            if name == "http_request" && !has_hosts {
+                self.out.push(
+                    Diagnostic::new(Code::ToolOption, "the tool `http_request` needs `allowed_hosts`")
+                        .at(d.file, item.span, "no hosts allowed")
+                        .help("write `{name: http_request, allowed_hosts: [api.example.com]}`: the model may only call the hosts listed"),
+                );
+            }
+        }
+    }
+
+    fn members(&mut self, d: &Declared<Team>, team: &Team) {
+        let Some(items) = d.node.get("members").and_then(Node::items) else { return };
+        for (member, item) in team.members.iter().zip(items) {
+            let agent = self.decl.agents.contains_key(member);
+            let is_team = self.decl.teams.contains_key(member);
+            if agent && is_team {
+                self.out.push(
+                    Diagnostic::new(Code::AmbiguousMember, format!("`{member}` is both an agent and a team"))
+                        .at(d.file, item.span, "ambiguous member")
+                        .related(self.decl.agents[member].file, self.decl.agents[member].key_span, "the agent")
+                        .related(self.decl.teams[member].file, self.decl.teams[member].key_span, "the team")
+                        .help("rename one of them"),
+                );
+            } else if !agent && !is_team {
+                let known = self.decl.agents.keys().chain(self.decl.teams.keys());
+                self.out.push(
+                    Diagnostic::new(Code::UnknownMember, format!("unknown team member `{member}`"))
+                        .at(d.file, item.span, "neither an agent nor a team")
+                        .help(suggest(member, "declared agents and teams", known.map(String::as_str))),
+                );
+            }
+        }
+    }
+
+    /// Reports each cycle of team membership once, at the member entry that closes it.
+    fn team_cycles(&mut self) {
+        let teams = &self.decl.teams;
+        let edges = |id: &str| -> Vec<(usize, &'a String)> {
+            teams
+                .get(id)
+                .and_then(|t| t.value.as_ref())
+                .map_or(Vec::new(), |t| t.members.iter().enumerate().filter(|(_, m)| teams.contains_key(*m)).collect())
+        };
+        // 0 = unvisited, 1 = on the stack, 2 = done.
+        let mut state: HashMap<&str, u8> = HashMap::new();
+        for start in teams.keys() {
+            if state.get(start.as_str()).copied().unwrap_or(0) != 0 {
+                continue;
+            }
+            let mut stack: Vec<Visit<'_>> = vec![(start, edges(start), 0)];
+            state.insert(start, 1);
+            while let Some((node, next, pos)) = stack.last_mut() {
+                let node: &str = node;
+                if *pos >= next.len() {
+                    state.insert(node, 2);
+                    stack.pop();
+                    continue;
+                }
+                let (index, member) = next[*pos];
+                *pos += 1;
+                match state.get(member.as_str()).copied().unwrap_or(0) {
+                    0 => {
+                        state.insert(member, 1);
+                        stack.push((member, edges(member), 0));
+                    }
+                    1 => {
+                        let from = stack.iter().position(|(n, _, _)| *n == member).unwrap_or(0);
+                        let mut path: Vec<&str> = stack[from..].iter().map(|(n, _, _)| *n).collect();
+                        path.push(member);
+                        let t = &teams[node];
+                        let span = t
+                            .node
+                            .get("members")
+                            .and_then(Node::items)
+                            .and_then(|i| i.get(index))
+                            .map_or(t.key_span, |n| n.span);
+                        let message = if path.len() == 2 {
+                            format!("team `{node}` lists itself as a member")
+                        } else {
+                            format!("team `{member}` contains itself: {}", path.join(" → "))
+                        };
+                        self.out.push(
+                            Diagnostic::new(Code::TeamCycle, message).at(t.file, span, "closes the cycle").help(
+                                "a team cannot contain itself, directly or through other teams; remove this member",
+                            ),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn workflow(&mut self, d: &Declared<Workflow>, wf: &Workflow) {
+        let mut seen: HashMap<String, Span> = HashMap::new();
+        let mut scope: Vec<String> = Vec::new();
+        if let Some(items) = d.node.get("steps").and_then(Node::items) {
+            self.steps(d, &wf.steps, items, &mut scope, &mut seen);
+        }
+    }
+
+    /// Checks a sequence of steps; `scope` holds the names of steps that ran before.
+    fn steps(
+        &mut self,
+        d: &Declared<Workflow>,
+        steps: &[Step],
+        nodes: &[Node],
+        scope: &mut Vec<String>,
+        seen: &mut HashMap<String, Span>,
+    ) {
+        for (step, node) in steps.iter().zip(nodes) {
+            self.step(d, step, node, scope, seen);
+            collect_names(step, scope);
+        }
+    }
+
+    fn step(
+        &mut self,
+        d: &Declared<Workflow>,
+        step: &Step,
+        node: &Node,
+        scope: &mut Vec<String>,
+        seen: &mut HashMap<String, Span>,
+    ) {
+        let name_span = node.get("name").map_or(node.span, |n| n.span);
+        if let Some(first) = seen.get(&step.name) {
+            self.out.push(
+                Diagnostic::new(Code::DuplicateStep, format!("two steps are named `{}`", step.name))
+                    .at(d.file, name_span, "second step with this name")
+                    .related(d.file, *first, "first step with this name")
+                    .help("step names are unique in a workflow: later steps read outputs by name"),
+            );
+        } else {
+            seen.insert(step.name.clone(), name_span);
+        }
+        let kinds: Vec<&str> = [
+            ("agent", step.agent.is_some()),
+            ("team", step.team.is_some()),
+            ("parallel", step.parallel.is_some()),
+            ("condition", step.condition.is_some()),
+            ("loop", step.loop_.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect();
+        let kind = match kinds.as_slice() {
+            [one] => Some(*one),
+            [] => {
+                self.out.push(
+                    Diagnostic::new(Code::StepKind, format!("step `{}` names nothing to run", step.name))
+                        .at(d.file, name_span, "this step does nothing")
+                        .help("give it one of `agent:`, `team:`, `parallel:`, `condition:` or `loop:`"),
+                );
+                None
+            }
+            [first, second, ..] => {
+                let span = node.entry(second).map_or(name_span, |e| e.key_span);
+                self.out.push(
+                    Diagnostic::new(
+                        Code::StepKind,
+                        format!("step `{}` names both `{first}` and `{second}`", step.name),
+                    )
+                    .at(d.file, span, "second thing to run")
+                    .help("a step runs one thing; split it into two steps"),
+                );
+                None
+            }
+        };
+        let allowed: &[&str] = match kind {
+            Some("agent" | "team") => &["input"],
+            Some("parallel") => &[],
+            Some("condition") => &["steps", "else"],
+            Some("loop") => &["steps"],
+            _ => &["input", "steps", "else"],
+        };
+        for (key, set) in
+            [("input", step.input.is_some()), ("steps", step.steps.is_some()), ("else", step.else_.is_some())]
+        {
+            if set && !allowed.contains(&key) {
+                let span = node.entry(key).map_or(name_span, |e| e.key_span);
+                let help = match key {
+                    "input" => "`input` applies to agent and team steps".to_string(),
+                    "steps" => "`steps` holds the inner steps of a `condition` or `loop` step".to_string(),
+                    _ => "`else` holds the steps run when a `condition` does not hold".to_string(),
+                };
+                self.out.push(
+                    Diagnostic::new(
+                        Code::StepField,
+                        format!("`{key}` does not apply to the {} step `{}`", kind.unwrap_or("?"), step.name),
+                    )
+                    .at(d.file, span, "does not apply here")
+                    .help(help),
+                );
+            }
+        }
+        if matches!(kind, Some("condition" | "loop")) && step.steps.as_ref().is_none_or(Vec::is_empty) {
+            self.out.push(
+                Diagnostic::new(
+                    Code::StepKind,
+                    format!("the {} step `{}` has no inner `steps`", kind.unwrap_or_default(), step.name),
+                )
+                .at(d.file, name_span, "nothing inside")
+                .help("add `steps:` with the steps to run"),
+            );
+        }
+        if let Some(agent) = &step.agent
+            && !self.decl.agents.contains_key(agent)
+        {
+            self.unknown(
+                Code::UnknownAgent,
+                "agent",
+                agent,
+                d.file,
+                node.get("agent").map_or(name_span, |n| n.span),
+                self.decl.agents.keys(),
+            );
+        }
+        if let Some(team) = &step.team
+            && !self.decl.teams.contains_key(team)
+        {
+            self.unknown(
+                Code::UnknownTeam,
+                "team",
+                team,
+                d.file,
+                node.get("team").map_or(name_span, |n| n.span),
+                self.decl.teams.keys(),
+            );
+        }
+        if let Some(input) = node.get("input") {
+            self.template(d, input, scope);
+        }
+        if let (Some(cond), Some(cnode)) = (&step.condition, node.get("condition")) {
+            self.condition(d, cond, cnode, scope);
+        }
+        let before = scope.len();
+        if let (Some(parallel), Some(items)) = (&step.parallel, node.get("parallel").and_then(Node::items)) {
+            // Parallel branches cannot read each other: check each against the outer scope.
+            for (inner, inner_node) in parallel.iter().zip(items) {
+                self.step(d, inner, inner_node, scope, seen);
+                scope.truncate(before);
+            }
+        }
+        if let (Some(inner), Some(items)) = (&step.steps, node.get("steps").and_then(Node::items)) {
+            self.steps(d, inner, items, scope, seen);
+            if let (Some(lp), Some(lnode)) = (&step.loop_, node.get("loop"))
+                && let (Some(until), Some(unode)) = (&lp.until, lnode.get("until"))
+            {
+                self.condition(d, until, unode, scope);
+            }
+            scope.truncate(before);
+        }
+        if let (Some(other), Some(items)) = (&step.else_, node.get("else").and_then(Node::items)) {
+            self.steps(d, other, items, scope, seen);
+            scope.truncate(before);
+        }
+    }
+
+    fn condition(&mut self, d: &Declared<Workflow>, cond: &Condition, node: &Node, scope: &[String]) {
+        let tests: Vec<&str> = [
+            ("contains", cond.contains.is_some()),
+            ("not_contains", cond.not_contains.is_some()),
+            ("equals", cond.equals.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect();
+        if tests.len() != 1 {
+            let (message, span) = if tests.is_empty() {
+                ("the condition has no test".to_string(), node.span)
+            } else {
+                (
+                    format!("the condition has {} tests: {}", tests.len(), tests.join(", ")),
+                    node.entry(tests[1]).map_or(node.span, |e| e.key_span),
+                )
+            };
+            self.out.push(
+                Diagnostic::new(Code::Condition, message)
+                    .at(d.file, span, "needs exactly one test")
+                    .help("give exactly one of `contains`, `not_contains` or `equals`"),
+            );
+        }
+        if let Some(value) = node.get("value") {
+            self.template(d, value, scope);
+        }
+    }
+
+    fn template(&mut self, d: &Declared<Workflow>, node: &Node, scope: &[String]) {
+        let Some(text) = node.as_str() else { return };
+        for (expr, problem) in template_problems(text, scope) {
+            let at = sub_span(self.files.get(&d.file).map_or("", |f| f.text), node.span, &expr);
+            self.out.push(Diagnostic::new(Code::Template, problem.0).at(d.file, at, "here").help(problem.1));
+        }
+    }
+}
+
+fn postgres_url_ok(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else { return false };
+    matches!(scheme, "postgres" | "postgresql" | "postgresql+psycopg" | "postgresql+psycopg2" | "postgresql+asyncpg")
+        && !rest.is_empty()
+}
+
+fn collect_names(step: &Step, out: &mut Vec<String>) {
+    out.push(step.name.clone());
+    for list in [&step.parallel, &step.steps, &step.else_].into_iter().flatten() {
+        for s in list {
+            collect_names(s, out);
+        }
+    }
+}
+
+/// The problems in one template: (expression as written, (message, help)).
+pub fn template_problems(text: &str, scope: &[String]) -> Vec<(String, (String, String))> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    let forms = "templates read `{{ input }}`, `{{ previous.content }}` or `{{ steps.<name>.content }}`";
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            out.push((rest[open..].to_string(), ("`{{` is not closed by `}}`".to_string(), forms.to_string())));
+            break;
+        };
+        let raw = &after[..close];
+        let expr = format!("{{{{{raw}}}}}");
+        let e = raw.trim();
+        let parts: Vec<&str> = e.split('.').collect();
+        match parts.as_slice() {
+            ["input"] | ["previous", "content"] => {}
+            ["steps", name, "content"] => {
+                if !scope.iter().any(|s| s == name) {
+                    let help = if scope.is_empty() {
+                        "no step runs before this one".to_string()
+                    } else {
+                        suggest(name, "steps that run before this one", scope.iter().map(String::as_str))
+                    };
+                    out.push((expr, (format!("`{e}` reads a step that has not run at this point"), help)));
+                }
+            }
+            _ => out.push((expr, (format!("`{e}` is not a template expression agno-run knows"), forms.to_string()))),
+        }
+        rest = &after[close + 2..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_identifiers_are_strict() {
+        assert!(is_sql_identifier("agno_sessions"));
+        assert!(is_sql_identifier("_x1"));
+        assert!(!is_sql_identifier("sessions; DROP TABLE x"));
+        assert!(!is_sql_identifier("1bad"));
+        assert!(!is_sql_identifier(""));
+        assert!(!is_sql_identifier(&"a".repeat(64)));
+        assert!(is_sql_identifier(&"a".repeat(63)));
+        assert!(!is_sql_identifier("tëst"));
+    }
+
+    #[test]
+    fn templates_read_only_earlier_steps() {
+        let scope = vec!["research".to_string()];
+        assert!(template_problems("{{ input }} {{previous.content}} {{ steps.research.content }}", &scope).is_empty());
+        let p = template_problems("{{ steps.review.content }}", &scope);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].0, "{{ steps.review.content }}");
+        assert_eq!(template_problems("{{ foo }}", &scope).len(), 1);
+        assert_eq!(template_problems("{{ input", &scope).len(), 1);
+    }
+}

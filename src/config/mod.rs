@@ -1,0 +1,419 @@
+//! The config format: loading YAML files, validating them with located diagnostics, and the
+//! resolved [`Config`] everything downstream takes.
+//!
+//! Raw → resolved → validated: [`yaml`] builds a spanned tree, [`interpolate`] applies `${VAR}`,
+//! [`schema`] checks structure against the JSON Schema generated from [`model`], [`check`]
+//! checks references and rules across files, and [`load`] resolves defaults into a [`Config`].
+//! This module reads the config files (and checks that migration folders exist); it does no
+//! other I/O: no database, no network, no file written.
+
+pub mod check;
+pub mod diagnostic;
+pub mod interpolate;
+pub mod load;
+pub mod model;
+pub mod schema;
+pub mod yaml;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+pub use diagnostic::{Code, Diagnostic, Report, Severity};
+pub use interpolate::EnvMode;
+pub use load::{LoadOptions, Loaded, load};
+
+use check::Declarations;
+use diagnostic::FileId;
+use model::{Database, LogFormat, Model, RunSettings, Server, Step, TeamMode};
+
+/// Id given to the implicit SQLite database used when a config declares none.
+pub const IMPLICIT_DB: &str = "default";
+
+/// A secret (API key, password, token): never shown by `Debug`, `Display` or `Serialize`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// True when the secret is the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "***" })
+    }
+}
+
+/// Hides the password of a URL such as `postgresql://user:password@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            let hidden = if user_info.contains(':') { format!("{user}:***") } else { user.to_string() };
+            format!("{scheme}://{hidden}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Command-line overrides of the `server:` settings.
+#[derive(Debug, Clone, Default)]
+pub struct ServerFlags {
+    /// `--host`.
+    pub host: Option<String>,
+    /// `--port`.
+    pub port: Option<u16>,
+}
+
+/// The table names of one database, defaults applied.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TableNames {
+    /// Sessions table.
+    pub sessions: String,
+    /// Runs table.
+    pub runs: String,
+    /// Memories table.
+    pub memories: String,
+    /// Agno's schema-versions table.
+    pub versions: String,
+    /// agno-run's migration history table.
+    pub migrations: String,
+}
+
+/// Where a database lives.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Backend {
+    /// An SQLite file.
+    Sqlite {
+        /// The file, resolved against the config file's folder.
+        path: PathBuf,
+    },
+    /// A PostgreSQL database.
+    Postgres {
+        /// Connection URL (secret: it may hold a password).
+        #[serde(serialize_with = "serialize_redacted_url")]
+        url: Secret,
+        /// Schema of the tables.
+        schema: String,
+        /// Pool size.
+        pool_size: u32,
+        /// Seconds to keep trying to connect at startup.
+        connect_timeout: f64,
+    },
+    /// In-process storage.
+    Memory,
+}
+
+fn serialize_redacted_url<S: serde::Serializer>(url: &Secret, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_url(url.expose()))
+}
+
+/// A declared (or the implicit) database, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseConfig {
+    /// Its id.
+    pub id: String,
+    /// Where it lives.
+    pub backend: Backend,
+    /// Its table names.
+    pub tables: TableNames,
+    /// The user's migration folders, resolved.
+    pub migrations: Vec<PathBuf>,
+    /// True for the SQLite file used when the config declares no database.
+    pub implicit: bool,
+}
+
+/// A resolved agent.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentConfig {
+    /// Its id.
+    pub id: String,
+    /// Display name (the id when not set).
+    pub name: String,
+    /// Model id.
+    pub model: String,
+    /// Database id its sessions go to.
+    pub db: String,
+    /// History, state, tools and prompt settings as written.
+    pub settings: RunSettings,
+}
+
+/// A resolved team.
+#[derive(Debug, Clone, Serialize)]
+pub struct TeamConfig {
+    /// Its id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// How it answers.
+    pub mode: TeamMode,
+    /// The leader's model id.
+    pub model: String,
+    /// Member ids (agents or teams).
+    pub members: Vec<String>,
+    /// Database id its sessions go to.
+    pub db: String,
+    /// Settings as written.
+    pub settings: RunSettings,
+}
+
+/// A resolved workflow.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkflowConfig {
+    /// Its id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Database id its sessions go to.
+    pub db: String,
+    /// Initial session state.
+    pub session_state: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The steps.
+    pub steps: Vec<Step>,
+}
+
+/// The resolved process settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerSettings {
+    /// Listen address.
+    pub host: String,
+    /// Listen port.
+    pub port: u16,
+    /// Bearer token, when set.
+    pub security_key: Option<Secret>,
+    /// Allow a non-loopback bind without a key.
+    pub allow_unauthenticated: bool,
+    /// Watch and reload.
+    pub reload: bool,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+/// A validated config. Only [`load`] constructs one; code downstream never re-checks it.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Config {
+    /// The files it was read from, in load order.
+    pub files: Vec<PathBuf>,
+    /// Databases by id (the implicit one when none is declared).
+    pub databases: IndexMap<String, DatabaseConfig>,
+    /// Models by id (`api_key` is kept as written; print through [`Config::redacted`]).
+    #[serde(skip)]
+    pub models: IndexMap<String, Model>,
+    /// Agents by id.
+    pub agents: IndexMap<String, AgentConfig>,
+    /// Teams by id.
+    pub teams: IndexMap<String, TeamConfig>,
+    /// Workflows by id.
+    pub workflows: IndexMap<String, WorkflowConfig>,
+    /// Process settings.
+    pub server: ServerSettings,
+}
+
+fn value<T>(d: check::Declared<T>) -> Option<T> {
+    d.value
+}
+
+fn resolve_path(dir: &Path, p: &str) -> PathBuf {
+    let path = Path::new(p);
+    if path.is_absolute() { path.to_path_buf() } else { dir.join(path) }
+}
+
+impl Config {
+    fn resolve(
+        files: Vec<PathBuf>,
+        decl: Declarations,
+        dirs: &HashMap<FileId, PathBuf>,
+        server: Server,
+        flags: &ServerFlags,
+    ) -> Config {
+        let base = files
+            .first()
+            .map_or_else(|| PathBuf::from("."), |f| f.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf));
+        let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+        let mut databases = IndexMap::new();
+        for (id, d) in decl.databases {
+            let dir = dirs.get(&d.file).cloned().unwrap_or_else(|| base.clone());
+            let Some(db) = value(d) else { continue };
+            let (backend, tables) = match db {
+                Database::Sqlite { db_file, db_url, tables } => {
+                    let path = match (db_file, db_url) {
+                        (Some(f), _) => resolve_path(&dir, &f),
+                        (None, Some(url)) => resolve_path(&dir, url.strip_prefix("sqlite:///").unwrap_or("agno.db")),
+                        (None, None) => dir.join("agno.db"),
+                    };
+                    (Backend::Sqlite { path }, tables)
+                }
+                Database::Postgres { db_url, db_schema, pool_size, connect_timeout, tables } => (
+                    Backend::Postgres {
+                        url: Secret::new(db_url),
+                        schema: db_schema.unwrap_or_else(|| "ai".into()),
+                        pool_size: pool_size.unwrap_or(8),
+                        connect_timeout: connect_timeout.unwrap_or(30.0),
+                    },
+                    tables,
+                ),
+                Database::Memory { tables } => (Backend::Memory, tables),
+            };
+            let names = TableNames {
+                sessions: tables.session_table.unwrap_or_else(|| "agno_sessions".into()),
+                runs: tables.runs_table.unwrap_or_else(|| "agno_runs".into()),
+                memories: tables.memory_table.unwrap_or_else(|| "agno_memories".into()),
+                versions: tables.versions_table.unwrap_or_else(|| "agno_schema_versions".into()),
+                migrations: tables.migrations_table.unwrap_or_else(|| "agno_run_migrations".into()),
+            };
+            let migrations = tables.migrations.iter().map(|m| resolve_path(&dir, m)).collect();
+            databases.insert(id.clone(), DatabaseConfig { id, backend, tables: names, migrations, implicit: false });
+        }
+        if databases.is_empty() {
+            databases.insert(
+                IMPLICIT_DB.to_string(),
+                DatabaseConfig {
+                    id: IMPLICIT_DB.to_string(),
+                    backend: Backend::Sqlite { path: base.join("agno.db") },
+                    tables: TableNames {
+                        sessions: "agno_sessions".into(),
+                        runs: "agno_runs".into(),
+                        memories: "agno_memories".into(),
+                        versions: "agno_schema_versions".into(),
+                        migrations: "agno_run_migrations".into(),
+                    },
+                    migrations: Vec::new(),
+                    implicit: true,
+                },
+            );
+        }
+        let default_db =
+            decl.default_db.map(|(name, _, _)| name).or_else(|| databases.keys().next().cloned()).unwrap_or_default();
+        let db_for = |db: Option<String>| db.unwrap_or_else(|| default_db.clone());
+        let models = decl.models.into_iter().filter_map(|(k, d)| value(d).map(|v| (k, v))).collect();
+        let agents = decl
+            .agents
+            .into_iter()
+            .filter_map(|(id, d)| value(d).map(|a| (id, a)))
+            .map(|(id, a)| {
+                let cfg = AgentConfig {
+                    name: a.name.unwrap_or_else(|| id.clone()),
+                    model: a.model,
+                    db: db_for(a.settings.db.clone()),
+                    settings: a.settings,
+                    id: id.clone(),
+                };
+                (id, cfg)
+            })
+            .collect();
+        let teams = decl
+            .teams
+            .into_iter()
+            .filter_map(|(id, d)| value(d).map(|t| (id, t)))
+            .map(|(id, t)| {
+                let cfg = TeamConfig {
+                    name: t.name.unwrap_or_else(|| id.clone()),
+                    mode: t.mode,
+                    model: t.model,
+                    members: t.members,
+                    db: db_for(t.settings.db.clone()),
+                    settings: t.settings,
+                    id: id.clone(),
+                };
+                (id, cfg)
+            })
+            .collect();
+        let workflows = decl
+            .workflows
+            .into_iter()
+            .filter_map(|(id, d)| value(d).map(|w| (id, w)))
+            .map(|(id, w)| {
+                let cfg = WorkflowConfig {
+                    name: w.name.unwrap_or_else(|| id.clone()),
+                    description: w.description,
+                    db: db_for(w.db),
+                    session_state: w.session_state,
+                    steps: w.steps,
+                    id: id.clone(),
+                };
+                (id, cfg)
+            })
+            .collect();
+        let server = ServerSettings {
+            host: flags.host.clone().or(server.host).unwrap_or_else(|| "127.0.0.1".into()),
+            port: flags.port.or_else(|| server.port.and_then(|p| u16::try_from(p).ok())).unwrap_or(7777),
+            security_key: server.security_key.filter(|k| !k.is_empty()).map(Secret::new),
+            allow_unauthenticated: server.allow_unauthenticated.unwrap_or(false),
+            reload: server.reload.unwrap_or(true),
+            log_format: server.log_format.unwrap_or_default(),
+        };
+        Config { files, databases, models, agents, teams, workflows, server }
+    }
+
+    /// The config as JSON with every secret hidden, for printing.
+    pub fn redacted(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        let models: serde_json::Map<String, serde_json::Value> = self
+            .models
+            .iter()
+            .map(|(id, m)| {
+                let mut j = serde_json::to_value(m).unwrap_or_default();
+                if let Some(key) = j.get_mut("api_key")
+                    && key.as_str().is_some_and(|k| !k.is_empty())
+                {
+                    *key = "***".into();
+                }
+                if let Some(headers) = j.get_mut("headers").and_then(serde_json::Value::as_object_mut) {
+                    for (name, value) in headers.iter_mut() {
+                        let n = name.to_ascii_lowercase();
+                        if n.contains("auth") || n.contains("key") || n.contains("token") {
+                            *value = "***".into();
+                        }
+                    }
+                }
+                (id.clone(), j)
+            })
+            .collect();
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("models".into(), models.into());
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password_and_secrets_their_value() {
+        assert_eq!(redact_url("postgresql://u:pw@h:5432/db"), "postgresql://u:***@h:5432/db");
+        assert_eq!(redact_url("postgresql://u@h/db"), "postgresql://u@h/db");
+        assert_eq!(redact_url("postgresql://h/db?x=@"), "postgresql://h/db?x=@");
+        assert_eq!(format!("{:?}", Secret::new("sk-123")), "\"***\"");
+        assert_eq!(serde_json::to_string(&Secret::new("sk-123")).unwrap(), "\"***\"");
+    }
+}

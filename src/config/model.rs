@@ -1,0 +1,446 @@
+//! The typed shape of one config file (format version 1): serde + JSON Schema derives.
+//!
+//! These structs are the single source of truth for the format's structure: the JSON Schema
+//! printed by `agno-run schema` is generated from them, and the structural checker validates
+//! the parsed YAML tree against that schema before anything is deserialized. They carry no
+//! spans and do no checking of their own; cross-references are checked in `check`.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One config file. Every section is optional so that a config can be split across files;
+/// entities merge by id.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "agno-run config (version 1)")]
+pub struct FileConfig {
+    /// Format version; must be 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// The database that agents, teams and workflows without a `db` use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_db: Option<String>,
+    /// Databases by id (Agno: `SqliteDb(id=...)`, `PostgresDb(id=...)`).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub databases: IndexMap<String, Database>,
+    /// Models by id.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub models: IndexMap<String, Model>,
+    /// Agents by id.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub agents: IndexMap<String, Agent>,
+    /// Teams by id.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub teams: IndexMap<String, Team>,
+    /// Workflows by id.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub workflows: IndexMap<String, Workflow>,
+    /// Process settings of `agno-run serve`; overridable by `AGNO_SERVER__<KEY>` and flags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<Server>,
+}
+
+/// A database backend, tagged by `type`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Database {
+    /// An SQLite file (Agno: `SqliteDb`).
+    Sqlite {
+        /// Path of the database file; relative paths resolve against the config file's folder.
+        /// Exclusive with `db_url`. Default: `agno.db`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        db_file: Option<String>,
+        /// `sqlite:///path/to/file.db` URL, as Agno accepts. Exclusive with `db_file`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        db_url: Option<String>,
+        #[serde(flatten)]
+        tables: Tables,
+    },
+    /// A PostgreSQL database (Agno: `PostgresDb`).
+    Postgres {
+        /// `postgresql://user:password@host:port/database`; the password is never printed.
+        db_url: String,
+        /// Schema holding the tables; created if missing. Default: `ai`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        db_schema: Option<String>,
+        /// Connection pool size. Default: 8.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1, max = 256))]
+        pool_size: Option<u32>,
+        /// Seconds to wait for a connection at startup before giving up. Default: 30.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 0.0, max = 3600.0))]
+        connect_timeout: Option<f64>,
+        #[serde(flatten)]
+        tables: Tables,
+    },
+    /// In-process storage for demos and tests; lost on exit.
+    Memory {
+        #[serde(flatten)]
+        tables: Tables,
+    },
+}
+
+/// Table names and user migrations, common to every backend. Names must match
+/// `^[A-Za-z_][A-Za-z0-9_]{0,62}$`: they are never spliced into SQL unchecked.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Tables {
+    /// Sessions table. Default: `agno_sessions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_table: Option<String>,
+    /// Runs table. Default: `agno_runs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs_table: Option<String>,
+    /// User memories table. Default: `agno_memories`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_table: Option<String>,
+    /// Agno's schema-versions table. Default: `agno_schema_versions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions_table: Option<String>,
+    /// agno-run's migration history table. Default: `agno_run_migrations`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrations_table: Option<String>,
+    /// The user's own versioned migration folders (`V<n>__<name>.sql`), applied after the
+    /// built-in ones; relative to the config file's folder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<String>,
+}
+
+/// A chat model, tagged by `provider`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "provider", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Model {
+    /// Any OpenAI-compatible chat-completions API (OpenAI, Ollama, vLLM, llama.cpp, ...).
+    Openai {
+        /// Model name sent to the API, e.g. `gpt-4o-mini`.
+        id: String,
+        /// API base URL. Default: `https://api.openai.com/v1`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base_url: Option<String>,
+        /// API key; write `${OPENAI_API_KEY}` rather than the key itself. Never printed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        api_key: Option<String>,
+        /// Sampling temperature.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 0.0, max = 2.0))]
+        temperature: Option<f64>,
+        /// Maximum tokens in a reply.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1))]
+        max_tokens: Option<u32>,
+        /// Seconds before a request is abandoned. Default: 60.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 0.001, max = 3600.0))]
+        timeout: Option<f64>,
+        /// Retries on 429 and 5xx, with backoff. Default: 2.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(max = 20))]
+        max_retries: Option<u32>,
+        /// Extra HTTP headers sent with every request.
+        #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+        headers: IndexMap<String, String>,
+    },
+    /// Deterministic replies for tests, demos and machines without a model.
+    Scripted {
+        /// Model name recorded in runs. Default: `scripted`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// Replies given in turn (the last repeats). Without replies, the model echoes the input.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        replies: Vec<ScriptedReply>,
+    },
+}
+
+/// One scripted model turn: text, tool calls, or both.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ScriptedReply {
+    /// A plain text answer.
+    Text(String),
+    /// A structured turn.
+    Turn(ScriptedTurn),
+}
+
+/// A structured scripted turn.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedTurn {
+    /// Text of the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Tool calls the model makes in this turn.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ScriptedToolCall>,
+}
+
+/// A tool call emitted by the scripted model.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedToolCall {
+    /// Tool name.
+    pub name: String,
+    /// Arguments object passed to the tool.
+    #[serde(default)]
+    pub arguments: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `instructions`: one string or a list of strings (Agno accepts both).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Instructions {
+    /// A single instruction.
+    One(String),
+    /// Several instructions, one per line of the system message.
+    Many(Vec<String>),
+}
+
+/// A tool: its name, or its name with options.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Tool {
+    /// A built-in tool by name: `datetime`, `calculator`, `http_request`, `session_state`,
+    /// `read_chat_history`, `search_past_sessions`.
+    Name(String),
+    /// A built-in tool with options.
+    Spec(ToolSpec),
+}
+
+/// A built-in tool with options.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolSpec {
+    /// Tool name.
+    pub name: String,
+    /// `http_request`: hosts the tool may call (exact host names, or `*.example.com`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
+    /// `http_request`: seconds before a request is abandoned. Default: 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.001, max = 600.0))]
+    pub timeout: Option<f64>,
+    /// `http_request`: largest response body returned to the model, in bytes. Default: 65536.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_response_bytes: Option<u64>,
+    /// `search_past_sessions` / `read_chat_history`: most items returned. Default: 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<u32>,
+}
+
+/// Settings shared by agents and teams: persistence, history, state and tools.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct RunSettings {
+    /// Database id for this component's sessions. Default: `default_db`, else the only database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db: Option<String>,
+    /// Description placed at the top of the system message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Instructions in the system message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<Instructions>,
+    /// Add the current date and time to the system message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_datetime_to_context: Option<bool>,
+    /// Send earlier runs of the session to the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_history_to_context: Option<bool>,
+    /// How many earlier runs to send (default 3). Exclusive with `num_history_messages`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub num_history_runs: Option<u32>,
+    /// How many earlier messages to send. Exclusive with `num_history_runs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub num_history_messages: Option<u32>,
+    /// Initial session state, deep-merged into each session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_state: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Put the session state in the system message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_session_state_to_context: Option<bool>,
+    /// Let the model read and set session-state keys through a tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_agentic_state: Option<bool>,
+    /// Give the model a tool that reads this session's earlier messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_chat_history: Option<bool>,
+    /// Built-in tools.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<Tool>,
+    /// Most tool calls in one run. Default: unlimited up to 32 model turns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub tool_call_limit: Option<u32>,
+    /// Ask for Markdown output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub markdown: Option<bool>,
+}
+
+/// An agent (Agno: `Agent`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    /// Display name. Default: the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Model id from `models:`.
+    pub model: String,
+    #[serde(flatten)]
+    pub settings: RunSettings,
+}
+
+/// How a team answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TeamMode {
+    /// The leader picks one member, and that member answers.
+    Route,
+    /// The leader delegates tasks through a tool and writes the answer.
+    #[default]
+    Coordinate,
+    /// Every member gets the task.
+    Broadcast,
+}
+
+/// A team of agents and teams (Agno: `Team`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Team {
+    /// Display name. Default: the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// route | coordinate | broadcast. Default: coordinate.
+    #[serde(default)]
+    pub mode: TeamMode,
+    /// The leader's model id from `models:`.
+    pub model: String,
+    /// Member agent or team ids.
+    #[schemars(length(min = 1))]
+    pub members: Vec<String>,
+    #[serde(flatten)]
+    pub settings: RunSettings,
+}
+
+/// A workflow: steps of agents and teams (Agno: `Workflow`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Workflow {
+    /// Display name. Default: the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Description shown by the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Database id for this workflow's sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db: Option<String>,
+    /// Initial session state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_state: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The steps, run in order.
+    #[schemars(length(min = 1))]
+    pub steps: Vec<Step>,
+}
+
+/// One workflow step. It names exactly one of `agent`, `team`, `parallel`, `condition`, `loop`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Step name, unique in its workflow; later steps read its output as
+    /// `{{ steps.<name>.content }}`.
+    pub name: String,
+    /// Agent id that runs this step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// Team id that runs this step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// Steps run at the same time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<Vec<Step>>,
+    /// Run `steps` only when the condition holds (else `else`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Condition>,
+    /// Repeat `steps` until the condition holds or `max_iterations` is reached.
+    #[serde(default, rename = "loop", skip_serializing_if = "Option::is_none")]
+    pub loop_: Option<Loop>,
+    /// Inner steps of a `condition` or `loop`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<Step>>,
+    /// Steps of a `condition` run when it does not hold.
+    #[serde(default, rename = "else", skip_serializing_if = "Option::is_none")]
+    pub else_: Option<Vec<Step>>,
+    /// Input template: `{{ input }}`, `{{ previous.content }}`, `{{ steps.<name>.content }}`.
+    /// Default: the previous step's output (the workflow input for the first step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+}
+
+/// A test on a templated value.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    /// The templated text to test, e.g. `{{ steps.research.content }}`.
+    pub value: String,
+    /// Holds when the value contains this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    /// Holds when the value does not contain this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_contains: Option<String>,
+    /// Holds when the value, trimmed, equals this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<String>,
+}
+
+/// Loop control.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Loop {
+    /// Most iterations. Default: 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub max_iterations: Option<u32>,
+    /// Stop when this condition holds after an iteration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Condition>,
+}
+
+/// Log output format of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Process settings of the server.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// Listen address. Default: 127.0.0.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Listen port (0 picks a free one). Default: 7777.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 65535))]
+    pub port: Option<u32>,
+    /// Bearer token required on every request (also from `OS_SECURITY_KEY`). Never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_key: Option<String>,
+    /// Allow binding a non-loopback address without a `security_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_unauthenticated: Option<bool>,
+    /// Watch the config files and reload on change. Default: true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload: Option<bool>,
+    /// Log format. Default: text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}

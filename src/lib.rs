@@ -1,0 +1,7 @@
+//! agno-run: runs agents, teams and workflows declared in YAML, with Agno-compatible storage.
+//!
+//! The library holds all logic; `main.rs` only parses the command line and exits with the
+//! code the library returns. See ARCHITECTURE.md for the map.
+
+pub mod cli;
+pub mod config;

@@ -1,0 +1,9 @@
+//! Entry point: parse the command line, start tracing, run, exit with the command's code.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = agno_run::cli::Cli::parse();
+    agno_run::cli::init_tracing(cli.log_format);
+    agno_run::cli::run(cli)
+}
