@@ -55,7 +55,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Check config files and folders: a CI check that never opens a database or the network.
     #[command(
-        after_help = "Examples:\n  agno-run validate configs/app.yaml\n  agno-run validate configs/ examples/\n  agno-run validate --format json configs/ | jq '.[].code'\n  agno-run validate --format github --no-env configs/    # in GitHub Actions, without secrets\n  agno-run validate --codes                              # list every diagnostic code\n\nExit status: 0 valid, 78 invalid, 2 usage error."
+        after_help = "Examples:\n  agno-run validate configs/app.yaml\n  agno-run validate configs/\n  agno-run validate --each examples/*.yaml examples/multi-file     # independent configs\n  agno-run validate --format json configs/ | jq '.[].code'\n  agno-run validate --format github --no-env configs/    # in GitHub Actions, without secrets\n  agno-run validate --codes                              # list every diagnostic code\n\nExit status: 0 valid, 78 invalid, 2 usage error."
     )]
     Validate(ValidateArgs),
     /// Print the JSON Schema of the config format (for yaml-language-server and editors).
@@ -88,6 +88,9 @@ pub struct ValidateArgs {
     /// Colour in human output.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// Validate each PATH as a config of its own instead of merging them into one.
+    #[arg(long)]
+    pub each: bool,
     /// List every diagnostic code and exit.
     #[arg(long, exclusive = true)]
     pub codes: bool,
@@ -178,15 +181,26 @@ fn validate(args: ValidateArgs) -> u8 {
         }
         return write_out(&text);
     }
-    let loaded = config::load(&args.paths, &load_options(args.no_env, ServerFlags::default()));
-    tracing::debug!(files = loaded.report.sources.len(), errors = loaded.report.errors(), "validated");
+    let options = load_options(args.no_env, ServerFlags::default());
+    let groups: Vec<Vec<PathBuf>> =
+        if args.each { args.paths.iter().map(|p| vec![p.clone()]).collect() } else { vec![args.paths.clone()] };
+    let loads: Vec<config::Loaded> = groups.iter().map(|paths| config::load(paths, &options)).collect();
+    for (paths, loaded) in groups.iter().zip(&loads) {
+        tracing::debug!(?paths, files = loaded.report.sources.len(), errors = loaded.report.errors(), "validated");
+    }
     let opts = RenderOptions { color: color(args.color), width: terminal_width() };
-    let mut text = report::render(&loaded.report, args.format, &opts);
+    let reports: Vec<&config::Report> = loads.iter().map(|l| &l.report).collect();
+    let mut text = report::render(&reports, args.format, &opts);
     if args.format == Format::Human {
-        text.push_str(&report::summary(&loaded.report, loaded.config.as_ref(), args.deny_warnings));
+        for (paths, loaded) in groups.iter().zip(&loads) {
+            if args.each {
+                text.push_str(&format!("{}: ", paths[0].display()));
+            }
+            text.push_str(&report::summary(&loaded.report, loaded.config.as_ref(), args.deny_warnings));
+        }
     }
     let written = write_out(&text);
-    if loaded.report.fails(args.deny_warnings) { EXIT_CONFIG } else { written }
+    if loads.iter().any(|l| l.report.fails(args.deny_warnings)) { EXIT_CONFIG } else { written }
 }
 
 fn terminal_width() -> usize {
@@ -203,13 +217,13 @@ fn show_config(args: ConfigArgs) -> u8 {
     let loaded = config::load(&args.paths, &load_options(args.no_env, flags));
     let Some(config) = loaded.config else {
         let opts = RenderOptions { color: std::io::stderr().is_terminal(), width: terminal_width() };
-        eprint!("{}", report::render(&loaded.report, Format::Human, &opts));
+        eprint!("{}", report::render(&[&loaded.report], Format::Human, &opts));
         eprint!("{}", report::summary(&loaded.report, None, false));
         return EXIT_CONFIG;
     };
     if loaded.report.warnings() > 0 {
         let opts = RenderOptions { color: std::io::stderr().is_terminal(), width: terminal_width() };
-        eprint!("{}", report::render(&loaded.report, Format::Human, &opts));
+        eprint!("{}", report::render(&[&loaded.report], Format::Human, &opts));
     }
     write_out(&format!("{}\n", serde_json::to_string_pretty(&config.redacted()).unwrap_or_default()))
 }

@@ -30,16 +30,18 @@ pub struct RenderOptions {
     pub width: usize,
 }
 
-/// Renders every diagnostic of `report` in `format`.
-pub fn render(report: &Report, format: Format, opts: &RenderOptions) -> String {
+/// Renders every diagnostic of the reports in `format` (one JSON array for all of them).
+pub fn render(reports: &[&Report], format: Format, opts: &RenderOptions) -> String {
     match format {
-        Format::Human => human(report, opts),
+        Format::Human => reports.iter().map(|r| human(r, opts)).collect(),
         Format::Json => {
             let items: Vec<JsonDiagnostic> =
-                report.diagnostics.iter().map(|d| JsonDiagnostic::new(d, &report.sources)).collect();
+                reports.iter().flat_map(|r| r.diagnostics.iter().map(|d| JsonDiagnostic::new(d, &r.sources))).collect();
             format!("{}\n", serde_json::to_string_pretty(&items).unwrap_or_else(|_| "[]".into()))
         }
-        Format::Github => report.diagnostics.iter().map(|d| github(d, &report.sources) + "\n").collect(),
+        Format::Github => {
+            reports.iter().flat_map(|r| r.diagnostics.iter().map(|d| github(d, &r.sources) + "\n")).collect()
+        }
     }
 }
 
@@ -143,7 +145,9 @@ fn to_rendered(d: &Diagnostic, sources: &SourceMap) -> Rendered {
         _ => None,
     };
     let message = match (d.file, d.span) {
-        (Some(file), None) => format!("{}: {}", sources.get(file).name, d.message),
+        (Some(file), None) if !d.message.contains(&sources.get(file).name) => {
+            format!("{}: {}", sources.get(file).name, d.message)
+        }
         _ => d.message.clone(),
     };
     for r in &d.related {

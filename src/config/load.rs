@@ -61,18 +61,18 @@ pub struct Loaded {
 pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
     let mut l = Loader { sources: SourceMap::default(), diags: Vec::new(), files: Vec::new() };
     l.discover(paths);
-    let schema = schema::json_schema();
+    let schema = schema::cached();
     let mut decl = Declarations::default();
     let mut server: Option<(FileId, Span, Node)> = None;
     let file_ids: Vec<FileId> = l.files.clone();
     for id in &file_ids {
-        let Some(root) = l.parse(*id, &schema, options) else { continue };
+        let Some(root) = l.parse(*id, schema, options) else { continue };
         l.merge(*id, root, &mut decl, &mut server);
     }
     let mut server_node =
         server.map(|(_, _, n)| n).unwrap_or_else(|| Node::new(Span::default(), Kind::Map(Vec::new())));
     if options.env_mode == EnvMode::Check {
-        l.env_overrides(&schema, &options.env, &mut server_node);
+        l.env_overrides(schema, &options.env, &mut server_node);
     }
     let dirs: Vec<(FileId, PathBuf)> = file_ids.iter().map(|id| (*id, dir_of(&l.sources.get(*id).path))).collect();
     let infos: HashMap<FileId, FileInfo<'_>> =

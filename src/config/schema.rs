@@ -16,6 +16,17 @@ use super::yaml::{Kind, Node};
 
 /// The JSON Schema (draft-07, which yaml-language-server reads) of one config file.
 pub fn json_schema() -> Value {
+    cached().clone()
+}
+
+/// The schema, generated once per process: it is immutable and depends only on the types,
+/// and generating it costs more than checking a small file.
+pub(crate) fn cached() -> &'static Value {
+    static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(generate)
+}
+
+fn generate() -> Value {
     let generator = schemars::generate::SchemaSettings::draft07().into_generator();
     let mut schema = serde_json::to_value(generator.into_root_schema_for::<FileConfig>()).unwrap_or_default();
     if let Some(obj) = schema.as_object_mut() {

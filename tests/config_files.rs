@@ -1,0 +1,76 @@
+//! The shipped config files: the default config, the examples, and the checked-in JSON Schema.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use agno_run::config::{LoadOptions, load, schema};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn assert_clean(paths: &[PathBuf]) {
+    // An empty environment: the shipped files must load on a machine with no variables set.
+    let loaded = load(paths, &LoadOptions::with_env(HashMap::new()));
+    assert!(loaded.report.diagnostics.is_empty(), "{paths:?}: {:#?}", loaded.report.diagnostics);
+    assert!(loaded.config.is_some());
+}
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn the_checked_in_schema_equals_the_generated_one() {
+    let path = root().join("configs/agno-run.schema.json");
+    let checked_in: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        checked_in,
+        schema::json_schema(),
+        "configs/agno-run.schema.json is stale: run `cargo run -- schema > configs/agno-run.schema.json`"
+    );
+}
+
+#[test]
+fn the_default_config_is_valid_without_any_environment_variable() {
+    assert_clean(&[root().join("configs")]);
+    let loaded = load(&[root().join("configs/app.yaml")], &LoadOptions::with_env(HashMap::new()));
+    let config = loaded.config.unwrap();
+    assert_eq!(config.agents.len(), 2);
+    assert_eq!(config.teams.len(), 1);
+    assert_eq!(config.workflows.len(), 1);
+    assert!(config.models.contains_key("openai") && config.models.contains_key("offline"));
+    assert_eq!(config.agents["assistant"].model, "offline", "offline unless AGNO_RUN_MODEL says otherwise");
+}
+
+#[test]
+fn every_example_is_valid_on_its_own() {
+    let files = yaml_files(&root().join("examples"));
+    assert!(files.len() >= 10, "one example per feature area");
+    for f in files {
+        assert_clean(&[f]);
+    }
+    assert_clean(&[root().join("examples/multi-file")]);
+}
+
+#[test]
+fn every_shipped_config_points_editors_at_the_checked_in_schema() {
+    let mut files = yaml_files(&root().join("configs"));
+    files.extend(yaml_files(&root().join("examples")));
+    files.extend(yaml_files(&root().join("examples/multi-file")));
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let first = text.lines().next().unwrap_or_default();
+        let target = first
+            .strip_prefix("# yaml-language-server: $schema=")
+            .unwrap_or_else(|| panic!("{} lacks the yaml-language-server modeline", f.display()));
+        let schema = f.parent().unwrap().join(target);
+        assert!(schema.is_file(), "{}: modeline points at missing {}", f.display(), schema.display());
+    }
+}
