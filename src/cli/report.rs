@@ -7,7 +7,7 @@ use clap::ValueEnum;
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
 use serde::Serialize;
 
-use crate::config::diagnostic::{Diagnostic, Report, Severity, SourceMap};
+use crate::config::diagnostic::{Diagnostic, Report, Severity, SourceFile, SourceMap};
 use crate::config::{Config, diagnostic::FileId};
 
 /// Output format of diagnostics.
@@ -79,7 +79,7 @@ struct Rendered {
     code: Option<String>,
     severity: miette::Severity,
     help: Option<String>,
-    source: Option<NamedSource<String>>,
+    source: Option<NamedSource<Excerpt>>,
     labels: Vec<LabeledSpan>,
     related: Vec<Rendered>,
 }
@@ -129,9 +129,36 @@ fn span(s: crate::config::diagnostic::Span) -> SourceSpan {
     SourceSpan::new(s.start.into(), s.len())
 }
 
-fn named(sources: &SourceMap, file: FileId) -> NamedSource<String> {
+/// A file's text for miette, reporting the excerpt's start line and column the way the JSON and
+/// GitHub formats do (columns in characters, a byte-order mark not counted); miette alone
+/// counts columns in bytes.
+struct Excerpt(SourceFile);
+
+impl miette::SourceCode for Excerpt {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let contents = self.0.text.as_bytes().read_span(span, before, after)?;
+        if before > 0 {
+            return Ok(contents);
+        }
+        let at = self.0.line_col(span.offset());
+        Ok(Box::new(miette::MietteSpanContents::new(
+            contents.data(),
+            *contents.span(),
+            at.line - 1,
+            at.column - 1,
+            contents.line_count(),
+        )))
+    }
+}
+
+fn named(sources: &SourceMap, file: FileId) -> NamedSource<Excerpt> {
     let f = sources.get(file);
-    NamedSource::new(f.name.clone(), f.text.to_string())
+    NamedSource::new(f.name.clone(), Excerpt(f.clone()))
 }
 
 fn to_rendered(d: &Diagnostic, sources: &SourceMap) -> Rendered {

@@ -742,11 +742,7 @@ pub fn template_problems(text: &str, scope: &[String]) -> Vec<(String, (String, 
             ["input"] | ["previous", "content"] => {}
             ["steps", name, "content"] => {
                 if !scope.iter().any(|s| s == name) {
-                    let help = if scope.is_empty() {
-                        "no step runs before this one".to_string()
-                    } else {
-                        suggest(name, "steps that run before this one", scope.iter().map(String::as_str))
-                    };
+                    let help = suggest(name, "steps that run before this one", scope.iter().map(String::as_str));
                     out.push((expr, (format!("`{e}` reads a step that has not run at this point"), help)));
                 }
             }

@@ -243,8 +243,15 @@ pub struct LineCol {
 
 impl SourceFile {
     fn new(path: PathBuf, name: String, text: Arc<str>) -> Self {
+        // Line breaks as YAML (and miette) count them: LF, CRLF, and a lone CR.
+        let bytes = text.as_bytes();
         let mut line_starts = vec![0];
-        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        for (i, b) in bytes.iter().enumerate() {
+            let lone_cr = *b == b'\r' && bytes.get(i + 1) != Some(&b'\n');
+            if *b == b'\n' || lone_cr {
+                line_starts.push(i + 1);
+            }
+        }
         SourceFile { path, name, text, line_starts }
     }
 
@@ -256,7 +263,10 @@ impl SourceFile {
         }
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
-        let column = self.text[start..offset].chars().count() + 1;
+        // A byte-order mark is not a column.
+        let from =
+            if start == 0 && self.text.starts_with('\u{feff}') { '\u{feff}'.len_utf8().min(offset) } else { start };
+        let column = self.text[from..offset].chars().count() + 1;
         LineCol { line: line + 1, column }
     }
 }
@@ -345,11 +355,11 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
         .map(|(_, c)| c)
 }
 
-/// Help text for an unknown name: "did you mean" when one is close, else the list of known names.
-pub fn suggest<'a>(name: &str, what: &str, known: impl IntoIterator<Item = &'a str> + Clone) -> String {
+/// Help text for an unknown name: "did you mean" when one is close, then the list of known
+/// names under `label` (e.g. "declared models: a, b", or "declared models: none").
+pub fn suggest<'a>(name: &str, label: &str, known: impl IntoIterator<Item = &'a str> + Clone) -> String {
     let list: Vec<&str> = known.clone().into_iter().collect();
-    let listed =
-        if list.is_empty() { format!("no {what} is declared") } else { format!("{what}: {}", list.join(", ")) };
+    let listed = if list.is_empty() { format!("{label}: none") } else { format!("{label}: {}", list.join(", ")) };
     match did_you_mean(name, known) {
         Some(best) => format!("did you mean `{best}`? {listed}"),
         None => listed,
@@ -370,6 +380,18 @@ mod tests {
         assert_eq!(f.line_col(x), LineCol { line: 2, column: 4 });
         let after = f.text.find('\n').unwrap();
         assert_eq!(f.line_col(after), LineCol { line: 1, column: 6 });
+    }
+
+    #[test]
+    fn line_col_skips_a_byte_order_mark_and_counts_lone_carriage_returns() {
+        let mut map = SourceMap::default();
+        let id = map.add("a".into(), "a".into(), "\u{feff}ab: 1\rc: 2\r\nd: 3\n".into());
+        let f = map.get(id);
+        assert_eq!(f.line_col(3), LineCol { line: 1, column: 1 });
+        let c = f.text.find('c').unwrap();
+        assert_eq!(f.line_col(c), LineCol { line: 2, column: 1 });
+        let d = f.text.find('d').unwrap();
+        assert_eq!(f.line_col(d), LineCol { line: 3, column: 1 });
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! database is opened, no file is written, no connection is made.
 
 use std::collections::{HashMap, HashSet};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -95,6 +96,29 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
     Loaded { config, report }
 }
 
+/// Decodes a file for parsing and excerpts. Byte offsets are kept: an invalid UTF-8 byte
+/// becomes one `?`, and a lone CR (a YAML line break) stays a one-byte break. Returns the
+/// first problem: a NUL byte (a binary file) or invalid UTF-8.
+fn decode(bytes: &[u8]) -> (String, Option<(usize, &'static str)>) {
+    let mut text = String::with_capacity(bytes.len());
+    let mut invalid = None;
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            invalid.get_or_insert(text.len());
+            text.extend(std::iter::repeat_n('?', chunk.invalid().len()));
+        }
+    }
+    let nul = text.find('\0');
+    let problem = match (nul, invalid) {
+        (Some(n), Some(i)) if n < i => Some((n, "the file holds a NUL byte: it looks binary, not YAML text")),
+        (_, Some(i)) => Some((i, "the file is not UTF-8 text")),
+        (Some(n), None) => Some((n, "the file holds a NUL byte: it looks binary, not YAML text")),
+        (None, None) => None,
+    };
+    (text, problem)
+}
+
 fn dir_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -157,10 +181,10 @@ impl Loader {
                     );
                 }
                 for f in found {
-                    self.read(&f, &mut seen_files);
+                    self.read(&f, &mut seen_files, true);
                 }
             } else {
-                self.read(path, &mut seen_files);
+                self.read(path, &mut seen_files, false);
             }
         }
     }
@@ -194,52 +218,49 @@ impl Loader {
         }
     }
 
-    fn read(&mut self, path: &Path, seen: &mut HashSet<PathBuf>) {
+    fn read(&mut self, path: &Path, seen: &mut HashSet<PathBuf>, from_folder: bool) {
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         if !seen.insert(canonical) {
             return;
         }
         match std::fs::metadata(path) {
-            Ok(m) if m.len() > MAX_FILE_BYTES => {
+            Ok(m) if m.is_dir() => return,
+            Ok(m) if from_folder && !m.is_file() => {
+                // A FIFO or device found in a folder would block or never end: never open it.
                 let id = self.add_source(path, Arc::from(""));
                 self.diags.push(
-                    Diagnostic::new(
-                        Code::FileTooLarge,
-                        format!(
-                            "{} is {} bytes; a config file is at most {MAX_FILE_BYTES} bytes",
-                            path.display(),
-                            m.len()
-                        ),
-                    )
-                    .in_file(id)
-                    .help("is this the right file? split a large config into several files"),
+                    Diagnostic::new(Code::Io, format!("{} is not a regular file", path.display()))
+                        .in_file(id)
+                        .help("config folders hold regular YAML files; remove or rename this one"),
                 );
                 return;
             }
-            Ok(m) if m.is_dir() => return,
             Ok(_) => {}
             Err(e) => return self.io_problem(path, "read", &e),
         }
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) => return self.io_problem(path, "read", &e),
-        };
-        let (text, problem) = match String::from_utf8(bytes) {
-            Ok(t) => {
-                let nul = t.find('\0');
-                (t, nul.map(|at| (at, "the file holds a NUL byte: it looks binary, not YAML text")))
-            }
-            Err(e) => {
-                let at = e.utf8_error().valid_up_to();
-                (String::from_utf8_lossy(e.as_bytes()).into_owned(), Some((at, "the file is not UTF-8 text")))
-            }
-        };
+        let mut bytes = Vec::new();
+        let read = std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes));
+        if let Err(e) = read {
+            return self.io_problem(path, "read", &e);
+        }
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            let id = self.add_source(path, Arc::from(""));
+            self.diags.push(
+                Diagnostic::new(
+                    Code::FileTooLarge,
+                    format!("{} is larger than {MAX_FILE_BYTES} bytes, the most a config file may be", path.display()),
+                )
+                .in_file(id)
+                .help("is this the right file? split a large config into several files"),
+            );
+            return;
+        }
+        let (text, problem) = decode(&bytes);
         let id = self.add_source(path, Arc::from(text));
         if let Some((at, message)) = problem {
-            let end = self.sources.get(id).text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
             self.diags.push(
                 Diagnostic::new(Code::Encoding, message)
-                    .at(id, Span::new(at, end), "first byte that is not text")
+                    .at(id, Span::new(at, at + 1), "first byte that is not text")
                     .help("config files are YAML in UTF-8; is this the right file?"),
             );
             return;
@@ -386,11 +407,8 @@ impl Loader {
             let key_span = Span::new(text.len(), text.len() + name.len());
             text.push_str(name);
             text.push('=');
-            let shown = if key.contains("key") || key.contains("password") || key.contains("token") {
-                "***"
-            } else {
-                value.as_str()
-            };
+            let secret = ["key", "password", "token", "secret"].iter().any(|w| key.contains(w));
+            let shown = if secret { "***" } else { value.as_str() };
             let value_span = Span::new(text.len(), text.len() + shown.len());
             text.push_str(shown);
             text.push('\n');

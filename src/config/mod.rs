@@ -381,6 +381,11 @@ impl Config {
             .iter()
             .map(|(id, m)| {
                 let mut j = serde_json::to_value(m).unwrap_or_default();
+                if let Some(url) = j.get_mut("base_url")
+                    && let Some(u) = url.as_str()
+                {
+                    *url = redact_url(u).into();
+                }
                 if let Some(key) = j.get_mut("api_key")
                     && key.as_str().is_some_and(|k| !k.is_empty())
                 {
