@@ -61,6 +61,13 @@ pub const TOOLS: &[&str] =
     &["datetime", "calculator", "http_request", "session_state", "read_chat_history", "search_past_sessions"];
 
 /// True for a name that may be spliced (quoted) into SQL as a table or schema name.
+///
+/// ```
+/// use agno_run::config::check::is_sql_identifier;
+/// assert!(is_sql_identifier("agno_sessions"));
+/// assert!(!is_sql_identifier("sessions; DROP TABLE x"));
+/// assert!(!is_sql_identifier("1st"));
+/// ```
 pub fn is_sql_identifier(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()

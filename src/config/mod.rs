@@ -67,6 +67,10 @@ impl Serialize for Secret {
 }
 
 /// Hides the password of a URL such as `postgresql://user:password@host/db`.
+///
+/// ```
+/// assert_eq!(agno_run::config::redact_url("postgresql://ai:s3cret@db:5432/ai"), "postgresql://ai:***@db:5432/ai");
+/// ```
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
     let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
