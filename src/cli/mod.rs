@@ -3,6 +3,7 @@
 //! Rendering of config diagnostics lives here ([`report`]), at the edge. Commands call into the
 //! library and turn results into text and an exit code; they hold no logic of their own.
 
+mod migrate_cmd;
 pub mod report;
 
 use std::io::{IsTerminal, Write};
@@ -63,6 +64,11 @@ pub enum Command {
         after_help = "Examples:\n  agno-run schema > configs/agno-run.schema.json\n\nThen put this first line in a config file:\n  # yaml-language-server: $schema=./agno-run.schema.json"
     )]
     Schema,
+    /// Apply, plan (--dry-run) or show (status) the versioned schema migrations of each database.
+    #[command(
+        after_help = "Examples:\n  agno-run migrate configs/app.yaml                  # apply, with progress per migration\n  agno-run migrate configs/app.yaml --db local --dry-run   # print the exact SQL, change nothing\n  agno-run migrate status configs/app.yaml          # applied (dates, checksums) and pending\n  agno-run migrate status configs/ --format json\n\nOne migrator runs per database at a time; others wait up to --lock-timeout."
+    )]
+    Migrate(MigrateArgs),
     /// Print the resolved config (defaults applied, relative paths resolved, secrets hidden).
     #[command(
         after_help = "Examples:\n  agno-run config configs/app.yaml\n  AGNO_SERVER__PORT=8080 agno-run config configs/\n  agno-run config configs/ --host 0.0.0.0 --port 9000\n\nServer settings layer: files, then AGNO_SERVER__<KEY> variables, then these flags."
@@ -107,6 +113,38 @@ pub enum Color {
     Never,
 }
 
+/// Options of `migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Config files or folders; a leading (or trailing) `status` shows the state instead.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Only this database id.
+    #[arg(long)]
+    pub db: Option<String>,
+    /// Print the SQL that would run; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format of `status`.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
+    pub format: StatusFormat,
+    /// Seconds to wait for another migrator of the same database.
+    #[arg(long, default_value_t = 60.0)]
+    pub lock_timeout: f64,
+    /// Do not check environment variables.
+    #[arg(long)]
+    pub no_env: bool,
+}
+
+/// Output format of `migrate status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    /// A table per database.
+    Human,
+    /// One JSON array of database states.
+    Json,
+}
+
 /// Options of `config`.
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
@@ -142,11 +180,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Validate(args) => validate(args),
         Command::Schema => schema(),
         Command::Config(args) => show_config(args),
+        Command::Migrate(args) => migrate_cmd::run(args),
     };
     ExitCode::from(code)
 }
 
-fn write_out(text: &str) -> u8 {
+pub(crate) fn write_out(text: &str) -> u8 {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => EXIT_OK,
@@ -158,7 +197,7 @@ fn write_out(text: &str) -> u8 {
     }
 }
 
-fn load_options(no_env: bool, flags: ServerFlags) -> LoadOptions {
+pub(crate) fn load_options(no_env: bool, flags: ServerFlags) -> LoadOptions {
     let mut options = LoadOptions::from_process_env();
     options.env_mode = if no_env { EnvMode::Skip } else { EnvMode::Check };
     options.flags = flags;
@@ -203,7 +242,7 @@ fn validate(args: ValidateArgs) -> u8 {
     if loads.iter().any(|l| l.report.fails(args.deny_warnings)) { EXIT_CONFIG } else { written }
 }
 
-fn terminal_width() -> usize {
+pub(crate) fn terminal_width() -> usize {
     std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100)
 }
 

@@ -1,0 +1,240 @@
+//! Migrations on PostgreSQL: a dedicated connection (never pooled: a session advisory lock must
+//! stay on one backend), `pg_try_advisory_lock` polled until a timeout, the schema created if
+//! missing, then refinery with schema-qualified history tables.
+
+use std::time::{Duration, Instant};
+
+use refinery::{Migration, Runner, Target};
+use tokio_postgres::Client;
+
+use super::{
+    Event, MigrateError, Options, Planned, Recorded, Set, Status, check_adoption, compare, from_refinery,
+    history_table, verify,
+};
+use crate::config::{Backend, DatabaseConfig};
+use crate::store::postgres::{connect_with_retry, endpoint, parse_url};
+use crate::store::sql::quote;
+
+struct Target_<'a> {
+    schema: &'a str,
+    url: &'a str,
+    timeout: f64,
+}
+
+fn target(db: &DatabaseConfig) -> Target_<'_> {
+    match &db.backend {
+        Backend::Postgres { url, schema, connect_timeout, .. } => {
+            Target_ { schema, url: url.expose(), timeout: *connect_timeout }
+        }
+        _ => Target_ { schema: "ai", url: "", timeout: 0.0 },
+    }
+}
+
+fn sql_err(db: &DatabaseConfig, e: &tokio_postgres::Error) -> MigrateError {
+    let message = match e.as_db_error() {
+        Some(d) => format!("{}: {}", d.code().code(), d.message()),
+        None => e.to_string(),
+    };
+    MigrateError::Connect { db: db.id.clone(), message }
+}
+
+async fn connect(db: &DatabaseConfig) -> Result<(Client, String), MigrateError> {
+    let t = target(db);
+    let config = parse_url(t.url).map_err(|message| MigrateError::Connect { db: db.id.clone(), message })?;
+    let client = connect_with_retry(&config, Duration::from_secs_f64(t.timeout))
+        .await
+        .map_err(|message| MigrateError::Connect { db: db.id.clone(), message })?;
+    Ok((client, format!("postgres {} schema {}", endpoint(&config), t.schema)))
+}
+
+/// The advisory-lock key of a database's schema: 64 bits of a stable hash.
+fn lock_key(schema: &str) -> i64 {
+    // FNV-1a: stable across processes and versions, unlike std's hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in format!("agno-run:migrate:{schema}").bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+async fn lock(
+    db: &DatabaseConfig,
+    c: &Client,
+    key: i64,
+    timeout: Duration,
+    send: &mut (dyn FnMut(Event) + Send),
+) -> Result<(), MigrateError> {
+    let start = Instant::now();
+    let mut told = false;
+    loop {
+        let got: bool =
+            c.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await.map_err(|e| sql_err(db, &e))?.get(0);
+        if got {
+            return Ok(());
+        }
+        if start.elapsed() >= timeout {
+            let holder = c
+                .query_opt(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
+                     AND ((classid::bigint << 32) | objid::bigint) = $1",
+                    &[&key],
+                )
+                .await
+                .ok()
+                .flatten()
+                .map(|r| format!(" (PostgreSQL backend pid {})", r.get::<_, i32>(0)))
+                .unwrap_or_default();
+            return Err(MigrateError::Locked { db: db.id.clone(), holder, waited: start.elapsed() });
+        }
+        if !told {
+            send(Event::Waiting);
+            told = true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn table_exists(c: &Client, schema: &str, table: &str) -> Result<bool, tokio_postgres::Error> {
+    Ok(c.query_opt(
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2",
+        &[&schema, &table],
+    )
+    .await?
+    .is_some())
+}
+
+async fn read_history(c: &Client, schema: &str, table: &str, set: Set) -> Result<Vec<Recorded>, tokio_postgres::Error> {
+    if !table_exists(c, schema, table).await? {
+        return Ok(Vec::new());
+    }
+    let sql =
+        format!("SELECT version, name, applied_on, checksum FROM {}.{} ORDER BY version", quote(schema), quote(table));
+    let rows = c.query(&sql, &[]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Recorded { set, version: r.get(0), name: r.get(1), applied_on: r.get(2), checksum: r.get(3) })
+        .collect())
+}
+
+async fn history(db: &DatabaseConfig, c: &Client, schema: &str) -> Result<Vec<Recorded>, MigrateError> {
+    let mut h = read_history(c, schema, &history_table(&db.tables, Set::BuiltIn), Set::BuiltIn)
+        .await
+        .map_err(|e| sql_err(db, &e))?;
+    h.extend(
+        read_history(c, schema, &history_table(&db.tables, Set::User), Set::User).await.map_err(|e| sql_err(db, &e))?,
+    );
+    Ok(h)
+}
+
+pub(super) async fn apply(
+    db: &DatabaseConfig,
+    built_in: Vec<Planned>,
+    user: Vec<Planned>,
+    options: &Options,
+    progress: &mut (dyn FnMut(Event) + Send),
+) -> Result<Vec<Planned>, MigrateError> {
+    let schema = target(db).schema.to_string();
+    let (mut c, _) = connect(db).await?;
+    let key = lock_key(&schema);
+    lock(db, &c, key, options.lock_timeout, progress).await?;
+    let result = apply_locked(db, &mut c, &schema, built_in, user, progress).await;
+    // Dropping the connection releases the lock too; unlocking first keeps it short.
+    let _ = c.execute("SELECT pg_advisory_unlock($1)", &[&key]).await;
+    result
+}
+
+async fn apply_locked(
+    db: &DatabaseConfig,
+    c: &mut Client,
+    schema: &str,
+    built_in: Vec<Planned>,
+    user: Vec<Planned>,
+    progress: &mut (dyn FnMut(Event) + Send),
+) -> Result<Vec<Planned>, MigrateError> {
+    c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {0}; SET search_path TO {0}", quote(schema)))
+        .await
+        .map_err(|e| sql_err(db, &e))?;
+    let history = history(db, c, schema).await?;
+    let tables_present = table_exists(c, schema, &db.tables.sessions).await.map_err(|e| sql_err(db, &e))?;
+    verify(db, &history, &built_in, &user, tables_present)?;
+    if !history.iter().any(|h| h.set == Set::BuiltIn) {
+        let mut cols = std::collections::HashMap::new();
+        let mut stamps = std::collections::HashMap::new();
+        for (table, _) in super::required_columns(&db.tables) {
+            let rows = c
+                .query(
+                    "SELECT column_name::text FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2",
+                    &[&schema, &table],
+                )
+                .await
+                .map_err(|e| sql_err(db, &e))?;
+            if !rows.is_empty() {
+                cols.insert(table.clone(), rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>());
+            }
+            if table_exists(c, schema, &db.tables.versions).await.map_err(|e| sql_err(db, &e))? {
+                let sql = format!(
+                    "SELECT version FROM {}.{} WHERE table_name = $1",
+                    quote(schema),
+                    quote(&db.tables.versions)
+                );
+                if let Some(r) = c.query_opt(&sql, &[&table]).await.map_err(|e| sql_err(db, &e))? {
+                    stamps.insert(table.clone(), r.get::<_, String>(0));
+                }
+            }
+        }
+        let legacy = c
+            .query_opt(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = 'runs'",
+                &[&schema, &db.tables.sessions],
+            )
+            .await
+            .map_err(|e| sql_err(db, &e))?
+            .is_some();
+        if legacy {
+            cols.entry(db.tables.sessions.clone()).or_default().push("runs".into());
+        }
+        check_adoption(db, &|t| cols.get(t).cloned(), &|t| stamps.get(t).cloned())?;
+    }
+    let mut done = Vec::new();
+    for (set, all) in [(Set::BuiltIn, &built_in), (Set::User, &user)] {
+        let migrations: Vec<Migration> = all
+            .iter()
+            .map(|m| Migration::unapplied(&m.name, &m.sql))
+            .collect::<Result<_, _>>()
+            .map_err(|e| MigrateError::Files { db: db.id.clone(), message: e.to_string() })?;
+        let table = format!("{}.{}", quote(schema), quote(&history_table(&db.tables, set)));
+        let pending: Vec<&Planned> =
+            all.iter().filter(|m| !history.iter().any(|h| h.set == set && h.version == m.version)).collect();
+        for m in pending {
+            progress(Event::Applying(m.clone()));
+            let start = Instant::now();
+            let mut runner = Runner::new(&migrations).set_target(Target::Version(m.version));
+            runner.set_migration_table_name(&table);
+            runner.run_async(c).await.map_err(|e| from_refinery(db, &e, m, &done))?;
+            progress(Event::Applied(m.clone(), start.elapsed()));
+            done.push(m.clone());
+        }
+    }
+    Ok(done)
+}
+
+pub(super) async fn status(
+    db: &DatabaseConfig,
+    built_in: Vec<Planned>,
+    user: Vec<Planned>,
+) -> Result<Status, MigrateError> {
+    let schema = target(db).schema.to_string();
+    let (c, target) = connect(db).await?;
+    let history = history(db, &c, &schema).await?;
+    Ok(compare(db, target, history, built_in, user))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lock_keys_are_stable_and_per_schema() {
+        assert_eq!(super::lock_key("ai"), super::lock_key("ai"));
+        assert_ne!(super::lock_key("ai"), super::lock_key("other"));
+    }
+}

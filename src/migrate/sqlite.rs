@@ -1,0 +1,205 @@
+//! Migrations on SQLite: a lock file beside the database makes a second migrator wait; each
+//! migration and its history row commit together (refinery's transaction per migration).
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use refinery::{Migration, Runner, Target};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use super::{
+    Event, MigrateError, Options, Planned, Recorded, Set, Status, check_adoption, compare, from_refinery,
+    history_table, verify,
+};
+use crate::config::DatabaseConfig;
+use crate::store::sql::quote;
+
+fn connect_err(db: &DatabaseConfig, path: &Path, e: impl std::fmt::Display) -> MigrateError {
+    let text = e.to_string();
+    let hint = if text.contains("readonly") || text.contains("read-only") || text.contains("Permission denied") {
+        " (the file or its folder is read-only: agno-run needs to write the database, its -wal file and a lock file)"
+    } else if text.contains("not a database") {
+        " (the file is not an SQLite database, or it is corrupt)"
+    } else {
+        ""
+    };
+    MigrateError::Connect { db: db.id.clone(), message: format!("{}: {text}{hint}", path.display()) }
+}
+
+/// The lock file of a database: `<file>.migrate.lock` beside it.
+pub(crate) fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".migrate.lock");
+    path.with_file_name(name)
+}
+
+fn lock(db: &DatabaseConfig, path: &Path, timeout: Duration, waiting: &dyn Fn()) -> Result<File, MigrateError> {
+    let lock_file = lock_path(path);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_file)
+        .map_err(|e| connect_err(db, &lock_file, e))?;
+    let start = Instant::now();
+    let mut told = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < timeout => {
+                if !told {
+                    waiting();
+                    told = true;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(MigrateError::Locked { db: db.id.clone(), holder: String::new(), waited: start.elapsed() });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(connect_err(db, &lock_file, e)),
+        }
+    }
+}
+
+fn table_exists(c: &Connection, table: &str) -> rusqlite::Result<bool> {
+    Ok(c.query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+fn read_history(c: &Connection, table: &str, set: Set) -> rusqlite::Result<Vec<Recorded>> {
+    if !table_exists(c, table)? {
+        return Ok(Vec::new());
+    }
+    let mut stmt =
+        c.prepare(&format!("SELECT version, name, applied_on, checksum FROM {} ORDER BY version", quote(table)))?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Recorded { set, version: r.get(0)?, name: r.get(1)?, applied_on: r.get(2)?, checksum: r.get(3)? })
+    })?;
+    rows.collect()
+}
+
+fn columns(c: &Connection, table: &str) -> Option<Vec<String>> {
+    if !table_exists(c, table).ok()? {
+        return None;
+    }
+    let mut stmt = c.prepare(&format!("PRAGMA table_info({})", quote(table))).ok()?;
+    let cols = stmt.query_map([], |r| r.get::<_, String>(1)).ok()?.collect::<rusqlite::Result<Vec<_>>>().ok()?;
+    Some(cols)
+}
+
+fn stamp(c: &Connection, versions: &str, table: &str) -> Option<String> {
+    if !table_exists(c, versions).ok()? {
+        return None;
+    }
+    c.query_row(&format!("SELECT version FROM {} WHERE table_name = ?1", quote(versions)), [table], |r| r.get(0))
+        .optional()
+        .ok()?
+}
+
+fn run_set(
+    db: &DatabaseConfig,
+    c: &mut Connection,
+    set: Set,
+    all: &[Planned],
+    pending: &[Planned],
+    done: &mut Vec<Planned>,
+    send: &dyn Fn(Event),
+) -> Result<(), MigrateError> {
+    let migrations: Vec<Migration> = all
+        .iter()
+        .map(|m| Migration::unapplied(&m.name, &m.sql))
+        .collect::<Result<_, _>>()
+        .map_err(|e| MigrateError::Files { db: db.id.clone(), message: e.to_string() })?;
+    let table = quote(&history_table(&db.tables, set));
+    for m in pending {
+        send(Event::Applying(m.clone()));
+        let start = Instant::now();
+        let mut runner = Runner::new(&migrations).set_target(Target::Version(m.version));
+        runner.set_migration_table_name(&table);
+        runner.run(c).map_err(|e| from_refinery(db, &e, m, done))?;
+        send(Event::Applied(m.clone(), start.elapsed()));
+        done.push(m.clone());
+    }
+    Ok(())
+}
+
+fn pending_of(list: &[Planned], history: &[Recorded]) -> Vec<Planned> {
+    list.iter().filter(|m| !history.iter().any(|h| h.set == m.set && h.version == m.version)).cloned().collect()
+}
+
+fn apply_blocking(
+    db: &DatabaseConfig,
+    path: &Path,
+    built_in: Vec<Planned>,
+    user: Vec<Planned>,
+    options: &Options,
+    send: &dyn Fn(Event),
+) -> Result<Vec<Planned>, MigrateError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| connect_err(db, parent, e))?;
+    }
+    let _lock = lock(db, path, options.lock_timeout, &|| send(Event::Waiting))?;
+    let mut c = crate::store::sqlite::connect(path, true).map_err(|e| connect_err(db, path, e))?;
+    let sql_err = |e: rusqlite::Error| connect_err(db, path, e);
+    let mut history = read_history(&c, &history_table(&db.tables, Set::BuiltIn), Set::BuiltIn).map_err(sql_err)?;
+    history.extend(read_history(&c, &history_table(&db.tables, Set::User), Set::User).map_err(sql_err)?);
+    let tables_present = table_exists(&c, &db.tables.sessions).map_err(sql_err)?;
+    verify(db, &history, &built_in, &user, tables_present)?;
+    if !history.iter().any(|h| h.set == Set::BuiltIn) {
+        check_adoption(db, &|t| columns(&c, t), &|t| stamp(&c, &db.tables.versions, t))?;
+    }
+    let mut done = Vec::new();
+    run_set(db, &mut c, Set::BuiltIn, &built_in, &pending_of(&built_in, &history), &mut done, send)?;
+    run_set(db, &mut c, Set::User, &user, &pending_of(&user, &history), &mut done, send)?;
+    Ok(done)
+}
+
+pub(super) async fn apply(
+    db: &DatabaseConfig,
+    path: &Path,
+    built_in: Vec<Planned>,
+    user: Vec<Planned>,
+    options: &Options,
+    progress: &mut (dyn FnMut(Event) + Send),
+) -> Result<Vec<Planned>, MigrateError> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (db2, path, options) = (db.clone(), path.to_path_buf(), options.clone());
+    let task = tokio::task::spawn_blocking(move || {
+        apply_blocking(&db2, &path, built_in, user, &options, &|e| {
+            let _ = tx.send(e);
+        })
+    });
+    while let Some(event) = rx.recv().await {
+        progress(event);
+    }
+    task.await.map_err(|e| MigrateError::Connect { db: db.id.clone(), message: e.to_string() })?
+}
+
+pub(super) async fn status(
+    db: &DatabaseConfig,
+    path: &Path,
+    built_in: Vec<Planned>,
+    user: Vec<Planned>,
+) -> Result<Status, MigrateError> {
+    let target = format!("sqlite {}", path.display());
+    if !path.exists() {
+        return Ok(compare(db, format!("{target} (not created yet)"), Vec::new(), built_in, user));
+    }
+    let (db2, path2) = (db.clone(), path.to_path_buf());
+    let history = tokio::task::spawn_blocking(move || -> Result<_, MigrateError> {
+        let c = Connection::open_with_flags(&path2, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| connect_err(&db2, &path2, e))?;
+        let mut h = read_history(&c, &history_table(&db2.tables, Set::BuiltIn), Set::BuiltIn)
+            .map_err(|e| connect_err(&db2, &path2, e))?;
+        h.extend(
+            read_history(&c, &history_table(&db2.tables, Set::User), Set::User)
+                .map_err(|e| connect_err(&db2, &path2, e))?,
+        );
+        Ok(h)
+    })
+    .await
+    .map_err(|e| MigrateError::Connect { db: db.id.clone(), message: e.to_string() })??;
+    Ok(compare(db, target, history, built_in, user))
+}

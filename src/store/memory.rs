@@ -1,0 +1,259 @@
+//! The in-memory backend: the same behaviour as the SQL backends, nothing persisted.
+//!
+//! One std mutex guards all data: it is never held across an await, and every operation is a
+//! short in-memory update, so it is also the per-session write lock of the contract.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::{
+    HISTORY_SKIP, Memory, MemoryQuery, Page, Result, Run, Session, SessionChange, SessionQuery, SortBy, StoreError,
+    component_filter, now, page_bounds,
+};
+use crate::config::TableNames;
+
+#[derive(Debug, Default)]
+struct Data {
+    sessions: HashMap<String, Session>,
+    /// Runs in insertion order; a session's runs are found by scanning (tests and demos only).
+    runs: Vec<Run>,
+    memories: HashMap<String, Memory>,
+}
+
+/// In-memory store; clones share the data.
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    data: Arc<Mutex<Data>>,
+    tables: TableNames,
+}
+
+fn backend(action: &str) -> StoreError {
+    StoreError::Backend { backend: "memory", action: action.into(), message: "lock poisoned by a panic".into() }
+}
+
+impl MemoryStore {
+    pub(super) fn new() -> Self {
+        MemoryStore {
+            data: Arc::default(),
+            tables: TableNames {
+                sessions: "agno_sessions".into(),
+                runs: "agno_runs".into(),
+                memories: "agno_memories".into(),
+                versions: "agno_schema_versions".into(),
+                migrations: "agno_run_migrations".into(),
+            },
+        }
+    }
+
+    fn lock(&self, action: &str) -> Result<std::sync::MutexGuard<'_, Data>> {
+        self.data.lock().map_err(|_| backend(action))
+    }
+
+    pub(super) fn tables(&self) -> &TableNames {
+        &self.tables
+    }
+
+    pub(super) async fn upsert_session(&self, s: &Session) -> Result<Session> {
+        let mut d = self.lock("upsert a session")?;
+        let mut new = s.clone();
+        if let Some(existing) = d.sessions.get(&s.session_id) {
+            if let (Some(a), Some(b)) = (&existing.user_id, &s.user_id)
+                && a != b
+            {
+                return Err(StoreError::Conflict(format!("session `{}` belongs to another user", s.session_id)));
+            }
+            new.created_at = existing.created_at;
+            if new.user_id.is_none() {
+                new.user_id = existing.user_id.clone();
+            }
+        }
+        new.updated_at = Some(now());
+        d.sessions.insert(new.session_id.clone(), new.clone());
+        Ok(new)
+    }
+
+    pub(super) async fn get_session(&self, id: &str, user: Option<&str>) -> Result<Session> {
+        let d = self.lock("read a session")?;
+        d.sessions
+            .get(id)
+            .filter(|s| user.is_none() || s.user_id.as_deref() == user)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound { what: "session", id: id.into() })
+    }
+
+    pub(super) async fn list_sessions(&self, q: &SessionQuery) -> Result<Page<Session>> {
+        let d = self.lock("list sessions")?;
+        let component = component_filter(q);
+        let name = q.name.as_ref().map(|n| n.to_lowercase());
+        let mut all: Vec<&Session> = d
+            .sessions
+            .values()
+            .filter(|s| q.session_type.is_none_or(|t| s.session_type == t.as_str()))
+            .filter(|s| match component {
+                Some(("team_id", id)) => s.team_id.as_deref() == Some(id),
+                Some(("workflow_id", id)) => s.workflow_id.as_deref() == Some(id),
+                Some((_, id)) => s.agent_id.as_deref() == Some(id),
+                None => true,
+            })
+            .filter(|s| q.user_id.is_none() || s.user_id == q.user_id)
+            .filter(|s| name.as_ref().is_none_or(|n| s.session_name().is_some_and(|x| x.to_lowercase().contains(n))))
+            .filter(|s| q.created_after.is_none_or(|t| s.created_at >= t))
+            .filter(|s| q.created_before.is_none_or(|t| s.created_at <= t))
+            .collect();
+        all.sort_by(|a, b| {
+            let ord = match q.sort_by {
+                SortBy::CreatedAt => a.created_at.cmp(&b.created_at),
+                SortBy::UpdatedAt => a.updated_at.cmp(&b.updated_at),
+                SortBy::SessionId => a.session_id.cmp(&b.session_id),
+            }
+            .then_with(|| a.session_id.cmp(&b.session_id));
+            if q.ascending { ord } else { ord.reverse() }
+        });
+        let (limit, page, offset) = page_bounds(q.limit, q.page, 20);
+        let total = all.len() as u64;
+        let items = all.into_iter().skip(offset as usize).take(limit as usize).cloned().collect();
+        Ok(Page { items, total, page, limit })
+    }
+
+    pub(super) async fn modify_session(&self, id: &str, change: SessionChange) -> Result<Session> {
+        let mut d = self.lock("update a session")?;
+        let s = d.sessions.get_mut(id).ok_or_else(|| StoreError::NotFound { what: "session", id: id.into() })?;
+        let mut copy = s.clone();
+        change(&mut copy)?;
+        copy.updated_at = Some(now());
+        *s = copy.clone();
+        Ok(copy)
+    }
+
+    pub(super) async fn delete_sessions(&self, ids: &[String]) -> Result<u64> {
+        let mut d = self.lock("delete sessions")?;
+        let mut n = 0;
+        for id in ids {
+            if d.sessions.remove(id).is_some() {
+                n += 1;
+            }
+        }
+        d.runs.retain(|r| !ids.contains(&r.session_id));
+        Ok(n)
+    }
+
+    pub(super) async fn append_run(&self, run: &Run) -> Result<Run> {
+        let mut d = self.lock("append a run")?;
+        if !d.sessions.contains_key(&run.session_id) {
+            return Err(StoreError::NotFound { what: "session", id: run.session_id.clone() });
+        }
+        if d.runs.iter().any(|r| r.run_id == run.run_id) {
+            return Err(StoreError::Conflict(format!("run `{}` already exists", run.run_id)));
+        }
+        let next = d
+            .runs
+            .iter()
+            .filter(|r| r.session_id == run.session_id)
+            .filter_map(|r| r.run_index)
+            .max()
+            .map_or(0, |m| m + 1);
+        let mut stored = run.clone();
+        stored.run_index = Some(next);
+        d.runs.push(stored.clone());
+        Ok(stored)
+    }
+
+    pub(super) async fn update_run(&self, run_id: &str, status: &str, data: &serde_json::Value) -> Result<Run> {
+        let mut d = self.lock("update a run")?;
+        let r = d
+            .runs
+            .iter_mut()
+            .find(|r| r.run_id == run_id)
+            .ok_or_else(|| StoreError::NotFound { what: "run", id: run_id.into() })?;
+        r.status = Some(status.into());
+        r.run_data = data.clone();
+        r.updated_at = Some(now());
+        Ok(r.clone())
+    }
+
+    pub(super) async fn get_run(&self, run_id: &str) -> Result<Run> {
+        let d = self.lock("read a run")?;
+        d.runs
+            .iter()
+            .find(|r| r.run_id == run_id)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound { what: "run", id: run_id.into() })
+    }
+
+    pub(super) async fn list_runs(&self, session_id: &str) -> Result<Vec<Run>> {
+        let d = self.lock("list runs")?;
+        let mut runs: Vec<Run> = d.runs.iter().filter(|r| r.session_id == session_id).cloned().collect();
+        runs.sort_by(|a, b| a.run_index.cmp(&b.run_index).then(a.created_at.cmp(&b.created_at)));
+        Ok(runs)
+    }
+
+    pub(super) async fn history_runs(&self, session_id: &str, n: u32) -> Result<Vec<Run>> {
+        let mut runs: Vec<Run> = self
+            .list_runs(session_id)
+            .await?
+            .into_iter()
+            .filter(|r| r.parent_run_id.is_none())
+            .filter(|r| r.status.as_deref().is_none_or(|s| !HISTORY_SKIP.contains(&s)))
+            .collect();
+        let skip = runs.len().saturating_sub(n as usize);
+        runs.drain(..skip);
+        Ok(runs)
+    }
+
+    pub(super) async fn upsert_memory(&self, m: &Memory) -> Result<Memory> {
+        let mut d = self.lock("upsert a memory")?;
+        let mut new = m.clone();
+        if let Some(existing) = d.memories.get(&m.memory_id) {
+            new.created_at = existing.created_at;
+        }
+        new.updated_at = Some(now());
+        d.memories.insert(new.memory_id.clone(), new.clone());
+        Ok(new)
+    }
+
+    pub(super) async fn get_memory(&self, id: &str, user: Option<&str>) -> Result<Memory> {
+        let d = self.lock("read a memory")?;
+        d.memories
+            .get(id)
+            .filter(|m| user.is_none() || m.user_id.as_deref() == user)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound { what: "memory", id: id.into() })
+    }
+
+    pub(super) async fn list_memories(&self, q: &MemoryQuery) -> Result<Page<Memory>> {
+        let d = self.lock("list memories")?;
+        let search = q.search.as_ref().map(|s| s.to_lowercase());
+        let mut all: Vec<&Memory> = d
+            .memories
+            .values()
+            .filter(|m| q.user_id.is_none() || m.user_id == q.user_id)
+            .filter(|m| {
+                q.topic.as_ref().is_none_or(|t| {
+                    m.topics
+                        .as_ref()
+                        .and_then(|v| v.as_array())
+                        .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(t)))
+                })
+            })
+            .filter(|m| search.as_ref().is_none_or(|s| memory_text(&m.memory).to_lowercase().contains(s)))
+            .collect();
+        all.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then_with(|| b.memory_id.cmp(&a.memory_id)));
+        let (limit, page, offset) = page_bounds(q.limit, q.page, 100);
+        let total = all.len() as u64;
+        let items = all.into_iter().skip(offset as usize).take(limit as usize).cloned().collect();
+        Ok(Page { items, total, page, limit })
+    }
+
+    pub(super) async fn delete_memory(&self, id: &str) -> Result<()> {
+        let mut d = self.lock("delete a memory")?;
+        d.memories.remove(id).map(|_| ()).ok_or_else(|| StoreError::NotFound { what: "memory", id: id.into() })
+    }
+}
+
+/// The searchable text of a memory value.
+pub(crate) fn memory_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

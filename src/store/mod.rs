@@ -1,0 +1,537 @@
+//! Session storage in Agno 3.x's tables: sessions, runs and memories on SQLite, PostgreSQL or
+//! in memory, behind one API.
+//!
+//! Every backend keeps the same contract (checked by one conformance suite): typed errors where
+//! a backend failure is never reported as "not found"; `run_index` assigned under a per-session
+//! write lock, so concurrent appends never share one; session-state updates deep-merged under
+//! the same lock, so concurrent updates are merged, never lost; history read by one indexed
+//! query of the last N eligible runs. Creating the tables is `migrate`'s job, not this module's.
+
+mod json;
+mod memory;
+pub(crate) mod postgres;
+pub(crate) mod sql;
+pub(crate) mod sqlite;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::config::{Backend, DatabaseConfig, TableNames};
+
+pub use json::{decode_json, deep_merge};
+
+/// Statuses a run can have (Agno's `RunStatus`).
+pub const RUN_STATUSES: &[&str] = &["PENDING", "RUNNING", "COMPLETED", "PAUSED", "CANCELLED", "ERROR", "REGENERATED"];
+
+/// Statuses whose runs are left out of history (Agno's `HISTORY_SKIP_STATUSES`).
+pub const HISTORY_SKIP: &[&str] = &["PAUSED", "CANCELLED", "ERROR", "REGENERATED"];
+
+/// What a store operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing does not exist (or is not visible to this user).
+    #[error("{what} `{id}` not found")]
+    NotFound {
+        /// Kind of thing: session, run, memory.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// The write was refused because it conflicts with what is stored.
+    #[error("{0}")]
+    Conflict(String),
+    /// The input is invalid (unknown status, bad JSON shape).
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// The database failed; the operation's outcome is unknown or nothing was written.
+    #[error("{backend} error while trying to {action}: {message}")]
+    Backend {
+        /// `sqlite`, `postgres` or `memory`.
+        backend: &'static str,
+        /// What was being attempted.
+        action: String,
+        /// The driver's message (never holds a password).
+        message: String,
+    },
+}
+
+/// Result of a store operation.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Seconds since the Unix epoch, as Agno stores timestamps.
+pub fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A session row of `agno_sessions`. JSON columns are kept as JSON values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    /// Primary key.
+    pub session_id: String,
+    /// `agent`, `team` or `workflow`.
+    pub session_type: String,
+    /// Agent id for agent sessions.
+    pub agent_id: Option<String>,
+    /// Team id for team sessions.
+    pub team_id: Option<String>,
+    /// Workflow id for workflow sessions.
+    pub workflow_id: Option<String>,
+    /// Owner.
+    pub user_id: Option<String>,
+    /// `{session_state, session_name, session_metrics, ...}`.
+    pub session_data: Option<Value>,
+    /// `{name, agent_id, model: {name, id, provider}}`.
+    pub agent_data: Option<Value>,
+    /// `{name, team_id, model}`.
+    pub team_data: Option<Value>,
+    /// `{workflow_id, name, steps}`.
+    pub workflow_data: Option<Value>,
+    /// Free-form metadata.
+    pub metadata: Option<Value>,
+    /// `{summary, topics, updated_at}`.
+    pub summary: Option<Value>,
+    /// Epoch seconds.
+    pub created_at: i64,
+    /// Epoch seconds.
+    pub updated_at: Option<i64>,
+}
+
+impl Session {
+    /// A new session of `session_type` owned by `component_id` (agent, team or workflow id).
+    pub fn new(session_id: impl Into<String>, session_type: SessionType, component_id: impl Into<String>) -> Self {
+        let id = Some(component_id.into());
+        let now = now();
+        Session {
+            session_id: session_id.into(),
+            session_type: session_type.as_str().into(),
+            agent_id: if session_type == SessionType::Agent { id.clone() } else { None },
+            team_id: if session_type == SessionType::Team { id.clone() } else { None },
+            workflow_id: if session_type == SessionType::Workflow { id } else { None },
+            user_id: None,
+            session_data: None,
+            agent_data: None,
+            team_data: None,
+            workflow_data: None,
+            metadata: None,
+            summary: None,
+            created_at: now,
+            updated_at: Some(now),
+        }
+    }
+
+    /// `session_data.session_state`, when set.
+    pub fn session_state(&self) -> Option<&Map<String, Value>> {
+        self.session_data.as_ref()?.get("session_state")?.as_object()
+    }
+
+    /// `session_data.session_name`, when set.
+    pub fn session_name(&self) -> Option<&str> {
+        self.session_data.as_ref()?.get("session_name")?.as_str()
+    }
+}
+
+/// Kinds of session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionType {
+    /// An agent's session.
+    Agent,
+    /// A team's session.
+    Team,
+    /// A workflow's session.
+    Workflow,
+}
+
+impl SessionType {
+    /// `agent`, `team` or `workflow`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionType::Agent => "agent",
+            SessionType::Team => "team",
+            SessionType::Workflow => "workflow",
+        }
+    }
+}
+
+/// A run row of `agno_runs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// Primary key.
+    pub run_id: String,
+    /// Its session.
+    pub session_id: String,
+    /// `agent`, `team` or `workflow`.
+    pub run_type: String,
+    /// Agent id.
+    pub agent_id: Option<String>,
+    /// Team id.
+    pub team_id: Option<String>,
+    /// Workflow id.
+    pub workflow_id: Option<String>,
+    /// Owner.
+    pub user_id: Option<String>,
+    /// Set on team-member runs.
+    pub parent_run_id: Option<String>,
+    /// PENDING, RUNNING, COMPLETED, PAUSED, CANCELLED, ERROR (REGENERATED from Agno).
+    pub status: Option<String>,
+    /// 0-based position in the session.
+    pub run_index: Option<i64>,
+    /// Agno's `RunOutput` dict.
+    pub run_data: Value,
+    /// Epoch seconds.
+    pub created_at: i64,
+    /// Epoch seconds.
+    pub updated_at: Option<i64>,
+}
+
+impl Run {
+    /// A new run of `session_id`; `run_index` is assigned by [`Store::append_run`].
+    pub fn new(run_id: impl Into<String>, session_id: impl Into<String>, run_type: SessionType, status: &str) -> Self {
+        let now = now();
+        Run {
+            run_id: run_id.into(),
+            session_id: session_id.into(),
+            run_type: run_type.as_str().into(),
+            agent_id: None,
+            team_id: None,
+            workflow_id: None,
+            user_id: None,
+            parent_run_id: None,
+            status: Some(status.into()),
+            run_index: None,
+            run_data: Value::Object(Map::new()),
+            created_at: now,
+            updated_at: Some(now),
+        }
+    }
+}
+
+/// A user memory row of `agno_memories`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Memory {
+    /// Primary key.
+    pub memory_id: String,
+    /// The memory (Agno stores a string; any JSON is kept).
+    pub memory: Value,
+    /// The input it was made from.
+    pub input: Option<String>,
+    /// Agent that made it.
+    pub agent_id: Option<String>,
+    /// Team that made it.
+    pub team_id: Option<String>,
+    /// Owner.
+    pub user_id: Option<String>,
+    /// Topics, a JSON list of strings.
+    pub topics: Option<Value>,
+    /// Feedback text.
+    pub feedback: Option<String>,
+    /// Epoch seconds.
+    pub created_at: i64,
+    /// Epoch seconds.
+    pub updated_at: Option<i64>,
+}
+
+/// Column to sort sessions by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortBy {
+    /// `created_at` (default).
+    #[default]
+    CreatedAt,
+    /// `updated_at`.
+    UpdatedAt,
+    /// `session_id`.
+    SessionId,
+}
+
+impl SortBy {
+    fn column(self) -> &'static str {
+        match self {
+            SortBy::CreatedAt => "created_at",
+            SortBy::UpdatedAt => "updated_at",
+            SortBy::SessionId => "session_id",
+        }
+    }
+}
+
+/// Filters, order and page of a session listing. Runs are never loaded by a listing.
+#[derive(Debug, Clone, Default)]
+pub struct SessionQuery {
+    /// Only this type.
+    pub session_type: Option<SessionType>,
+    /// Only this agent, team or workflow id.
+    pub component_id: Option<String>,
+    /// Only this owner.
+    pub user_id: Option<String>,
+    /// Session name contains this text (case-insensitive).
+    pub name: Option<String>,
+    /// Created at or after (epoch seconds).
+    pub created_after: Option<i64>,
+    /// Created at or before (epoch seconds).
+    pub created_before: Option<i64>,
+    /// Sort column.
+    pub sort_by: SortBy,
+    /// Ascending instead of descending.
+    pub ascending: bool,
+    /// Page size (default 20, at most 1000).
+    pub limit: Option<u32>,
+    /// 1-based page.
+    pub page: Option<u32>,
+}
+
+/// Filters and page of a memory listing.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryQuery {
+    /// Only this owner.
+    pub user_id: Option<String>,
+    /// Only memories with this topic.
+    pub topic: Option<String>,
+    /// Memory text contains this (case-insensitive).
+    pub search: Option<String>,
+    /// Page size (default 100, at most 1000).
+    pub limit: Option<u32>,
+    /// 1-based page.
+    pub page: Option<u32>,
+}
+
+/// One page of results with the total count.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// Count of all matching items.
+    pub total: u64,
+    /// 1-based page.
+    pub page: u32,
+    /// Page size.
+    pub limit: u32,
+}
+
+pub(crate) fn page_bounds(limit: Option<u32>, page: Option<u32>, default: u32) -> (u32, u32, u64) {
+    let limit = limit.unwrap_or(default).clamp(1, 1000);
+    let page = page.unwrap_or(1).max(1);
+    (limit, page, u64::from(page - 1) * u64::from(limit))
+}
+
+/// A session store over one configured database.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// SQLite file.
+    Sqlite(sqlite::SqliteStore),
+    /// PostgreSQL.
+    Postgres(postgres::PostgresStore),
+    /// In memory.
+    Memory(memory::MemoryStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Sqlite($s) => $e,
+            Store::Postgres($s) => $e,
+            Store::Memory($s) => $e,
+        }
+    };
+}
+
+impl Store {
+    /// Opens the store for `db` (connects; PostgreSQL retries until its `connect_timeout`).
+    /// The tables must exist: run the migrations first.
+    pub async fn open(db: &DatabaseConfig) -> Result<Store> {
+        Ok(match &db.backend {
+            Backend::Sqlite { path } => Store::Sqlite(sqlite::SqliteStore::open(path, &db.tables).await?),
+            Backend::Postgres { url, schema, pool_size, connect_timeout } => Store::Postgres(
+                postgres::PostgresStore::open(url.expose(), schema, &db.tables, *pool_size, *connect_timeout).await?,
+            ),
+            Backend::Memory => Store::Memory(memory::MemoryStore::new()),
+        })
+    }
+
+    /// The table names in use.
+    pub fn tables(&self) -> &TableNames {
+        dispatch!(self, s => s.tables())
+    }
+
+    /// Creates a session, or updates it. Refused with `Conflict` when it exists and belongs to
+    /// another user. `created_at` of an existing session is kept.
+    pub async fn upsert_session(&self, session: &Session) -> Result<Session> {
+        validate_session(session)?;
+        dispatch!(self, s => s.upsert_session(session).await)
+    }
+
+    /// One session, without its runs. With `user_id`, a session of another user is not found.
+    pub async fn get_session(&self, session_id: &str, user_id: Option<&str>) -> Result<Session> {
+        dispatch!(self, s => s.get_session(session_id, user_id).await)
+    }
+
+    /// One session and all its runs in `run_index` order.
+    pub async fn get_session_with_runs(&self, session_id: &str, user_id: Option<&str>) -> Result<(Session, Vec<Run>)> {
+        let session = self.get_session(session_id, user_id).await?;
+        let runs = self.list_runs(session_id).await?;
+        Ok((session, runs))
+    }
+
+    /// Sessions matching `query`, one page, with the total count; runs are not loaded.
+    pub async fn list_sessions(&self, query: &SessionQuery) -> Result<Page<Session>> {
+        dispatch!(self, s => s.list_sessions(query).await)
+    }
+
+    /// Sets `session_data.session_name`.
+    pub async fn rename_session(&self, session_id: &str, name: &str) -> Result<Session> {
+        let patch = serde_json::json!({ "session_name": name });
+        self.modify_session(session_id, Box::new(move |s| merge_session_data(s, patch))).await
+    }
+
+    /// Deep-merges `patch` into `session_data.session_state` under the session's write lock:
+    /// concurrent updates of different keys all survive, and of one key the last one wins.
+    pub async fn update_session_state(&self, session_id: &str, patch: Map<String, Value>) -> Result<Session> {
+        self.modify_session(
+            session_id,
+            Box::new(move |s| {
+                let data = s.session_data.get_or_insert_with(|| Value::Object(Map::new()));
+                let data =
+                    data.as_object_mut().ok_or_else(|| StoreError::Invalid("session_data is not an object".into()))?;
+                let state = data.entry("session_state").or_insert_with(|| Value::Object(Map::new()));
+                deep_merge(state, &Value::Object(patch));
+                Ok(())
+            }),
+        )
+        .await
+    }
+
+    /// Replaces `metadata`.
+    pub async fn update_session_metadata(&self, session_id: &str, metadata: Value) -> Result<Session> {
+        self.modify_session(
+            session_id,
+            Box::new(move |s| {
+                s.metadata = Some(metadata);
+                Ok(())
+            }),
+        )
+        .await
+    }
+
+    /// Replaces `summary` (`{summary, topics, updated_at}`).
+    pub async fn update_session_summary(&self, session_id: &str, summary: Value) -> Result<Session> {
+        self.modify_session(
+            session_id,
+            Box::new(move |s| {
+                s.summary = Some(summary);
+                Ok(())
+            }),
+        )
+        .await
+    }
+
+    /// Read-modify-write of one session under its write lock.
+    pub async fn modify_session(&self, session_id: &str, change: SessionChange) -> Result<Session> {
+        dispatch!(self, s => s.modify_session(session_id, change).await)
+    }
+
+    /// Deletes a session and its runs.
+    pub async fn delete_session(&self, session_id: &str) -> Result<()> {
+        let n = self.delete_sessions(&[session_id.to_string()]).await?;
+        if n == 0 { Err(StoreError::NotFound { what: "session", id: session_id.into() }) } else { Ok(()) }
+    }
+
+    /// Deletes sessions and their runs; returns how many sessions were deleted.
+    pub async fn delete_sessions(&self, session_ids: &[String]) -> Result<u64> {
+        dispatch!(self, s => s.delete_sessions(session_ids).await)
+    }
+
+    /// Appends a run to its (existing) session with the next `run_index`, assigned under the
+    /// session's write lock. Returns the stored run.
+    pub async fn append_run(&self, run: &Run) -> Result<Run> {
+        validate_status(run.status.as_deref())?;
+        dispatch!(self, s => s.append_run(run).await)
+    }
+
+    /// Sets a run's status and `run_data` (and `updated_at`).
+    pub async fn update_run(&self, run_id: &str, status: &str, run_data: &Value) -> Result<Run> {
+        validate_status(Some(status))?;
+        dispatch!(self, s => s.update_run(run_id, status, run_data).await)
+    }
+
+    /// One run.
+    pub async fn get_run(&self, run_id: &str) -> Result<Run> {
+        dispatch!(self, s => s.get_run(run_id).await)
+    }
+
+    /// All runs of a session in `run_index` order.
+    pub async fn list_runs(&self, session_id: &str) -> Result<Vec<Run>> {
+        dispatch!(self, s => s.list_runs(session_id).await)
+    }
+
+    /// The last `n` history runs of a session, oldest first: top-level runs (no
+    /// `parent_run_id`) whose status is not PAUSED, CANCELLED, ERROR or REGENERATED. One
+    /// indexed query of those `n` rows: the cost does not grow with the session.
+    pub async fn history_runs(&self, session_id: &str, n: u32) -> Result<Vec<Run>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        dispatch!(self, s => s.history_runs(session_id, n).await)
+    }
+
+    /// Creates (or replaces) a memory.
+    pub async fn upsert_memory(&self, memory: &Memory) -> Result<Memory> {
+        dispatch!(self, s => s.upsert_memory(memory).await)
+    }
+
+    /// One memory. With `user_id`, another user's memory is not found.
+    pub async fn get_memory(&self, memory_id: &str, user_id: Option<&str>) -> Result<Memory> {
+        dispatch!(self, s => s.get_memory(memory_id, user_id).await)
+    }
+
+    /// Memories matching `query`, newest first, one page with the total count.
+    pub async fn list_memories(&self, query: &MemoryQuery) -> Result<Page<Memory>> {
+        dispatch!(self, s => s.list_memories(query).await)
+    }
+
+    /// Deletes one memory.
+    pub async fn delete_memory(&self, memory_id: &str) -> Result<()> {
+        dispatch!(self, s => s.delete_memory(memory_id).await)
+    }
+}
+
+/// A change applied to a session under its write lock.
+pub type SessionChange = Box<dyn FnOnce(&mut Session) -> Result<()> + Send>;
+
+fn merge_session_data(s: &mut Session, patch: Value) -> Result<()> {
+    let data = s.session_data.get_or_insert_with(|| Value::Object(Map::new()));
+    if !data.is_object() {
+        return Err(StoreError::Invalid("session_data is not an object".into()));
+    }
+    deep_merge(data, &patch);
+    Ok(())
+}
+
+fn validate_status(status: Option<&str>) -> Result<()> {
+    match status {
+        Some(s) if !RUN_STATUSES.contains(&s) => {
+            Err(StoreError::Invalid(format!("unknown run status `{s}`; one of {}", RUN_STATUSES.join(", "))))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn validate_session(s: &Session) -> Result<()> {
+    if !["agent", "team", "workflow"].contains(&s.session_type.as_str()) {
+        return Err(StoreError::Invalid(format!("unknown session type `{}`", s.session_type)));
+    }
+    if s.session_id.is_empty() {
+        return Err(StoreError::Invalid("empty session id".into()));
+    }
+    Ok(())
+}
+
+/// The id column of a session's component for a query by component id.
+pub(crate) fn component_filter(q: &SessionQuery) -> Option<(&'static str, &str)> {
+    let id = q.component_id.as_deref()?;
+    Some(match q.session_type {
+        Some(SessionType::Team) => ("team_id", id),
+        Some(SessionType::Workflow) => ("workflow_id", id),
+        _ => ("agent_id", id),
+    })
+}

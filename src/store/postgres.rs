@@ -1,0 +1,478 @@
+//! The PostgreSQL backend: tokio-postgres with a deadpool pool, tables in the configured schema,
+//! JSONB columns. Per-session writes lock the session row (`SELECT ... FOR UPDATE`), which
+//! serializes appends and state updates of one session across processes and replicas.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use serde_json::Value;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+use super::sql::{Dialect, Param, Statements, memory_filter, session_filter};
+use super::{
+    Memory, MemoryQuery, Page, Result, Run, Session, SessionChange, SessionQuery, StoreError, now, page_bounds,
+};
+use crate::config::{TableNames, redact_url};
+
+/// PostgreSQL store; clones share the pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    tables: TableNames,
+    sql: Statements,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").field("tables", &self.inner.tables).finish_non_exhaustive()
+    }
+}
+
+fn err(action: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend { backend: "postgres", action: action.into(), message: e.to_string() }
+}
+
+fn pg_err(action: &str, e: &tokio_postgres::Error) -> StoreError {
+    let message = match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    };
+    StoreError::Backend { backend: "postgres", action: action.into(), message }
+}
+
+/// Parses a `postgresql://` URL (also Agno's `postgresql+psycopg://` forms).
+pub(crate) fn parse_url(url: &str) -> std::result::Result<tokio_postgres::Config, String> {
+    let normalized = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.starts_with("postgresql+") || scheme.starts_with("postgres+") => {
+            format!("postgresql://{rest}")
+        }
+        _ => url.to_string(),
+    };
+    normalized.parse::<tokio_postgres::Config>().map_err(|e| format!("invalid PostgreSQL URL {}: {e}", redact_url(url)))
+}
+
+/// `host:port` of a config, for messages.
+pub(crate) fn endpoint(config: &tokio_postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(s) => s.clone(),
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}")
+}
+
+/// Connects one client, retrying with backoff until `timeout` has passed.
+pub(crate) async fn connect_with_retry(
+    config: &tokio_postgres::Config,
+    timeout: Duration,
+) -> std::result::Result<tokio_postgres::Client, String> {
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, connection)) => {
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "postgres connection closed");
+                    }
+                });
+                return Ok(client);
+            }
+            Err(e) if start.elapsed() + delay < timeout && retryable(&e) => {
+                tracing::warn!(endpoint = %endpoint(config), error = %e, retry_in_ms = delay.as_millis() as u64, "cannot connect to PostgreSQL yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => {
+                let user = config.get_user().unwrap_or("?");
+                let db = config.get_dbname().unwrap_or("?");
+                let detail = match e.as_db_error() {
+                    Some(d) => d.message().to_string(),
+                    None => e.to_string(),
+                };
+                return Err(format!(
+                    "cannot connect to PostgreSQL at {} (user {user}, database {db}) after {:.1}s: {detail}",
+                    endpoint(config),
+                    start.elapsed().as_secs_f64()
+                ));
+            }
+        }
+    }
+}
+
+/// Connection refusals and resets are retried; authentication and unknown databases are not.
+fn retryable(e: &tokio_postgres::Error) -> bool {
+    match e.as_db_error() {
+        Some(db) => db.code() == &tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW,
+        None => true,
+    }
+}
+
+/// Reads a JSONB value; a JSON string holding a JSON object or array (double-encoded by an
+/// old writer) is decoded.
+fn norm(v: Option<Value>) -> Option<Value> {
+    v.map(|v| match v {
+        Value::String(s) => super::decode_json(&serde_json::to_string(&s).unwrap_or_default()),
+        other => other,
+    })
+}
+
+fn session_row(r: &Row) -> Session {
+    Session {
+        session_id: r.get(0),
+        session_type: r.get(1),
+        agent_id: r.get(2),
+        team_id: r.get(3),
+        workflow_id: r.get(4),
+        user_id: r.get(5),
+        session_data: norm(r.get(6)),
+        agent_data: norm(r.get(7)),
+        team_data: norm(r.get(8)),
+        workflow_data: norm(r.get(9)),
+        metadata: norm(r.get(10)),
+        summary: norm(r.get(11)),
+        created_at: r.get(12),
+        updated_at: r.get(13),
+    }
+}
+
+fn run_row(r: &Row) -> Run {
+    Run {
+        run_id: r.get(0),
+        session_id: r.get(1),
+        run_type: r.get(2),
+        agent_id: r.get(3),
+        team_id: r.get(4),
+        workflow_id: r.get(5),
+        user_id: r.get(6),
+        parent_run_id: r.get(7),
+        status: r.get(8),
+        run_index: r.get(9),
+        run_data: norm(r.get(10)).unwrap_or(Value::Null),
+        created_at: r.get(11),
+        updated_at: r.get(12),
+    }
+}
+
+fn memory_row(r: &Row) -> Memory {
+    Memory {
+        memory_id: r.get(0),
+        memory: norm(r.get(1)).unwrap_or(Value::Null),
+        input: r.get(2),
+        agent_id: r.get(3),
+        team_id: r.get(4),
+        user_id: r.get(5),
+        topics: norm(r.get(6)),
+        feedback: r.get(7),
+        created_at: r.get(8),
+        updated_at: r.get(9),
+    }
+}
+
+fn bind(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    params
+        .iter()
+        .map(|p| -> Box<dyn ToSql + Sync + Send> {
+            match p {
+                Param::Text(s) => Box::new(s.clone()),
+                Param::Int(i) => Box::new(*i),
+            }
+        })
+        .collect()
+}
+
+fn refs(params: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+}
+
+impl PostgresStore {
+    pub(super) async fn open(
+        url: &str,
+        schema: &str,
+        tables: &TableNames,
+        pool_size: u32,
+        timeout: f64,
+    ) -> Result<Self> {
+        let config = parse_url(url).map_err(|e| err("open the database", e))?;
+        // Fail early, with retries, and with a message naming the server.
+        let probe =
+            connect_with_retry(&config, Duration::from_secs_f64(timeout)).await.map_err(|e| err("connect", e))?;
+        let present = probe
+            .query_opt(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2",
+                &[&schema, &tables.sessions],
+            )
+            .await
+            .map_err(|e| pg_err("check the tables", &e))?;
+        if present.is_none() {
+            return Err(err(
+                "check the tables",
+                format!("table `{schema}.{}` does not exist; run `agno-run migrate`", tables.sessions),
+            ));
+        }
+        drop(probe);
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool =
+            Pool::builder(manager).max_size(pool_size as usize).build().map_err(|e| err("create the pool", e))?;
+        Ok(PostgresStore {
+            inner: Arc::new(Inner {
+                pool,
+                tables: tables.clone(),
+                sql: Statements::new(Dialect::Postgres, Some(schema), tables),
+            }),
+        })
+    }
+
+    pub(super) fn tables(&self) -> &TableNames {
+        &self.inner.tables
+    }
+
+    async fn client(&self, action: &str) -> Result<Object> {
+        self.inner.pool.get().await.map_err(|e| err(action, e))
+    }
+
+    pub(super) async fn upsert_session(&self, s: &Session) -> Result<Session> {
+        const A: &str = "upsert a session";
+        let mut c = self.client(A).await?;
+        let tx = c.transaction().await.map_err(|e| pg_err(A, &e))?;
+        let sql = &self.inner.sql;
+        if let Some(row) = tx.query_opt(&sql.session_owner, &[&s.session_id]).await.map_err(|e| pg_err(A, &e))? {
+            let owner: Option<String> = row.get(0);
+            if let (Some(existing), Some(new)) = (&owner, &s.user_id)
+                && existing != new
+            {
+                return Err(StoreError::Conflict(format!("session `{}` belongs to another user", s.session_id)));
+            }
+        }
+        let row = tx
+            .query_one(
+                &sql.upsert_session,
+                &[
+                    &s.session_id,
+                    &s.session_type,
+                    &s.agent_id,
+                    &s.team_id,
+                    &s.workflow_id,
+                    &s.user_id,
+                    &s.session_data,
+                    &s.agent_data,
+                    &s.team_data,
+                    &s.workflow_data,
+                    &s.metadata,
+                    &s.summary,
+                    &s.created_at,
+                    &now(),
+                ],
+            )
+            .await
+            .map_err(|e| pg_err(A, &e))?;
+        tx.commit().await.map_err(|e| pg_err(A, &e))?;
+        Ok(session_row(&row))
+    }
+
+    pub(super) async fn get_session(&self, id: &str, user: Option<&str>) -> Result<Session> {
+        const A: &str = "read a session";
+        let c = self.client(A).await?;
+        let row = c.query_opt(&self.inner.sql.get_session, &[&id]).await.map_err(|e| pg_err(A, &e))?;
+        row.map(|r| session_row(&r))
+            .filter(|s| user.is_none() || s.user_id.as_deref() == user)
+            .ok_or_else(|| StoreError::NotFound { what: "session", id: id.into() })
+    }
+
+    pub(super) async fn list_sessions(&self, q: &SessionQuery) -> Result<Page<Session>> {
+        const A: &str = "list sessions";
+        let c = self.client(A).await?;
+        let f = session_filter(Dialect::Postgres, q);
+        let (limit, page, offset) = page_bounds(q.limit, q.page, 20);
+        let table = &self.inner.sql.sessions;
+        let where_sql = f.where_sql();
+        let params = bind(&f.params);
+        let total: i64 = c
+            .query_one(&format!("SELECT COUNT(*) FROM {table}{where_sql}"), &refs(&params))
+            .await
+            .map_err(|e| pg_err(A, &e))?
+            .get(0);
+        let dir = if q.ascending { "ASC" } else { "DESC" };
+        let sql = format!(
+            "SELECT {} FROM {table}{where_sql} ORDER BY {} {dir} NULLS LAST, session_id {dir} LIMIT {limit} OFFSET {offset}",
+            super::sql::SESSION_COLUMNS,
+            q.sort_by.column()
+        );
+        let rows = c.query(&sql, &refs(&params)).await.map_err(|e| pg_err(A, &e))?;
+        Ok(Page { items: rows.iter().map(session_row).collect(), total: total as u64, page, limit })
+    }
+
+    pub(super) async fn modify_session(&self, id: &str, change: SessionChange) -> Result<Session> {
+        const A: &str = "update a session";
+        let mut c = self.client(A).await?;
+        let tx = c.transaction().await.map_err(|e| pg_err(A, &e))?;
+        let sql = &self.inner.sql;
+        let row = tx
+            .query_opt(&sql.get_session_for_update, &[&id])
+            .await
+            .map_err(|e| pg_err(A, &e))?
+            .ok_or_else(|| StoreError::NotFound { what: "session", id: id.into() })?;
+        let mut s = session_row(&row);
+        change(&mut s)?;
+        let row = tx
+            .query_one(&sql.update_session, &[&id, &s.session_data, &s.metadata, &s.summary, &now()])
+            .await
+            .map_err(|e| pg_err(A, &e))?;
+        tx.commit().await.map_err(|e| pg_err(A, &e))?;
+        Ok(session_row(&row))
+    }
+
+    pub(super) async fn delete_sessions(&self, ids: &[String]) -> Result<u64> {
+        const A: &str = "delete sessions";
+        let c = self.client(A).await?;
+        let sql = format!("DELETE FROM {} WHERE session_id = ANY($1)", self.inner.sql.sessions);
+        c.execute(&sql, &[&ids]).await.map_err(|e| pg_err(A, &e))
+    }
+
+    pub(super) async fn append_run(&self, r: &Run) -> Result<Run> {
+        const A: &str = "append a run";
+        let mut c = self.client(A).await?;
+        let tx = c.transaction().await.map_err(|e| pg_err(A, &e))?;
+        let sql = &self.inner.sql;
+        // Locks the session row: appends to one session are serialized, across processes too.
+        if tx.query_opt(&sql.session_owner, &[&r.session_id]).await.map_err(|e| pg_err(A, &e))?.is_none() {
+            return Err(StoreError::NotFound { what: "session", id: r.session_id.clone() });
+        }
+        let index: i64 = tx.query_one(&sql.next_run_index, &[&r.session_id]).await.map_err(|e| pg_err(A, &e))?.get(0);
+        let updated = r.updated_at.unwrap_or_else(now);
+        let row = tx
+            .query_one(
+                &sql.insert_run,
+                &[
+                    &r.run_id,
+                    &r.session_id,
+                    &r.run_type,
+                    &r.agent_id,
+                    &r.team_id,
+                    &r.workflow_id,
+                    &r.user_id,
+                    &r.parent_run_id,
+                    &r.status,
+                    &index,
+                    &r.run_data,
+                    &r.created_at,
+                    &updated,
+                ],
+            )
+            .await;
+        let row = match row {
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                return Err(StoreError::Conflict(format!("run `{}` already exists", r.run_id)));
+            }
+            other => other.map_err(|e| pg_err(A, &e))?,
+        };
+        tx.commit().await.map_err(|e| pg_err(A, &e))?;
+        Ok(run_row(&row))
+    }
+
+    pub(super) async fn update_run(&self, run_id: &str, status: &str, data: &Value) -> Result<Run> {
+        const A: &str = "update a run";
+        let c = self.client(A).await?;
+        let row = c
+            .query_opt(&self.inner.sql.update_run, &[&run_id, &status, data, &now()])
+            .await
+            .map_err(|e| pg_err(A, &e))?;
+        row.map(|r| run_row(&r)).ok_or_else(|| StoreError::NotFound { what: "run", id: run_id.into() })
+    }
+
+    pub(super) async fn get_run(&self, run_id: &str) -> Result<Run> {
+        const A: &str = "read a run";
+        let c = self.client(A).await?;
+        let row = c.query_opt(&self.inner.sql.get_run, &[&run_id]).await.map_err(|e| pg_err(A, &e))?;
+        row.map(|r| run_row(&r)).ok_or_else(|| StoreError::NotFound { what: "run", id: run_id.into() })
+    }
+
+    pub(super) async fn list_runs(&self, session_id: &str) -> Result<Vec<Run>> {
+        const A: &str = "list runs";
+        let c = self.client(A).await?;
+        let stmt = c.prepare_cached(&self.inner.sql.list_runs).await.map_err(|e| pg_err(A, &e))?;
+        let rows = c.query(&stmt, &[&session_id]).await.map_err(|e| pg_err(A, &e))?;
+        Ok(rows.iter().map(run_row).collect())
+    }
+
+    pub(super) async fn history_runs(&self, session_id: &str, n: u32) -> Result<Vec<Run>> {
+        const A: &str = "read history runs";
+        let c = self.client(A).await?;
+        let stmt = c.prepare_cached(&self.inner.sql.history_runs).await.map_err(|e| pg_err(A, &e))?;
+        let rows = c.query(&stmt, &[&session_id, &i64::from(n)]).await.map_err(|e| pg_err(A, &e))?;
+        let mut runs: Vec<Run> = rows.iter().map(run_row).collect();
+        runs.reverse();
+        Ok(runs)
+    }
+
+    pub(super) async fn upsert_memory(&self, m: &Memory) -> Result<Memory> {
+        const A: &str = "upsert a memory";
+        let c = self.client(A).await?;
+        let row = c
+            .query_one(
+                &self.inner.sql.upsert_memory,
+                &[
+                    &m.memory_id,
+                    &m.memory,
+                    &m.input,
+                    &m.agent_id,
+                    &m.team_id,
+                    &m.user_id,
+                    &m.topics,
+                    &m.feedback,
+                    &m.created_at,
+                    &now(),
+                ],
+            )
+            .await
+            .map_err(|e| pg_err(A, &e))?;
+        Ok(memory_row(&row))
+    }
+
+    pub(super) async fn get_memory(&self, id: &str, user: Option<&str>) -> Result<Memory> {
+        const A: &str = "read a memory";
+        let c = self.client(A).await?;
+        let row = c.query_opt(&self.inner.sql.get_memory, &[&id]).await.map_err(|e| pg_err(A, &e))?;
+        row.map(|r| memory_row(&r))
+            .filter(|m| user.is_none() || m.user_id.as_deref() == user)
+            .ok_or_else(|| StoreError::NotFound { what: "memory", id: id.into() })
+    }
+
+    pub(super) async fn list_memories(&self, q: &MemoryQuery) -> Result<Page<Memory>> {
+        const A: &str = "list memories";
+        let c = self.client(A).await?;
+        let f = memory_filter(Dialect::Postgres, q);
+        let (limit, page, offset) = page_bounds(q.limit, q.page, 100);
+        let table = &self.inner.sql.memories;
+        let where_sql = f.where_sql();
+        let params = bind(&f.params);
+        let total: i64 = c
+            .query_one(&format!("SELECT COUNT(*) FROM {table}{where_sql}"), &refs(&params))
+            .await
+            .map_err(|e| pg_err(A, &e))?
+            .get(0);
+        let sql = format!(
+            "SELECT {} FROM {table}{where_sql} ORDER BY updated_at DESC NULLS LAST, memory_id DESC LIMIT {limit} OFFSET {offset}",
+            super::sql::MEMORY_COLUMNS
+        );
+        let rows = c.query(&sql, &refs(&params)).await.map_err(|e| pg_err(A, &e))?;
+        Ok(Page { items: rows.iter().map(memory_row).collect(), total: total as u64, page, limit })
+    }
+
+    pub(super) async fn delete_memory(&self, id: &str) -> Result<()> {
+        const A: &str = "delete a memory";
+        let c = self.client(A).await?;
+        let n = c.execute(&self.inner.sql.delete_memory, &[&id]).await.map_err(|e| pg_err(A, &e))?;
+        if n == 0 { Err(StoreError::NotFound { what: "memory", id: id.into() }) } else { Ok(()) }
+    }
+}

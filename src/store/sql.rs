@@ -1,0 +1,247 @@
+//! SQL text shared by the SQLite and PostgreSQL backends, written once with `$n` parameters
+//! (rewritten to `?n` for SQLite) and the configured, validated, quoted table names.
+
+use crate::config::TableNames;
+
+/// The SQL dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Quotes a validated identifier.
+pub(crate) fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+pub(crate) const SESSION_COLUMNS: &str = "session_id, session_type, agent_id, team_id, workflow_id, user_id, session_data, agent_data, team_data, workflow_data, metadata, summary, created_at, updated_at";
+pub(crate) const RUN_COLUMNS: &str = "run_id, session_id, run_type, agent_id, team_id, workflow_id, user_id, parent_run_id, status, run_index, run_data, created_at, updated_at";
+pub(crate) const MEMORY_COLUMNS: &str =
+    "memory_id, memory, input, agent_id, team_id, user_id, topics, feedback, created_at, updated_at";
+
+/// The statements one store uses, rendered once at open.
+#[derive(Debug, Clone)]
+pub(crate) struct Statements {
+    pub dialect: Dialect,
+    pub sessions: String,
+    pub memories: String,
+    pub get_session: String,
+    pub get_session_for_update: String,
+    pub session_owner: String,
+    pub upsert_session: String,
+    pub update_session: String,
+    pub next_run_index: String,
+    pub insert_run: String,
+    pub update_run: String,
+    pub get_run: String,
+    pub list_runs: String,
+    pub history_runs: String,
+    pub upsert_memory: String,
+    pub get_memory: String,
+    pub delete_memory: String,
+}
+
+impl Statements {
+    pub(crate) fn new(dialect: Dialect, schema: Option<&str>, t: &TableNames) -> Self {
+        let q = |name: &str| match schema {
+            Some(s) => format!("{}.{}", quote(s), quote(name)),
+            None => quote(name),
+        };
+        let (sessions, runs, memories) = (q(&t.sessions), q(&t.runs), q(&t.memories));
+        let for_update = if dialect == Dialect::Postgres { " FOR UPDATE" } else { "" };
+        let json = |n: u32| if dialect == Dialect::Postgres { format!("${n}::jsonb") } else { format!("${n}") };
+        let s = Statements {
+            dialect,
+            get_session: format!("SELECT {SESSION_COLUMNS} FROM {sessions} WHERE session_id = $1"),
+            get_session_for_update: format!(
+                "SELECT {SESSION_COLUMNS} FROM {sessions} WHERE session_id = $1{for_update}"
+            ),
+            session_owner: format!("SELECT user_id FROM {sessions} WHERE session_id = $1{for_update}"),
+            upsert_session: format!(
+                "INSERT INTO {sessions} ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, {}, {}, {}, {}, {}, {}, $13, $14) \
+                 ON CONFLICT (session_id) DO UPDATE SET session_type = excluded.session_type, agent_id = excluded.agent_id, \
+                 team_id = excluded.team_id, workflow_id = excluded.workflow_id, \
+                 user_id = COALESCE(excluded.user_id, {sessions}.user_id), session_data = excluded.session_data, \
+                 agent_data = excluded.agent_data, team_data = excluded.team_data, workflow_data = excluded.workflow_data, \
+                 metadata = excluded.metadata, summary = excluded.summary, updated_at = excluded.updated_at \
+                 RETURNING {SESSION_COLUMNS}",
+                json(7),
+                json(8),
+                json(9),
+                json(10),
+                json(11),
+                json(12)
+            ),
+            update_session: format!(
+                "UPDATE {sessions} SET session_data = {}, metadata = {}, summary = {}, updated_at = $5 WHERE session_id = $1 \
+                 RETURNING {SESSION_COLUMNS}",
+                json(2),
+                json(3),
+                json(4)
+            ),
+            next_run_index: format!("SELECT COALESCE(MAX(run_index) + 1, 0) FROM {runs} WHERE session_id = $1"),
+            insert_run: format!(
+                "INSERT INTO {runs} ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, {}, $12, $13) \
+                 RETURNING {RUN_COLUMNS}",
+                json(11)
+            ),
+            update_run: format!(
+                "UPDATE {runs} SET status = $2, run_data = {}, updated_at = $4 WHERE run_id = $1 RETURNING {RUN_COLUMNS}",
+                json(3)
+            ),
+            get_run: format!("SELECT {RUN_COLUMNS} FROM {runs} WHERE run_id = $1"),
+            list_runs: format!(
+                "SELECT {RUN_COLUMNS} FROM {runs} WHERE session_id = $1 ORDER BY run_index, created_at, run_id"
+            ),
+            history_runs: format!(
+                "SELECT {RUN_COLUMNS} FROM {runs} WHERE session_id = $1 AND parent_run_id IS NULL \
+                 AND (status IS NULL OR status NOT IN ('PAUSED', 'CANCELLED', 'ERROR', 'REGENERATED')) \
+                 ORDER BY run_index DESC LIMIT $2"
+            ),
+            upsert_memory: format!(
+                "INSERT INTO {memories} ({MEMORY_COLUMNS}) VALUES ($1, {}, $3, $4, $5, $6, {}, $8, $9, $10) \
+                 ON CONFLICT (memory_id) DO UPDATE SET memory = excluded.memory, input = excluded.input, \
+                 agent_id = excluded.agent_id, team_id = excluded.team_id, user_id = excluded.user_id, \
+                 topics = excluded.topics, feedback = excluded.feedback, updated_at = excluded.updated_at \
+                 RETURNING {MEMORY_COLUMNS}",
+                json(2),
+                json(7)
+            ),
+            get_memory: format!("SELECT {MEMORY_COLUMNS} FROM {memories} WHERE memory_id = $1"),
+            delete_memory: format!("DELETE FROM {memories} WHERE memory_id = $1"),
+            sessions,
+            memories,
+        };
+        s.render()
+    }
+
+    /// Rewrites `$n` parameters to `?n` for SQLite.
+    fn render(mut self) -> Self {
+        if self.dialect == Dialect::Sqlite {
+            for field in [
+                &mut self.get_session,
+                &mut self.get_session_for_update,
+                &mut self.session_owner,
+                &mut self.upsert_session,
+                &mut self.update_session,
+                &mut self.next_run_index,
+                &mut self.insert_run,
+                &mut self.update_run,
+                &mut self.get_run,
+                &mut self.list_runs,
+                &mut self.history_runs,
+                &mut self.upsert_memory,
+                &mut self.get_memory,
+                &mut self.delete_memory,
+            ] {
+                *field = sqlite_params(field);
+            }
+        }
+        self
+    }
+}
+
+/// `$1` → `?1` (only a `$` followed by a digit).
+pub(crate) fn sqlite_params(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A WHERE clause built from optional filters, with its parameters in order.
+#[derive(Debug, Default)]
+pub(crate) struct Filter {
+    pub clauses: Vec<String>,
+    pub params: Vec<Param>,
+}
+
+/// A filter parameter.
+#[derive(Debug, Clone)]
+pub(crate) enum Param {
+    Text(String),
+    Int(i64),
+}
+
+impl Filter {
+    /// Adds `clause`, where `{}` is replaced by the next parameter placeholder.
+    pub(crate) fn push(&mut self, dialect: Dialect, clause: &str, param: Param) {
+        self.params.push(param);
+        let n = self.params.len();
+        let ph = match dialect {
+            Dialect::Sqlite => format!("?{n}"),
+            Dialect::Postgres => format!("${n}"),
+        };
+        self.clauses.push(clause.replace("{}", &ph));
+    }
+
+    /// ` WHERE a AND b`, or nothing.
+    pub(crate) fn where_sql(&self) -> String {
+        if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) }
+    }
+}
+
+/// The WHERE filter of a session listing.
+pub(crate) fn session_filter(d: Dialect, q: &super::SessionQuery) -> Filter {
+    let mut f = Filter::default();
+    if let Some(t) = q.session_type {
+        f.push(d, "session_type = {}", Param::Text(t.as_str().into()));
+    }
+    if let Some((column, id)) = super::component_filter(q) {
+        f.push(d, &format!("{column} = {{}}"), Param::Text(id.into()));
+    }
+    if let Some(u) = &q.user_id {
+        f.push(d, "user_id = {}", Param::Text(u.clone()));
+    }
+    if let Some(name) = &q.name {
+        let clause = match d {
+            Dialect::Sqlite => "lower(json_extract(session_data, '$.session_name')) LIKE {} ESCAPE '\\'",
+            Dialect::Postgres => "(session_data->>'session_name') ILIKE {} ESCAPE '\\'",
+        };
+        f.push(d, clause, Param::Text(format!("%{}%", like_escape(&name.to_lowercase()))));
+    }
+    if let Some(t) = q.created_after {
+        f.push(d, "created_at >= {}", Param::Int(t));
+    }
+    if let Some(t) = q.created_before {
+        f.push(d, "created_at <= {}", Param::Int(t));
+    }
+    f
+}
+
+/// The WHERE filter of a memory listing.
+pub(crate) fn memory_filter(d: Dialect, q: &super::MemoryQuery) -> Filter {
+    let mut f = Filter::default();
+    if let Some(u) = &q.user_id {
+        f.push(d, "user_id = {}", Param::Text(u.clone()));
+    }
+    if let Some(topic) = &q.topic {
+        let clause = match d {
+            Dialect::Sqlite => {
+                "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(topics) AND json_type(topics) = 'array' THEN topics ELSE '[]' END) WHERE value = {})"
+            }
+            Dialect::Postgres => "(jsonb_typeof(topics) = 'array' AND topics ? {})",
+        };
+        f.push(d, clause, Param::Text(topic.clone()));
+    }
+    if let Some(s) = &q.search {
+        let clause = match d {
+            Dialect::Sqlite => "lower(memory) LIKE {} ESCAPE '\\'",
+            // `#>> ARRAY[]` is the text of the JSON value (a string without its quotes).
+            Dialect::Postgres => "(memory #>> ARRAY[]::text[]) ILIKE {} ESCAPE '\\'",
+        };
+        f.push(d, clause, Param::Text(format!("%{}%", like_escape(&s.to_lowercase()))));
+    }
+    f
+}
+
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}

@@ -1,0 +1,501 @@
+//! The SQLite backend: a small pool of rusqlite connections used on tokio's blocking threads,
+//! never on the async workers. Every connection runs with WAL, `busy_timeout` and foreign keys;
+//! every write transaction is `BEGIN IMMEDIATE`, which is also the per-session write lock.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use super::sql::{Dialect, Param, Statements, memory_filter, session_filter};
+use super::{
+    Memory, MemoryQuery, Page, Result, Run, Session, SessionChange, SessionQuery, StoreError, decode_json, now,
+    page_bounds,
+};
+use crate::config::TableNames;
+
+/// Most connections open at once (WAL: several readers, one writer at a time).
+const POOL_SIZE: usize = 4;
+/// How long a writer waits for another writer before failing with "database is locked".
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// SQLite store; clones share the pool.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    tables: TableNames,
+    sql: Statements,
+    /// Idle connections; taken by an operation, returned after it. Dropped with the store.
+    idle: Mutex<Vec<Connection>>,
+    /// Bounds the connections in use to [`POOL_SIZE`].
+    permits: Semaphore,
+}
+
+fn err(action: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend { backend: "sqlite", action: action.into(), message: e.to_string() }
+}
+
+/// Opens a connection to an existing database file with the pragmas every connection needs.
+pub(crate) fn connect(path: &Path, create: bool) -> rusqlite::Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), mode, "SQLite did not switch to WAL");
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+fn json_text(v: &Option<Value>) -> Option<String> {
+    v.as_ref().map(Value::to_string)
+}
+
+fn opt_json(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Value>> {
+    Ok(row.get::<_, Option<String>>(i)?.map(|t| decode_json(&t)))
+}
+
+fn session_row(row: &Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        session_id: row.get(0)?,
+        session_type: row.get(1)?,
+        agent_id: row.get(2)?,
+        team_id: row.get(3)?,
+        workflow_id: row.get(4)?,
+        user_id: row.get(5)?,
+        session_data: opt_json(row, 6)?,
+        agent_data: opt_json(row, 7)?,
+        team_data: opt_json(row, 8)?,
+        workflow_data: opt_json(row, 9)?,
+        metadata: opt_json(row, 10)?,
+        summary: opt_json(row, 11)?,
+        created_at: row.get(12)?,
+        updated_at: row.get(13)?,
+    })
+}
+
+fn run_row(row: &Row<'_>) -> rusqlite::Result<Run> {
+    Ok(Run {
+        run_id: row.get(0)?,
+        session_id: row.get(1)?,
+        run_type: row.get(2)?,
+        agent_id: row.get(3)?,
+        team_id: row.get(4)?,
+        workflow_id: row.get(5)?,
+        user_id: row.get(6)?,
+        parent_run_id: row.get(7)?,
+        status: row.get(8)?,
+        run_index: row.get(9)?,
+        run_data: opt_json(row, 10)?.unwrap_or(Value::Null),
+        created_at: row.get(11)?,
+        updated_at: row.get(12)?,
+    })
+}
+
+fn memory_row(row: &Row<'_>) -> rusqlite::Result<Memory> {
+    Ok(Memory {
+        memory_id: row.get(0)?,
+        memory: opt_json(row, 1)?.unwrap_or(Value::Null),
+        input: row.get(2)?,
+        agent_id: row.get(3)?,
+        team_id: row.get(4)?,
+        user_id: row.get(5)?,
+        topics: opt_json(row, 6)?,
+        feedback: row.get(7)?,
+        created_at: row.get(8)?,
+        updated_at: row.get(9)?,
+    })
+}
+
+fn bind(params: &[Param]) -> Vec<SqlValue> {
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Text(s) => SqlValue::Text(s.clone()),
+            Param::Int(i) => SqlValue::Integer(*i),
+        })
+        .collect()
+}
+
+/// An error inside an operation: the store's own, or the driver's.
+enum OpError {
+    Store(StoreError),
+    Sql(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for OpError {
+    fn from(e: rusqlite::Error) -> Self {
+        OpError::Sql(e)
+    }
+}
+
+impl From<StoreError> for OpError {
+    fn from(e: StoreError) -> Self {
+        OpError::Store(e)
+    }
+}
+
+type Op<T> = std::result::Result<T, OpError>;
+
+impl SqliteStore {
+    pub(super) async fn open(path: &Path, tables: &TableNames) -> Result<Self> {
+        if !path.exists() {
+            return Err(err(
+                "open the database",
+                format!("{} does not exist; run `agno-run migrate` to create it", path.display()),
+            ));
+        }
+        let store = SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                tables: tables.clone(),
+                sql: Statements::new(Dialect::Sqlite, None, tables),
+                idle: Mutex::new(Vec::new()),
+                permits: Semaphore::new(POOL_SIZE),
+            }),
+        };
+        let table = tables.sessions.clone();
+        let exists = store
+            .with("check the tables", move |c| {
+                Ok(c.query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", [&table], |_| Ok(()))
+                    .optional()?
+                    .is_some())
+            })
+            .await?;
+        if !exists {
+            return Err(err(
+                "check the tables",
+                format!("table `{}` does not exist in {}; run `agno-run migrate`", tables.sessions, path.display()),
+            ));
+        }
+        Ok(store)
+    }
+
+    pub(super) fn tables(&self) -> &TableNames {
+        &self.inner.tables
+    }
+
+    /// Runs `f` on a pooled connection on a blocking thread.
+    async fn with<T, F>(&self, action: &'static str, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Op<T> + Send + 'static,
+    {
+        let permit = self.inner.permits.acquire().await.map_err(|e| err(action, e))?;
+        let inner = self.inner.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let conn = inner.idle.lock().ok().and_then(|mut v| v.pop());
+            let mut conn = match conn {
+                Some(c) => c,
+                None => connect(&inner.path, false).map_err(|e| err(action, e))?,
+            };
+            let out = f(&mut conn);
+            // A connection left inside a transaction (a panic in `f` is not caught here) is
+            // dropped rather than reused.
+            if conn.is_autocommit()
+                && let Ok(mut idle) = inner.idle.lock()
+            {
+                idle.push(conn);
+            }
+            out.map_err(|e| match e {
+                OpError::Store(s) => s,
+                OpError::Sql(e) => err(action, e),
+            })
+        })
+        .await
+        .map_err(|e| err(action, e))?;
+        drop(permit);
+        result
+    }
+
+    pub(super) async fn upsert_session(&self, s: &Session) -> Result<Session> {
+        let inner = self.inner.clone();
+        let s = s.clone();
+        self.with("upsert a session", move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let owner: Option<Option<String>> =
+                tx.query_row(&inner.sql.session_owner, [&s.session_id], |r| r.get(0)).optional()?;
+            if let (Some(Some(existing)), Some(new)) = (&owner, &s.user_id)
+                && existing != new
+            {
+                return Err(StoreError::Conflict(format!("session `{}` belongs to another user", s.session_id)).into());
+            }
+            let stored = tx.query_row(
+                &inner.sql.upsert_session,
+                params![
+                    s.session_id,
+                    s.session_type,
+                    s.agent_id,
+                    s.team_id,
+                    s.workflow_id,
+                    s.user_id,
+                    json_text(&s.session_data),
+                    json_text(&s.agent_data),
+                    json_text(&s.team_data),
+                    json_text(&s.workflow_data),
+                    json_text(&s.metadata),
+                    json_text(&s.summary),
+                    s.created_at,
+                    now(),
+                ],
+                session_row,
+            )?;
+            tx.commit()?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    pub(super) async fn get_session(&self, id: &str, user: Option<&str>) -> Result<Session> {
+        let inner = self.inner.clone();
+        let (id, user) = (id.to_string(), user.map(str::to_string));
+        self.with("read a session", move |c| {
+            let s = c.query_row(&inner.sql.get_session, [&id], session_row).optional()?;
+            s.filter(|s| user.is_none() || s.user_id == user)
+                .ok_or_else(|| StoreError::NotFound { what: "session", id }.into())
+        })
+        .await
+    }
+
+    pub(super) async fn list_sessions(&self, q: &SessionQuery) -> Result<Page<Session>> {
+        let inner = self.inner.clone();
+        let f = session_filter(Dialect::Sqlite, q);
+        let (limit, page, offset) = page_bounds(q.limit, q.page, 20);
+        let order = format!(
+            "{} {}, session_id {}",
+            q.sort_by.column(),
+            if q.ascending { "ASC" } else { "DESC" },
+            if q.ascending { "ASC" } else { "DESC" }
+        );
+        self.with("list sessions", move |c| {
+            let table = &inner.sql.sessions;
+            let where_sql = f.where_sql();
+            let params = bind(&f.params);
+            let total: i64 =
+                c.query_row(&format!("SELECT COUNT(*) FROM {table}{where_sql}"), params_from_iter(&params), |r| {
+                    r.get(0)
+                })?;
+            let sql = format!(
+                "SELECT {} FROM {table}{where_sql} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
+                super::sql::SESSION_COLUMNS
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let items =
+                stmt.query_map(params_from_iter(&params), session_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Page { items, total: total as u64, page, limit })
+        })
+        .await
+    }
+
+    pub(super) async fn modify_session(&self, id: &str, change: SessionChange) -> Result<Session> {
+        let inner = self.inner.clone();
+        let id = id.to_string();
+        self.with("update a session", move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut s = tx
+                .query_row(&inner.sql.get_session_for_update, [&id], session_row)
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound { what: "session", id: id.clone() })?;
+            change(&mut s)?;
+            let stored = tx.query_row(
+                &inner.sql.update_session,
+                params![id, json_text(&s.session_data), json_text(&s.metadata), json_text(&s.summary), now()],
+                session_row,
+            )?;
+            tx.commit()?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    pub(super) async fn delete_sessions(&self, ids: &[String]) -> Result<u64> {
+        let inner = self.inner.clone();
+        let ids = ids.to_vec();
+        self.with("delete sessions", move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut n = 0;
+            {
+                let sql = format!("DELETE FROM {} WHERE session_id = ?1", inner.sql.sessions);
+                let mut stmt = tx.prepare(&sql)?;
+                for id in &ids {
+                    n += stmt.execute([id])? as u64;
+                }
+            }
+            tx.commit()?;
+            Ok(n)
+        })
+        .await
+    }
+
+    pub(super) async fn append_run(&self, run: &Run) -> Result<Run> {
+        let inner = self.inner.clone();
+        let r = run.clone();
+        self.with("append a run", move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let exists = tx.query_row(&inner.sql.session_owner, [&r.session_id], |_| Ok(())).optional()?.is_some();
+            if !exists {
+                return Err(StoreError::NotFound { what: "session", id: r.session_id.clone() }.into());
+            }
+            let index: i64 = tx.query_row(&inner.sql.next_run_index, [&r.session_id], |row| row.get(0))?;
+            let stored = tx.query_row(
+                &inner.sql.insert_run,
+                params![
+                    r.run_id,
+                    r.session_id,
+                    r.run_type,
+                    r.agent_id,
+                    r.team_id,
+                    r.workflow_id,
+                    r.user_id,
+                    r.parent_run_id,
+                    r.status,
+                    index,
+                    r.run_data.to_string(),
+                    r.created_at,
+                    r.updated_at.unwrap_or_else(now),
+                ],
+                run_row,
+            );
+            let stored = match stored {
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    return Err(StoreError::Conflict(format!("run `{}` already exists", r.run_id)).into());
+                }
+                other => other?,
+            };
+            tx.commit()?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    pub(super) async fn update_run(&self, run_id: &str, status: &str, data: &Value) -> Result<Run> {
+        let inner = self.inner.clone();
+        let (id, status, data) = (run_id.to_string(), status.to_string(), data.to_string());
+        self.with("update a run", move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let r = tx
+                .query_row(&inner.sql.update_run, params![id, status, data, now()], run_row)
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound { what: "run", id: id.clone() })?;
+            tx.commit()?;
+            Ok(r)
+        })
+        .await
+    }
+
+    pub(super) async fn get_run(&self, run_id: &str) -> Result<Run> {
+        let inner = self.inner.clone();
+        let id = run_id.to_string();
+        self.with("read a run", move |c| {
+            c.query_row(&inner.sql.get_run, [&id], run_row)
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound { what: "run", id }.into())
+        })
+        .await
+    }
+
+    pub(super) async fn list_runs(&self, session_id: &str) -> Result<Vec<Run>> {
+        let inner = self.inner.clone();
+        let id = session_id.to_string();
+        self.with("list runs", move |c| {
+            let mut stmt = c.prepare_cached(&inner.sql.list_runs)?;
+            Ok(stmt.query_map([&id], run_row)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    pub(super) async fn history_runs(&self, session_id: &str, n: u32) -> Result<Vec<Run>> {
+        let inner = self.inner.clone();
+        let id = session_id.to_string();
+        self.with("read history runs", move |c| {
+            let mut stmt = c.prepare_cached(&inner.sql.history_runs)?;
+            let mut runs = stmt.query_map(params![id, n], run_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            runs.reverse();
+            Ok(runs)
+        })
+        .await
+    }
+
+    pub(super) async fn upsert_memory(&self, m: &Memory) -> Result<Memory> {
+        let inner = self.inner.clone();
+        let m = m.clone();
+        self.with("upsert a memory", move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let stored = tx.query_row(
+                &inner.sql.upsert_memory,
+                params![
+                    m.memory_id,
+                    m.memory.to_string(),
+                    m.input,
+                    m.agent_id,
+                    m.team_id,
+                    m.user_id,
+                    json_text(&m.topics),
+                    m.feedback,
+                    m.created_at,
+                    now(),
+                ],
+                memory_row,
+            )?;
+            tx.commit()?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    pub(super) async fn get_memory(&self, id: &str, user: Option<&str>) -> Result<Memory> {
+        let inner = self.inner.clone();
+        let (id, user) = (id.to_string(), user.map(str::to_string));
+        self.with("read a memory", move |c| {
+            let m = c.query_row(&inner.sql.get_memory, [&id], memory_row).optional()?;
+            m.filter(|m| user.is_none() || m.user_id == user)
+                .ok_or_else(|| StoreError::NotFound { what: "memory", id }.into())
+        })
+        .await
+    }
+
+    pub(super) async fn list_memories(&self, q: &MemoryQuery) -> Result<Page<Memory>> {
+        let inner = self.inner.clone();
+        let f = memory_filter(Dialect::Sqlite, q);
+        let (limit, page, offset) = page_bounds(q.limit, q.page, 100);
+        self.with("list memories", move |c| {
+            let table = &inner.sql.memories;
+            let where_sql = f.where_sql();
+            let params = bind(&f.params);
+            let total: i64 =
+                c.query_row(&format!("SELECT COUNT(*) FROM {table}{where_sql}"), params_from_iter(&params), |r| r.get(0))?;
+            let sql = format!(
+                "SELECT {} FROM {table}{where_sql} ORDER BY updated_at DESC, memory_id DESC LIMIT {limit} OFFSET {offset}",
+                super::sql::MEMORY_COLUMNS
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let items = stmt.query_map(params_from_iter(&params), memory_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Page { items, total: total as u64, page, limit })
+        })
+        .await
+    }
+
+    pub(super) async fn delete_memory(&self, id: &str) -> Result<()> {
+        let inner = self.inner.clone();
+        let id = id.to_string();
+        self.with("delete a memory", move |c| {
+            let n = c.execute(&inner.sql.delete_memory, [&id])?;
+            if n == 0 { Err(StoreError::NotFound { what: "memory", id }.into()) } else { Ok(()) }
+        })
+        .await
+    }
+}
