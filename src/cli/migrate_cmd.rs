@@ -138,6 +138,15 @@ async fn dry_run(dbs: &[&DatabaseConfig]) -> u8 {
     let mut code = EXIT_OK;
     for db in dbs {
         match migrate::status(db).await {
+            Ok(status) if status.problem.is_some() => {
+                if let Some(p) = &status.problem {
+                    eprintln!("error: {}", p.message);
+                    if let Some(help) = &p.help {
+                        eprintln!("  help: {help}");
+                    }
+                }
+                code = EXIT_FAILURE;
+            }
             Ok(status) => {
                 out.push_str(&format!(
                     "-- database `{}` ({}): {} pending migration(s); nothing is changed by --dry-run\n",
@@ -156,7 +165,9 @@ async fn dry_run(dbs: &[&DatabaseConfig]) -> u8 {
                     out.push_str(&format!("\n-- {} ({})\nBEGIN;\n{}\n", m.name, set_name(m.set), m.sql.trim_end()));
                     out.push_str(&format!(
                         "INSERT INTO \"{table}\" (version, name, applied_on, checksum) VALUES ({}, '{}', <now>, '{}');\nCOMMIT;\n",
-                        m.version, m.name, m.checksum
+                        m.version,
+                        migrate::recorded_name(&m.name),
+                        m.checksum
                     ));
                 }
                 out.push('\n');
@@ -204,6 +215,12 @@ async fn show_status(dbs: &[&DatabaseConfig], format: StatusFormat) -> u8 {
                 }
                 for p in &s.pending {
                     t.push_str(&format!("  pending  {:<32} {:<9}\n", p.name, set_name(p.set)));
+                }
+                if let Some(p) = &s.problem {
+                    t.push_str(&format!("  REFUSED: {}\n", p.message));
+                    if let Some(help) = &p.help {
+                        t.push_str(&format!("  help: {help}\n"));
+                    }
                 }
             }
             t

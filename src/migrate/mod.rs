@@ -161,6 +161,17 @@ pub struct Status {
     pub applied: Vec<Applied>,
     /// Migrations not applied yet.
     pub pending: Vec<Planned>,
+    /// Why applying would be refused, when it would.
+    pub problem: Option<Problem>,
+}
+
+/// A refusal found by `status` (the same one `apply` would give).
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// The refusal.
+    pub message: String,
+    /// What to do.
+    pub help: Option<String>,
 }
 
 /// Progress of an apply.
@@ -286,12 +297,67 @@ pub async fn apply(
 pub async fn status(db: &DatabaseConfig) -> Result<Status, MigrateError> {
     let (built_in, user) = plan(db)?;
     match &db.backend {
-        Backend::Memory => {
-            Ok(Status { db: db.id.clone(), target: "memory".into(), applied: Vec::new(), pending: Vec::new() })
-        }
+        Backend::Memory => Ok(Status {
+            db: db.id.clone(),
+            target: "memory".into(),
+            applied: Vec::new(),
+            pending: Vec::new(),
+            problem: None,
+        }),
         Backend::Sqlite { path } => sqlite::status(db, path, built_in, user).await,
         Backend::Postgres { .. } => postgres::status(db, built_in, user).await,
     }
+}
+
+/// What a backend found in a database before migrating it.
+#[derive(Debug, Default)]
+pub(crate) struct Inspection {
+    /// Rows of both history tables.
+    pub history: Vec<Recorded>,
+    /// Whether the configured sessions table exists.
+    pub tables_present: bool,
+    /// Another table holding agno-run's built-in history (the config's `migrations_table`
+    /// changed after the database was migrated).
+    pub other_history: Option<String>,
+    /// Columns of the Agno tables that exist (configured names).
+    pub columns: std::collections::HashMap<String, Vec<String>>,
+    /// Agno schema-version stamps of those tables.
+    pub stamps: std::collections::HashMap<String, String>,
+}
+
+/// Decides whether migrating is safe: history against the migrations, then (for a database
+/// agno-run never migrated) the existing tables.
+pub(crate) fn assess(
+    db: &DatabaseConfig,
+    found: &Inspection,
+    built_in: &[Planned],
+    user: &[Planned],
+) -> Result<(), MigrateError> {
+    verify(db, &found.history, built_in, user, found.tables_present)?;
+    if found.history.iter().any(|h| h.set == Set::BuiltIn) {
+        return Ok(());
+    }
+    if let Some(other) = &found.other_history {
+        return Err(MigrateError::Refused {
+            db: db.id.clone(),
+            reason: format!(
+                "agno-run's migration history is in the table `{other}`, but the config names `{}` (`migrations_table` changed after the database was migrated)",
+                db.tables.migrations
+            ),
+            help: format!("set `migrations_table: {other}` on this database again"),
+        });
+    }
+    check_adoption(db, &|t| found.columns.get(t).cloned(), &|t| found.stamps.get(t).cloned())
+}
+
+/// The name refinery records for a migration (`agno_core_tables` for `V1__agno_core_tables`).
+pub fn recorded_name(full: &str) -> &str {
+    full.split_once("__").map_or(full, |(_, n)| n)
+}
+
+/// The name agno-run shows for a recorded migration: `V<version>__<name>`.
+pub(crate) fn full_name(version: i32, recorded: &str) -> String {
+    format!("V{version}__{recorded}")
 }
 
 /// A row of a history table.
@@ -308,10 +374,14 @@ pub(crate) struct Recorded {
 pub(crate) fn compare(
     db: &DatabaseConfig,
     target: String,
-    history: Vec<Recorded>,
+    found: Inspection,
     built_in: Vec<Planned>,
     user: Vec<Planned>,
 ) -> Status {
+    let problem = assess(db, &found, &built_in, &user)
+        .err()
+        .map(|e| Problem { help: e.help().map(str::to_string), message: e.to_string() });
+    let history = found.history;
     let current: Vec<Planned> = built_in.into_iter().chain(user).collect();
     let applied = history
         .into_iter()
@@ -322,7 +392,7 @@ pub(crate) fn compare(
         .collect::<Vec<_>>();
     let pending =
         current.into_iter().filter(|m| !applied.iter().any(|a| a.set == m.set && a.version == m.version)).collect();
-    Status { db: db.id.clone(), target, applied, pending }
+    Status { db: db.id.clone(), target, applied, pending, problem }
 }
 
 /// Checks recorded history against the migrations this run would apply; explains each refusal.

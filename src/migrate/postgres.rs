@@ -8,8 +8,8 @@ use refinery::{Migration, Runner, Target};
 use tokio_postgres::Client;
 
 use super::{
-    Event, MigrateError, Options, Planned, Recorded, Set, Status, check_adoption, compare, from_refinery,
-    history_table, verify,
+    Event, Inspection, MigrateError, Options, Planned, Recorded, Set, Status, assess, compare, from_refinery,
+    full_name, history_table, recorded_name, required_columns,
 };
 use crate::config::{Backend, DatabaseConfig};
 use crate::store::postgres::{connect_with_retry, endpoint, parse_url};
@@ -113,18 +113,60 @@ async fn read_history(c: &Client, schema: &str, table: &str, set: Set) -> Result
     let rows = c.query(&sql, &[]).await?;
     Ok(rows
         .iter()
-        .map(|r| Recorded { set, version: r.get(0), name: r.get(1), applied_on: r.get(2), checksum: r.get(3) })
+        .map(|r| {
+            let version: i32 = r.get(0);
+            let name: String = r.get(1);
+            Recorded { set, version, name: full_name(version, &name), applied_on: r.get(2), checksum: r.get(3) }
+        })
         .collect())
 }
 
-async fn history(db: &DatabaseConfig, c: &Client, schema: &str) -> Result<Vec<Recorded>, MigrateError> {
-    let mut h = read_history(c, schema, &history_table(&db.tables, Set::BuiltIn), Set::BuiltIn)
-        .await
-        .map_err(|e| sql_err(db, &e))?;
-    h.extend(
-        read_history(c, schema, &history_table(&db.tables, Set::User), Set::User).await.map_err(|e| sql_err(db, &e))?,
-    );
-    Ok(h)
+/// Everything `assess` needs to know of the schema.
+async fn inspect(db: &DatabaseConfig, c: &Client, schema: &str) -> Result<Inspection, tokio_postgres::Error> {
+    let mut found = Inspection::default();
+    let built_in_table = history_table(&db.tables, Set::BuiltIn);
+    let user_table = history_table(&db.tables, Set::User);
+    found.history = read_history(c, schema, &built_in_table, Set::BuiltIn).await?;
+    found.history.extend(read_history(c, schema, &user_table, Set::User).await?);
+    found.tables_present = table_exists(c, schema, &db.tables.sessions).await?;
+    let versions = table_exists(c, schema, &db.tables.versions).await?;
+    for (table, _) in required_columns(&db.tables) {
+        let rows = c
+            .query(
+                "SELECT column_name::text FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2",
+                &[&schema, &table],
+            )
+            .await?;
+        if !rows.is_empty() {
+            found.columns.insert(table.clone(), rows.iter().map(|r| r.get::<_, String>(0)).collect());
+        }
+        if versions {
+            let sql =
+                format!("SELECT version FROM {}.{} WHERE table_name = $1", quote(schema), quote(&db.tables.versions));
+            if let Some(r) = c.query_opt(&sql, &[&table]).await? {
+                found.stamps.insert(table.clone(), r.get::<_, String>(0));
+            }
+        }
+    }
+    let candidates = c
+        .query(
+            "SELECT table_name::text FROM information_schema.columns WHERE table_schema = $1 \
+             AND column_name IN ('version', 'name', 'applied_on', 'checksum') GROUP BY table_name HAVING COUNT(*) = 4",
+            &[&schema],
+        )
+        .await?;
+    for row in candidates {
+        let t: String = row.get(0);
+        if t == built_in_table || t == user_table {
+            continue;
+        }
+        let sql = format!("SELECT 1 FROM {}.{} WHERE name = $1", quote(schema), quote(&t));
+        if c.query_opt(&sql, &[&recorded_name(super::BUILT_IN[0].0)]).await?.is_some() {
+            found.other_history = Some(t);
+            break;
+        }
+    }
+    Ok(found)
 }
 
 pub(super) async fn apply(
@@ -155,47 +197,9 @@ async fn apply_locked(
     c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {0}; SET search_path TO {0}", quote(schema)))
         .await
         .map_err(|e| sql_err(db, &e))?;
-    let history = history(db, c, schema).await?;
-    let tables_present = table_exists(c, schema, &db.tables.sessions).await.map_err(|e| sql_err(db, &e))?;
-    verify(db, &history, &built_in, &user, tables_present)?;
-    if !history.iter().any(|h| h.set == Set::BuiltIn) {
-        let mut cols = std::collections::HashMap::new();
-        let mut stamps = std::collections::HashMap::new();
-        for (table, _) in super::required_columns(&db.tables) {
-            let rows = c
-                .query(
-                    "SELECT column_name::text FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2",
-                    &[&schema, &table],
-                )
-                .await
-                .map_err(|e| sql_err(db, &e))?;
-            if !rows.is_empty() {
-                cols.insert(table.clone(), rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>());
-            }
-            if table_exists(c, schema, &db.tables.versions).await.map_err(|e| sql_err(db, &e))? {
-                let sql = format!(
-                    "SELECT version FROM {}.{} WHERE table_name = $1",
-                    quote(schema),
-                    quote(&db.tables.versions)
-                );
-                if let Some(r) = c.query_opt(&sql, &[&table]).await.map_err(|e| sql_err(db, &e))? {
-                    stamps.insert(table.clone(), r.get::<_, String>(0));
-                }
-            }
-        }
-        let legacy = c
-            .query_opt(
-                "SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = 'runs'",
-                &[&schema, &db.tables.sessions],
-            )
-            .await
-            .map_err(|e| sql_err(db, &e))?
-            .is_some();
-        if legacy {
-            cols.entry(db.tables.sessions.clone()).or_default().push("runs".into());
-        }
-        check_adoption(db, &|t| cols.get(t).cloned(), &|t| stamps.get(t).cloned())?;
-    }
+    let found = inspect(db, c, schema).await.map_err(|e| sql_err(db, &e))?;
+    assess(db, &found, &built_in, &user)?;
+    let history = found.history;
     let mut done = Vec::new();
     for (set, all) in [(Set::BuiltIn, &built_in), (Set::User, &user)] {
         let migrations: Vec<Migration> = all
@@ -226,8 +230,8 @@ pub(super) async fn status(
 ) -> Result<Status, MigrateError> {
     let schema = target(db).schema.to_string();
     let (c, target) = connect(db).await?;
-    let history = history(db, &c, &schema).await?;
-    Ok(compare(db, target, history, built_in, user))
+    let found = inspect(db, &c, &schema).await.map_err(|e| sql_err(db, &e))?;
+    Ok(compare(db, target, found, built_in, user))
 }
 
 #[cfg(test)]

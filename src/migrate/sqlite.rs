@@ -9,8 +9,8 @@ use refinery::{Migration, Runner, Target};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::{
-    Event, MigrateError, Options, Planned, Recorded, Set, Status, check_adoption, compare, from_refinery,
-    history_table, verify,
+    Event, Inspection, MigrateError, Options, Planned, Recorded, Set, Status, assess, compare, from_refinery,
+    full_name, history_table, recorded_name, required_columns,
 };
 use crate::config::DatabaseConfig;
 use crate::store::sql::quote;
@@ -75,27 +75,54 @@ fn read_history(c: &Connection, table: &str, set: Set) -> rusqlite::Result<Vec<R
     let mut stmt =
         c.prepare(&format!("SELECT version, name, applied_on, checksum FROM {} ORDER BY version", quote(table)))?;
     let rows = stmt.query_map([], |r| {
-        Ok(Recorded { set, version: r.get(0)?, name: r.get(1)?, applied_on: r.get(2)?, checksum: r.get(3)? })
+        let version: i32 = r.get(0)?;
+        let name: String = r.get(1)?;
+        Ok(Recorded { set, version, name: full_name(version, &name), applied_on: r.get(2)?, checksum: r.get(3)? })
     })?;
     rows.collect()
 }
 
-fn columns(c: &Connection, table: &str) -> Option<Vec<String>> {
-    if !table_exists(c, table).ok()? {
-        return None;
+fn columns(c: &Connection, table: &str) -> rusqlite::Result<Option<Vec<String>>> {
+    if !table_exists(c, table)? {
+        return Ok(None);
     }
-    let mut stmt = c.prepare(&format!("PRAGMA table_info({})", quote(table))).ok()?;
-    let cols = stmt.query_map([], |r| r.get::<_, String>(1)).ok()?.collect::<rusqlite::Result<Vec<_>>>().ok()?;
-    Some(cols)
+    let mut stmt = c.prepare(&format!("PRAGMA table_info({})", quote(table)))?;
+    let cols = stmt.query_map([], |r| r.get::<_, String>(1))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some(cols))
 }
 
-fn stamp(c: &Connection, versions: &str, table: &str) -> Option<String> {
-    if !table_exists(c, versions).ok()? {
-        return None;
+/// Everything `assess` needs to know of the database.
+fn inspect(db: &DatabaseConfig, c: &Connection) -> rusqlite::Result<Inspection> {
+    let mut found = Inspection::default();
+    let built_in_table = history_table(&db.tables, Set::BuiltIn);
+    let user_table = history_table(&db.tables, Set::User);
+    found.history = read_history(c, &built_in_table, Set::BuiltIn)?;
+    found.history.extend(read_history(c, &user_table, Set::User)?);
+    found.tables_present = table_exists(c, &db.tables.sessions)?;
+    for (table, _) in required_columns(&db.tables) {
+        if let Some(cols) = columns(c, &table)? {
+            found.columns.insert(table.clone(), cols);
+        }
+        if table_exists(c, &db.tables.versions)? {
+            let sql = format!("SELECT version FROM {} WHERE table_name = ?1", quote(&db.tables.versions));
+            if let Some(v) = c.query_row(&sql, [&table], |r| r.get::<_, String>(0)).optional()? {
+                found.stamps.insert(table, v);
+            }
+        }
     }
-    c.query_row(&format!("SELECT version FROM {} WHERE table_name = ?1", quote(versions)), [table], |r| r.get(0))
-        .optional()
-        .ok()?
+    let mut stmt = c.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
+    let tables = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    for t in tables.into_iter().filter(|t| *t != built_in_table && *t != user_table) {
+        let cols = columns(c, &t)?.unwrap_or_default();
+        if ["version", "name", "applied_on", "checksum"].iter().all(|k| cols.iter().any(|c| c == k)) {
+            let sql = format!("SELECT 1 FROM {} WHERE name = ?1", quote(&t));
+            if c.query_row(&sql, [recorded_name(super::BUILT_IN[0].0)], |_| Ok(())).optional()?.is_some() {
+                found.other_history = Some(t);
+                break;
+            }
+        }
+    }
+    Ok(found)
 }
 
 fn run_set(
@@ -142,14 +169,9 @@ fn apply_blocking(
     }
     let _lock = lock(db, path, options.lock_timeout, &|| send(Event::Waiting))?;
     let mut c = crate::store::sqlite::connect(path, true).map_err(|e| connect_err(db, path, e))?;
-    let sql_err = |e: rusqlite::Error| connect_err(db, path, e);
-    let mut history = read_history(&c, &history_table(&db.tables, Set::BuiltIn), Set::BuiltIn).map_err(sql_err)?;
-    history.extend(read_history(&c, &history_table(&db.tables, Set::User), Set::User).map_err(sql_err)?);
-    let tables_present = table_exists(&c, &db.tables.sessions).map_err(sql_err)?;
-    verify(db, &history, &built_in, &user, tables_present)?;
-    if !history.iter().any(|h| h.set == Set::BuiltIn) {
-        check_adoption(db, &|t| columns(&c, t), &|t| stamp(&c, &db.tables.versions, t))?;
-    }
+    let found = inspect(db, &c).map_err(|e| connect_err(db, path, e))?;
+    assess(db, &found, &built_in, &user)?;
+    let history = found.history;
     let mut done = Vec::new();
     run_set(db, &mut c, Set::BuiltIn, &built_in, &pending_of(&built_in, &history), &mut done, send)?;
     run_set(db, &mut c, Set::User, &user, &pending_of(&user, &history), &mut done, send)?;
@@ -185,21 +207,15 @@ pub(super) async fn status(
 ) -> Result<Status, MigrateError> {
     let target = format!("sqlite {}", path.display());
     if !path.exists() {
-        return Ok(compare(db, format!("{target} (not created yet)"), Vec::new(), built_in, user));
+        return Ok(compare(db, format!("{target} (not created yet)"), Inspection::default(), built_in, user));
     }
     let (db2, path2) = (db.clone(), path.to_path_buf());
-    let history = tokio::task::spawn_blocking(move || -> Result<_, MigrateError> {
+    let found = tokio::task::spawn_blocking(move || -> Result<_, MigrateError> {
         let c = Connection::open_with_flags(&path2, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| connect_err(&db2, &path2, e))?;
-        let mut h = read_history(&c, &history_table(&db2.tables, Set::BuiltIn), Set::BuiltIn)
-            .map_err(|e| connect_err(&db2, &path2, e))?;
-        h.extend(
-            read_history(&c, &history_table(&db2.tables, Set::User), Set::User)
-                .map_err(|e| connect_err(&db2, &path2, e))?,
-        );
-        Ok(h)
+        inspect(&db2, &c).map_err(|e| connect_err(&db2, &path2, e))
     })
     .await
     .map_err(|e| MigrateError::Connect { db: db.id.clone(), message: e.to_string() })??;
-    Ok(compare(db, target, history, built_in, user))
+    Ok(compare(db, target, found, built_in, user))
 }

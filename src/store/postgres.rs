@@ -98,7 +98,15 @@ pub(crate) async fn connect_with_retry(
                 let db = config.get_dbname().unwrap_or("?");
                 let detail = match e.as_db_error() {
                     Some(d) => d.message().to_string(),
-                    None => e.to_string(),
+                    None => {
+                        let mut text = e.to_string();
+                        let mut source = std::error::Error::source(&e);
+                        while let Some(s) = source {
+                            text.push_str(&format!(": {s}"));
+                            source = s.source();
+                        }
+                        text
+                    }
                 };
                 return Err(format!(
                     "cannot connect to PostgreSQL at {} (user {user}, database {db}) after {:.1}s: {detail}",
@@ -409,7 +417,12 @@ impl PostgresStore {
         const A: &str = "read history runs";
         let c = self.client(A).await?;
         let stmt = c.prepare_cached(&self.inner.sql.history_runs).await.map_err(|e| pg_err(A, &e))?;
-        let rows = c.query(&stmt, &[&session_id, &i64::from(n)]).await.map_err(|e| pg_err(A, &e))?;
+        let window = super::sql::history_window(n);
+        let mut rows = c.query(&stmt, &[&session_id, &i64::from(n), &window]).await.map_err(|e| pg_err(A, &e))?;
+        if rows.len() < n as usize {
+            let stmt = c.prepare_cached(&self.inner.sql.history_runs_unbounded).await.map_err(|e| pg_err(A, &e))?;
+            rows = c.query(&stmt, &[&session_id, &i64::from(n)]).await.map_err(|e| pg_err(A, &e))?;
+        }
         let mut runs: Vec<Run> = rows.iter().map(run_row).collect();
         runs.reverse();
         Ok(runs)

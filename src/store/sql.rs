@@ -37,6 +37,7 @@ pub(crate) struct Statements {
     pub get_run: String,
     pub list_runs: String,
     pub history_runs: String,
+    pub history_runs_unbounded: String,
     pub upsert_memory: String,
     pub get_memory: String,
     pub delete_memory: String,
@@ -94,7 +95,16 @@ impl Statements {
             list_runs: format!(
                 "SELECT {RUN_COLUMNS} FROM {runs} WHERE session_id = $1 ORDER BY run_index, created_at, run_id"
             ),
+            // The run_index window keeps the read bounded whatever plan the database picks (with
+            // stale statistics PostgreSQL may otherwise scan every run of the session and sort).
             history_runs: format!(
+                "SELECT {RUN_COLUMNS} FROM {runs} WHERE session_id = $1 \
+                 AND run_index > (SELECT MAX(run_index) FROM {runs} WHERE session_id = $1) - $3 \
+                 AND parent_run_id IS NULL \
+                 AND (status IS NULL OR status NOT IN ('PAUSED', 'CANCELLED', 'ERROR', 'REGENERATED')) \
+                 ORDER BY run_index DESC LIMIT $2"
+            ),
+            history_runs_unbounded: format!(
                 "SELECT {RUN_COLUMNS} FROM {runs} WHERE session_id = $1 AND parent_run_id IS NULL \
                  AND (status IS NULL OR status NOT IN ('PAUSED', 'CANCELLED', 'ERROR', 'REGENERATED')) \
                  ORDER BY run_index DESC LIMIT $2"
@@ -131,6 +141,7 @@ impl Statements {
                 &mut self.get_run,
                 &mut self.list_runs,
                 &mut self.history_runs,
+                &mut self.history_runs_unbounded,
                 &mut self.upsert_memory,
                 &mut self.get_memory,
                 &mut self.delete_memory,
@@ -140,6 +151,12 @@ impl Statements {
         }
         self
     }
+}
+
+/// How many of the latest runs the bounded history query looks at for `n` history runs; when
+/// failed or member runs leave fewer than `n` in that window, the unbounded query runs.
+pub(crate) fn history_window(n: u32) -> i64 {
+    i64::from(n) * 4 + 32
 }
 
 /// `$1` → `?1` (only a `$` followed by a digit).
@@ -202,7 +219,9 @@ pub(crate) fn session_filter(d: Dialect, q: &super::SessionQuery) -> Filter {
     }
     if let Some(name) = &q.name {
         let clause = match d {
-            Dialect::Sqlite => "lower(json_extract(session_data, '$.session_name')) LIKE {} ESCAPE '\\'",
+            Dialect::Sqlite => {
+                &format!("lower(json_extract({}, '$.session_name')) LIKE {{}} ESCAPE '\\'", sqlite_json("session_data"))
+            }
             Dialect::Postgres => "(session_data->>'session_name') ILIKE {} ESCAPE '\\'",
         };
         f.push(d, clause, Param::Text(format!("%{}%", like_escape(&name.to_lowercase()))));
@@ -224,12 +243,13 @@ pub(crate) fn memory_filter(d: Dialect, q: &super::MemoryQuery) -> Filter {
     }
     if let Some(topic) = &q.topic {
         let clause = match d {
-            Dialect::Sqlite => {
-                "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(topics) AND json_type(topics) = 'array' THEN topics ELSE '[]' END) WHERE value = {})"
-            }
-            Dialect::Postgres => "(jsonb_typeof(topics) = 'array' AND topics ? {})",
+            Dialect::Sqlite => format!(
+                "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_type({0}) = 'array' THEN {0} ELSE '[]' END) WHERE value = {{}})",
+                sqlite_json("topics")
+            ),
+            Dialect::Postgres => "(jsonb_typeof(topics) = 'array' AND topics ? {})".to_string(),
         };
-        f.push(d, clause, Param::Text(topic.clone()));
+        f.push(d, &clause, Param::Text(topic.clone()));
     }
     if let Some(s) = &q.search {
         let clause = match d {
@@ -240,6 +260,17 @@ pub(crate) fn memory_filter(d: Dialect, q: &super::MemoryQuery) -> Filter {
         f.push(d, clause, Param::Text(format!("%{}%", like_escape(&s.to_lowercase()))));
     }
     f
+}
+
+/// An SQLite expression for a JSON column's value as JSON text, or NULL: real JSON as is, Agno
+/// 2.x's double-encoded JSON (a JSON string holding JSON) unwrapped, anything else NULL, so
+/// that `json_extract` never fails on a malformed row.
+fn sqlite_json(column: &str) -> String {
+    format!(
+        "(CASE WHEN NOT json_valid({column}) THEN NULL \
+         WHEN json_type({column}) = 'text' THEN (CASE WHEN json_valid(json_extract({column}, '$')) THEN json_extract({column}, '$') END) \
+         ELSE {column} END)"
+    )
 }
 
 fn like_escape(s: &str) -> String {

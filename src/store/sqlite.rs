@@ -423,7 +423,13 @@ impl SqliteStore {
         let id = session_id.to_string();
         self.with("read history runs", move |c| {
             let mut stmt = c.prepare_cached(&inner.sql.history_runs)?;
-            let mut runs = stmt.query_map(params![id, n], run_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut runs = stmt
+                .query_map(params![id, n, super::sql::history_window(n)], run_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            if runs.len() < n as usize {
+                let mut stmt = c.prepare_cached(&inner.sql.history_runs_unbounded)?;
+                runs = stmt.query_map(params![id, n], run_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            }
             runs.reverse();
             Ok(runs)
         })

@@ -1,0 +1,649 @@
+//! Interoperability with Python Agno 3.x, in the same database (SPEC §4): Agno reads, lists and
+//! continues what agno-run wrote, and agno-run adopts and reads what Agno wrote.
+//!
+//! Needs a Python with agno 3.x (plus sqlalchemy[asyncio], openai and, for PostgreSQL,
+//! psycopg[binary]) in `AGNO_TEST_PYTHON`; without it every test prints a skip line, unless
+//! `AGNO_TEST_REQUIRE_PYTHON=1`. PostgreSQL tests use `AGNO_TEST_POSTGRES_URL` (default
+//! `postgresql://postgres@127.0.0.1:5432/test`), a fresh schema each, and skip when nothing
+//! listens there, unless `AGNO_TEST_REQUIRE_POSTGRES=1`. The Python side lives in
+//! `tests/interop/*.py`; models are served by `tests/interop/mock_openai.py`.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use agno_run::config::{DatabaseConfig, LoadOptions, load};
+use agno_run::migrate;
+use agno_run::store::{Memory, MemoryQuery, Run, Session, SessionQuery, SessionType, Store, now};
+use serde_json::{Value, json};
+
+/// The mock model's only answer (the same text the fixture generator's mock gave).
+const REPLY: &str = "This is a fixed reply from the mock model, long enough to look like an answer.";
+/// The port the fixture generator hard-codes for its model.
+const GENERATOR_PORT: u16 = 23999;
+/// Serializes the tests that need [`GENERATOR_PORT`].
+static GENERATOR_PORT_LOCK: Mutex<()> = Mutex::new(());
+/// Prefix of the result line the Python scripts print (see `_common.emit`).
+const MARKER: &str = "AGNO_INTEROP_JSON ";
+const DEFAULT_PG_URL: &str = "postgresql://postgres@127.0.0.1:5432/test";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn script(name: &str) -> PathBuf {
+    root().join("tests/interop").join(name)
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+/// The Python to run Agno with, or None (after printing why) when the test should be skipped.
+fn python() -> Option<PathBuf> {
+    let Some(py) = std::env::var_os("AGNO_TEST_PYTHON").filter(|v| !v.is_empty()) else {
+        assert!(
+            !env_flag("AGNO_TEST_REQUIRE_PYTHON"),
+            "AGNO_TEST_REQUIRE_PYTHON=1 but AGNO_TEST_PYTHON is not set: set it to a python with agno 3.x installed"
+        );
+        println!("skipped: set AGNO_TEST_PYTHON to a python with agno 3.x installed");
+        return None;
+    };
+    let py = PathBuf::from(py);
+    let out = Command::new(&py)
+        .args(["-c", "import agno, agno.db.sqlite, importlib.metadata as m; print(m.version('agno'))"])
+        .env("AGNO_TELEMETRY", "false")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("AGNO_TEST_PYTHON={}: cannot run it: {e}", py.display()));
+    assert!(
+        out.status.success(),
+        "AGNO_TEST_PYTHON={} cannot import agno and agno.db.sqlite (needs agno 3.x, sqlalchemy[asyncio], openai):\n{}",
+        py.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(version.starts_with("3."), "AGNO_TEST_PYTHON={} has agno {version}, not 3.x", py.display());
+    Some(py)
+}
+
+/// The PostgreSQL URL to use, or None (after printing why) when nothing accepts connections there.
+fn postgres() -> Option<String> {
+    let url = std::env::var("AGNO_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into());
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let host_port = if host_port.contains(':') { host_port.to_string() } else { format!("{host_port}:5432") };
+    let reachable = host_port
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok());
+    if reachable {
+        return Some(url);
+    }
+    assert!(!env_flag("AGNO_TEST_REQUIRE_POSTGRES"), "AGNO_TEST_REQUIRE_POSTGRES=1 but {host_port} is not reachable");
+    println!("skipped: PostgreSQL not reachable");
+    None
+}
+
+/// Runs `tests/interop/<name>` and returns the JSON it printed behind [`MARKER`].
+fn run_py(python: &Path, name: &str, args: &[String]) -> Value {
+    let out = Command::new(python)
+        .arg(script(name))
+        .args(args)
+        .env("AGNO_TELEMETRY", "false")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("OPENAI_API_KEY", "mock-key")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let context = || format!("{name} {args:?}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
+    assert!(out.status.success(), "{name} failed ({}): {}", out.status, context());
+    let line = stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(MARKER))
+        .unwrap_or_else(|| panic!("{name} printed no result line: {}", context()));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{name} printed bad JSON ({e}): {}", context()))
+}
+
+/// The mock OpenAI server (a child process that exits when its stdin closes).
+struct Mock {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    port: u16,
+    record: PathBuf,
+}
+
+impl Mock {
+    /// Starts the mock on `port` (0: any free port), recording request bodies under `dir`.
+    fn start(python: &Path, port: u16, dir: &Path) -> Mock {
+        let record = dir.join(format!("mock-requests-{port}.jsonl"));
+        let mut child = Command::new(python)
+            .arg(script("mock_openai.py"))
+            .arg(port.to_string())
+            .arg(&record)
+            .env("AGNO_TELEMETRY", "false")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start mock_openai.py");
+        let stdin = child.stdin.take();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("mock stdout")).read_line(&mut line).expect("read mock stdout");
+        let Some(bound) = line.trim().strip_prefix("listening ").and_then(|p| p.parse::<u16>().ok()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("mock_openai.py did not start on port {port}: {line}{err}");
+        };
+        Mock { child, stdin, port: bound, record }
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// Request bodies received so far, in order.
+    fn requests(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(&self.record).unwrap_or_default();
+        text.lines().map(|l| serde_json::from_str::<Value>(l).expect("recorded request")["body"].clone()).collect()
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        for _ in 0..50 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh PostgreSQL schema, dropped (with everything in it) when the guard goes.
+struct PgSchema {
+    url: String,
+    name: String,
+}
+
+impl PgSchema {
+    fn new(url: &str) -> PgSchema {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        PgSchema { url: url.to_string(), name: format!("t_{}", &id[..12]) }
+    }
+
+    /// The SQLAlchemy URL Agno's `PostgresDb` takes.
+    fn agno_url(&self) -> String {
+        match self.url.split_once("://") {
+            Some((_, rest)) => format!("postgresql+psycopg://{rest}"),
+            None => self.url.clone(),
+        }
+    }
+
+    fn py_args(&self) -> Vec<String> {
+        vec!["--pg".into(), self.agno_url(), "--schema".into(), self.name.clone()]
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        // Own thread and runtime: this may run inside (or while unwinding out of) a tokio test.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+                tokio::spawn(conn);
+                client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")).await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: could not drop schema {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+/// Writes `agno-run.yaml` with `database` as the only database and loads it.
+fn load_db(dir: &Path, database: &str) -> DatabaseConfig {
+    let path = dir.join("agno-run.yaml");
+    std::fs::write(&path, format!("version: 1\ndatabases:\n  main: {database}\n")).unwrap();
+    let loaded = load(&[path], &LoadOptions::with_env(HashMap::new()));
+    let config = loaded.config.unwrap_or_else(|| panic!("config does not load: {:?}", loaded.report));
+    config.databases["main"].clone()
+}
+
+fn sqlite_db(dir: &Path, db_file: &str) -> DatabaseConfig {
+    load_db(dir, &format!("{{type: sqlite, db_file: {}}}", serde_json::to_string(db_file).unwrap()))
+}
+
+fn postgres_db(dir: &Path, schema: &PgSchema) -> DatabaseConfig {
+    load_db(
+        dir,
+        &format!(
+            "{{type: postgres, db_url: {}, db_schema: {}}}",
+            serde_json::to_string(&schema.url).unwrap(),
+            schema.name
+        ),
+    )
+}
+
+async fn migrate_and_open(db: &DatabaseConfig) -> Store {
+    migrate::apply(db, &migrate::Options::default(), &mut |_| {}).await.expect("migration");
+    Store::open(db).await.expect("open store")
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Agno reads, lists and continues what agno-run wrote.
+// ---------------------------------------------------------------------------------------------
+
+/// The two turns agno-run writes: (question, answer).
+const TURNS: [(&str, &str); 2] = [
+    ("What is the capital of France?", "The capital of France is Paris."),
+    ("And of Italy?", "The capital of Italy is Rome."),
+];
+
+/// An Agno `RunOutput` dict, as agno-storage.md §3.2 shows it.
+fn run_data(run_id: &str, question: &str, answer: &str, created_at: i64) -> Value {
+    let id = || uuid::Uuid::new_v4().to_string();
+    json!({
+        "run_id": run_id,
+        "agent_id": "assistant",
+        "agent_name": "Assistant",
+        "session_id": "s1",
+        "user_id": "u1",
+        "content": answer,
+        "content_type": "str",
+        "model": "gpt-4o-mini",
+        "model_provider": "OpenAI",
+        "status": "COMPLETED",
+        "created_at": created_at,
+        "metrics": {
+            "input_tokens": 12, "output_tokens": 7, "total_tokens": 19, "duration": 0.25,
+            "details": {"model": [{"input_tokens": 12, "output_tokens": 7, "total_tokens": 19,
+                                   "id": "gpt-4o-mini", "provider": "OpenAI Chat"}]}
+        },
+        "messages": [
+            {"id": id(), "role": "user", "content": question, "from_history": false, "created_at": created_at},
+            {"id": id(), "role": "assistant", "content": answer, "from_history": false, "created_at": created_at,
+             "metrics": {"input_tokens": 12, "output_tokens": 7, "total_tokens": 19}}
+        ],
+        "tools": [],
+        "input": {"input_content": question}
+    })
+}
+
+/// Writes session `s1` with two completed runs; returns the run ids.
+async fn write_rust_session(store: &Store) -> Vec<String> {
+    let mut session = Session::new("s1", SessionType::Agent, "assistant");
+    session.user_id = Some("u1".into());
+    session.session_data = Some(json!({"session_state": {"counter": 2}, "session_name": "From Rust"}));
+    session.agent_data = Some(json!({
+        "name": "Assistant", "agent_id": "assistant",
+        "model": {"name": "OpenAIChat", "id": "gpt-4o-mini", "provider": "OpenAI"}
+    }));
+    store.upsert_session(&session).await.expect("upsert session");
+    let mut ids = Vec::new();
+    for (i, (question, answer)) in TURNS.iter().enumerate() {
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let mut run = Run::new(&run_id, "s1", SessionType::Agent, "COMPLETED");
+        run.agent_id = Some("assistant".into());
+        run.user_id = Some("u1".into());
+        run.run_data = run_data(&run_id, question, answer, run.created_at);
+        let stored = store.append_run(&run).await.expect("append run");
+        assert_eq!(stored.run_index, Some(i as i64), "run_index of appended run {i}");
+        ids.push(run_id);
+    }
+    ids
+}
+
+/// The (role, content) pairs of a list of message dicts.
+fn role_contents(messages: &Value) -> Vec<(String, String)> {
+    messages
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .map(|m| {
+                    let content = match &m["content"] {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (m["role"].as_str().unwrap_or_default().to_string(), content)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter().map(|(r, c)| (r.to_string(), c.to_string())).collect()
+}
+
+/// Test 1 on any backend: `py_db` are the script arguments naming the same database.
+async fn agno_reads_what_agno_run_wrote(python: &Path, db: &DatabaseConfig, py_db: Vec<String>, dir: &Path) {
+    let store = migrate_and_open(db).await;
+    let ours = write_rust_session(&store).await;
+    let memory = Memory {
+        memory_id: "mem-rust".into(),
+        memory: json!("The user likes capitals."),
+        input: Some("What is the capital of France?".into()),
+        agent_id: Some("assistant".into()),
+        team_id: None,
+        user_id: Some("u1".into()),
+        topics: Some(json!(["geography"])),
+        feedback: None,
+        created_at: now(),
+        updated_at: None,
+    };
+    store.upsert_memory(&memory).await.expect("upsert memory");
+
+    // Agno reads it.
+    let mut args = py_db.clone();
+    args.extend(["--session", "s1", "--type", "agent", "--user", "u1"].map(String::from));
+    let read = run_py(python, "read_session.py", &args);
+    let s = &read["session"];
+    assert!(s.is_object(), "Agno's get_session(s1) returned None: {read:#}");
+    assert_eq!(s["session_id"], "s1");
+    assert_eq!(s["user_id"], "u1");
+    assert_eq!(s["agent_id"], "assistant");
+    assert_eq!(s["session_state"], json!({"counter": 2}));
+    assert_eq!(s["session_name"], "From Rust");
+    let runs = s["runs"].as_array().expect("runs");
+    let run_ids: Vec<&str> = runs.iter().map(|r| r["run_id"].as_str().unwrap_or_default()).collect();
+    assert_eq!(run_ids, ours, "Agno's runs of s1, in order: {read:#}");
+    for (run, (question, answer)) in runs.iter().zip(TURNS) {
+        assert_eq!(run["kind"], "RunOutput", "{run:#}");
+        assert_eq!(run["status"], "COMPLETED", "{run:#}");
+        assert_eq!(run["content"], answer, "{run:#}");
+        assert_eq!(run["input"], question, "{run:#}");
+        assert_eq!(run["agent_id"], "assistant", "{run:#}");
+        assert_eq!(role_contents(&run["messages"]), pairs(&[("user", question), ("assistant", answer)]), "{run:#}");
+    }
+    let listed = read["listed"].as_array().expect("listed");
+    assert!(listed.contains(&json!("s1")), "Agno's get_sessions(agent, u1) does not list s1: {read:#}");
+    assert_eq!(
+        read["memories"],
+        json!([{"memory_id": "mem-rust", "memory": "The user likes capitals.", "topics": ["geography"],
+                "user_id": "u1", "input": "What is the capital of France?"}]),
+        "Agno's get_user_memories(u1)"
+    );
+
+    // Agno continues it, with our runs as history.
+    let mock = Mock::start(python, 0, dir);
+    let mut args = py_db;
+    args.extend(
+        ["--base-url", &mock.base_url(), "--session", "s1", "--user", "u1", "--message", "third"].map(String::from),
+    );
+    let third = run_py(python, "continue_session.py", &args);
+    assert_eq!(third["status"], "COMPLETED", "{third:#}");
+    assert_eq!(third["content"], REPLY, "{third:#}");
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 1, "one model call for the third run: {requests:#?}");
+    let sent: Vec<(String, String)> =
+        role_contents(&requests[0]["messages"]).into_iter().filter(|(role, _)| role != "system").collect();
+    let (q1, a1) = TURNS[0];
+    let (q2, a2) = TURNS[1];
+    assert_eq!(
+        sent,
+        pairs(&[("user", q1), ("assistant", a1), ("user", q2), ("assistant", a2), ("user", "third")]),
+        "messages Agno sent to the model (system left out): {:#}",
+        requests[0]["messages"]
+    );
+
+    // agno-run reads the continued session.
+    let (session, runs) = store.get_session_with_runs("s1", None).await.expect("read s1 back");
+    assert_eq!(session.user_id.as_deref(), Some("u1"));
+    assert_eq!(session.agent_id.as_deref(), Some("assistant"));
+    assert_eq!(session.session_state(), json!({"counter": 2}).as_object(), "session_state after Agno's run");
+    assert_eq!(session.session_name(), Some("From Rust"), "session_name after Agno's run");
+    assert_eq!(runs.iter().map(|r| r.run_index).collect::<Vec<_>>(), [Some(0), Some(1), Some(2)]);
+    assert_eq!(runs.iter().map(|r| r.run_id.as_str()).take(2).collect::<Vec<_>>(), ours);
+    let new = &runs[2];
+    assert_eq!(new.run_id, third["run_id"].as_str().unwrap());
+    assert_eq!(new.run_type, "agent");
+    assert_eq!(new.agent_id.as_deref(), Some("assistant"));
+    assert_eq!(new.user_id.as_deref(), Some("u1"));
+    assert_eq!(new.status.as_deref(), Some("COMPLETED"));
+    assert_eq!(new.parent_run_id, None);
+    assert_eq!(new.run_data["content"], REPLY);
+    assert_eq!(new.run_data["input"]["input_content"], "third");
+    assert_eq!(role_contents(&new.run_data["messages"]), pairs(&[("user", "third"), ("assistant", REPLY)]));
+    let history = store.history_runs("s1", 2).await.expect("history_runs");
+    assert_eq!(
+        history.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(),
+        [ours[1].as_str(), new.run_id.as_str()],
+        "agno-run's history (last 2) over a session Agno continued"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_agno_reads_lists_and_continues_what_agno_run_wrote() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_db(dir.path(), "agno.db");
+    let file = dir.path().join("agno.db");
+    let py_db = vec!["--sqlite".to_string(), file.display().to_string()];
+    agno_reads_what_agno_run_wrote(&python, &db, py_db, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_agno_reads_lists_and_continues_what_agno_run_wrote() {
+    let Some(python) = python() else { return };
+    let Some(url) = postgres() else { return };
+    let schema = PgSchema::new(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let db = postgres_db(dir.path(), &schema);
+    agno_reads_what_agno_run_wrote(&python, &db, schema.py_args(), dir.path()).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. agno-run adopts and reads what Agno wrote.
+// ---------------------------------------------------------------------------------------------
+
+fn opt_str(v: &Value) -> Option<&str> {
+    v.as_str()
+}
+
+/// Compares what agno-run reads with what Agno's own reader returned (generate.py's
+/// expected.json layout): sessions, their runs, and u1's memories.
+async fn assert_matches_expected(store: &Store, expected: &Value) {
+    let sessions = expected["sessions"].as_object().expect("expected sessions");
+    assert!(!sessions.is_empty());
+    for (sid, exp) in sessions {
+        let (s, runs) = store.get_session_with_runs(sid, None).await.unwrap_or_else(|e| panic!("{sid}: {e}"));
+        assert_eq!(s.session_type, exp["session_type"].as_str().unwrap(), "{sid}: session_type");
+        assert_eq!(s.user_id.as_deref(), opt_str(&exp["user_id"]), "{sid}: user_id");
+        assert_eq!(s.agent_id.as_deref(), opt_str(&exp["agent_id"]), "{sid}: agent_id");
+        assert_eq!(s.team_id.as_deref(), opt_str(&exp["team_id"]), "{sid}: team_id");
+        assert_eq!(s.workflow_id.as_deref(), opt_str(&exp["workflow_id"]), "{sid}: workflow_id");
+        let state = s.session_data.as_ref().and_then(|d| d.get("session_state")).cloned().unwrap_or(Value::Null);
+        assert_eq!(state, exp["session_state"], "{sid}: session_data.session_state");
+        assert_eq!(s.session_name(), opt_str(&exp["session_name"]), "{sid}: session_data.session_name");
+
+        let exp_runs = exp["runs"].as_array().expect("expected runs");
+        assert_eq!(
+            runs.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(),
+            exp_runs.iter().map(|r| r["run_id"].as_str().unwrap()).collect::<Vec<_>>(),
+            "{sid}: run ids in order"
+        );
+        for (i, (run, er)) in runs.iter().zip(exp_runs).enumerate() {
+            let what = format!("{sid} run {i} ({})", run.run_id);
+            assert_eq!(run.run_index, Some(i as i64), "{what}: run_index");
+            assert_eq!(run.session_id, *sid, "{what}: session_id");
+            assert_eq!(run.status.as_deref(), opt_str(&er["status"]), "{what}: status column");
+            assert_eq!(run.run_data["status"], er["status"], "{what}: run_data.status");
+            assert_eq!(run.run_data["content"], er["content"], "{what}: run_data.content");
+            let roles: Vec<&str> = run.run_data["messages"]
+                .as_array()
+                .map(|ms| ms.iter().map(|m| m["role"].as_str().unwrap_or_default()).collect())
+                .unwrap_or_default();
+            let exp_roles: Vec<&str> = er["roles"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+            assert_eq!(roles, exp_roles, "{what}: run_data.messages roles");
+            // Agent and team runs store `input: {input_content}`, workflow runs a plain string.
+            let input = &run.run_data["input"];
+            let input = input.as_str().or_else(|| input["input_content"].as_str());
+            assert_eq!(input, opt_str(&er["input"]), "{what}: run_data.input(.input_content)");
+            assert_eq!(run.agent_id.as_deref(), opt_str(&er["agent_id"]), "{what}: agent_id");
+            assert_eq!(run.team_id.as_deref(), opt_str(&er["team_id"]), "{what}: team_id");
+            assert_eq!(run.workflow_id.as_deref(), opt_str(&er["workflow_id"]), "{what}: workflow_id");
+            assert_eq!(run.parent_run_id.as_deref(), opt_str(&er["parent_run_id"]), "{what}: parent_run_id");
+            assert_eq!(run.run_type, exp["session_type"].as_str().unwrap(), "{what}: run_type");
+            let names = |v: &Value, key: &str| -> Vec<String> {
+                v.as_array()
+                    .map(|a| a.iter().map(|x| x[key].as_str().unwrap_or_default().to_string()).collect())
+                    .unwrap_or_default()
+            };
+            assert_eq!(
+                names(&run.run_data["step_results"], "step_name"),
+                names(&er["steps"], "step_name"),
+                "{what}: run_data.step_results"
+            );
+            assert_eq!(
+                names(&run.run_data["step_executor_runs"], "run_id"),
+                names(&er["step_executor_runs"], "run_id"),
+                "{what}: run_data.step_executor_runs"
+            );
+        }
+    }
+
+    let owned_by_u1 = sessions.values().filter(|s| s["user_id"] == "u1").count() as u64;
+    let listed = store
+        .list_sessions(&SessionQuery { user_id: Some("u1".into()), ..Default::default() })
+        .await
+        .expect("list_sessions");
+    assert_eq!(listed.total, owned_by_u1, "sessions of u1: {:?}", listed.items);
+
+    let mut memories = store
+        .list_memories(&MemoryQuery { user_id: Some("u1".into()), ..Default::default() })
+        .await
+        .expect("list_memories")
+        .items;
+    memories.sort_by(|a, b| a.memory_id.cmp(&b.memory_id));
+    let got: Vec<Value> = memories
+        .iter()
+        .map(|m| json!({"memory_id": m.memory_id, "memory": m.memory, "topics": m.topics, "user_id": m.user_id}))
+        .collect();
+    assert_eq!(Value::Array(got), expected["memories"], "memories of u1");
+}
+
+/// Row counts of the tables Agno wrote, read straight from the file.
+fn sqlite_counts(file: &Path) -> (i64, i64, i64, Vec<(String, String)>) {
+    let c = rusqlite::Connection::open(file).unwrap();
+    let count = |t: &str| c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0)).unwrap();
+    let mut stmt = c.prepare("SELECT table_name, version FROM agno_schema_versions ORDER BY table_name").unwrap();
+    let stamps = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    (count("agno_sessions"), count("agno_runs"), count("agno_memories"), stamps)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_agno_run_adopts_and_reads_what_agno_wrote() {
+    let Some(python) = python() else { return };
+    // The copy must stay the generator the fixtures README describes.
+    let shared = root().join("../shared/fixtures/agno/generate.py");
+    if shared.exists() {
+        assert_eq!(
+            std::fs::read(&shared).unwrap(),
+            std::fs::read(script("generate.py")).unwrap(),
+            "tests/interop/generate.py differs from {}: copy it again",
+            shared.display()
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    {
+        let _port = GENERATOR_PORT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _mock = Mock::start(&python, GENERATOR_PORT, dir.path());
+        let generated = Command::new(&python)
+            .arg(script("generate.py"))
+            .arg(&out)
+            .env("AGNO_TELEMETRY", "false")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("OPENAI_API_KEY", "mock-key")
+            .output()
+            .expect("run generate.py");
+        assert!(
+            generated.status.success(),
+            "generate.py failed:\n{}\n{}",
+            String::from_utf8_lossy(&generated.stdout),
+            String::from_utf8_lossy(&generated.stderr)
+        );
+    }
+    let expected: Value = serde_json::from_slice(
+        &std::fs::read(
+            std::fs::read_dir(&out)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.to_string_lossy().ends_with(".expected.json"))
+                .expect("expected.json written"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let file = out.join(expected["db_file"].as_str().unwrap());
+    let before = sqlite_counts(&file);
+    assert_eq!((before.0, before.1, before.2), (4, 6, 2), "what generate.py wrote");
+
+    let db = sqlite_db(dir.path(), &file.display().to_string());
+    let store = migrate_and_open(&db).await;
+    assert_eq!(sqlite_counts(&file), before, "the migration adopted Agno's tables, rows and stamps unchanged");
+    let history: i64 = rusqlite::Connection::open(&file)
+        .unwrap()
+        .query_row(&format!("SELECT count(*) FROM \"{}\"", db.tables.migrations), [], |r| r.get(0))
+        .expect("agno-run's migration history table");
+    assert_eq!(history, 1, "the built-in migration is recorded as applied");
+    assert_matches_expected(&store, &expected).await;
+
+    // Agno still reads its database after agno-run adopted it.
+    let args: Vec<String> = ["--sqlite", &file.display().to_string(), "--session", "agent-s1", "--type", "agent"]
+        .map(String::from)
+        .to_vec();
+    let again = run_py(&python, "read_session.py", &args);
+    let runs: Vec<&Value> = again["session"]["runs"].as_array().expect("runs after adoption").iter().collect();
+    let exp_runs = expected["sessions"]["agent-s1"]["runs"].as_array().unwrap();
+    assert_eq!(
+        runs.iter().map(|r| &r["run_id"]).collect::<Vec<_>>(),
+        exp_runs.iter().map(|r| &r["run_id"]).collect::<Vec<_>>(),
+        "Agno's runs of agent-s1 after agno-run's migration"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_agno_run_adopts_and_reads_what_agno_wrote() {
+    let Some(python) = python() else { return };
+    let Some(url) = postgres() else { return };
+    let schema = PgSchema::new(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let expected = {
+        let mock = Mock::start(&python, 0, dir.path());
+        let mut args = schema.py_args();
+        args.extend(["--base-url".to_string(), mock.base_url()]);
+        run_py(&python, "write_sessions.py", &args)
+    };
+    let db = postgres_db(dir.path(), &schema);
+    let store = migrate_and_open(&db).await;
+    assert_matches_expected(&store, &expected).await;
+    // The runs' messages as Agno returned them, not only their roles.
+    for (sid, exp) in expected["sessions"].as_object().unwrap() {
+        let (_, runs) = store.get_session_with_runs(sid, None).await.unwrap();
+        for (run, er) in runs.iter().zip(exp["runs"].as_array().unwrap()) {
+            assert_eq!(role_contents(&run.run_data["messages"]), role_contents(&er["messages"]), "{sid}: messages");
+        }
+    }
+}
