@@ -162,3 +162,12 @@ fn problems_in_several_entities_and_files_are_all_reported_in_one_pass() {
     let codes: Vec<Code> = r.diagnostics.iter().map(|d| d.code).collect();
     assert_eq!(codes, vec![Code::UnknownModel, Code::Range, Code::UnknownKey, Code::Exclusive]);
 }
+
+#[test]
+fn a_migrations_table_name_leaves_room_for_the_user_history_table() {
+    let ok = format!("version: 1\ndatabases:\n  d: {{type: memory, migrations_table: {}}}\n", "m".repeat(58));
+    assert!(diagnose(&ok).diagnostics.is_empty());
+    let long = format!("version: 1\ndatabases:\n  d: {{type: memory, migrations_table: {}}}\n", "m".repeat(59));
+    let r = diagnose(&long);
+    assert_eq!(span_text(&long, &r, Code::Identifier), vec!["m".repeat(59).as_str()]);
+}

@@ -211,6 +211,13 @@ impl<'a> Checker<'a, '_, '_> {
                 ("migrations_table", "agno_run_migrations"),
             ] {
                 let name = self.identifier(d.file, &d.node, key, "table").unwrap_or_else(|| default.to_string());
+                if key == "migrations_table" && name.len() > 58 && is_sql_identifier(&name) {
+                    self.out.push(
+                        Diagnostic::new(Code::Identifier, format!("`{name}` is too long for a migrations table name"))
+                            .at(d.file, d.span_of(key), "more than 58 characters")
+                            .help("agno-run also creates `<migrations_table>_user` for your own migrations, so this name is at most 58 characters"),
+                    );
+                }
                 names.push((name, key, d.span_of(key)));
             }
             for i in 0..names.len() {
