@@ -3,7 +3,11 @@
 //! The library holds all logic; `main.rs` only parses the command line and exits with the
 //! code the library returns. See ARCHITECTURE.md for the map.
 
+pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod migrate;
+pub mod model;
+pub mod runtime;
 pub mod store;
+pub mod tool;

@@ -5,6 +5,8 @@
 
 mod migrate_cmd;
 pub mod report;
+mod run_cmd;
+mod sessions_cmd;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -69,6 +71,22 @@ pub enum Command {
         after_help = "Examples:\n  agno-run migrate configs/app.yaml                  # apply, with progress per migration\n  agno-run migrate configs/app.yaml --db local --dry-run   # print the exact SQL, change nothing\n  agno-run migrate status configs/app.yaml          # applied (dates, checksums) and pending\n  agno-run migrate status configs/ --format json\n\nOne migrator runs per database at a time; others wait up to --lock-timeout."
     )]
     Migrate(MigrateArgs),
+    /// Run an agent once: the answer streams to stdout, tool calls to stderr; the run is stored.
+    #[command(
+        after_help = "Examples:\n  agno-run run configs/app.yaml --agent assistant \"What is 6 * 7?\"\n  agno-run run configs/app.yaml --agent assistant --session s1 --user alice \"And times 2?\"\n  agno-run run configs/app.yaml --agent assistant --json \"Hi\" | jq .content\n\nThe session id is printed on stderr (or in the JSON). Exit status: 0 done, 1 the run failed (stored as ERROR), 78 invalid config."
+    )]
+    Run(run_cmd::RunArgs),
+    /// Chat with an agent: one session across turns. Ctrl-D ends; Ctrl-C cancels the turn.
+    #[command(
+        after_help = "Examples:\n  agno-run chat configs/app.yaml --agent assistant\n  agno-run chat configs/app.yaml --agent notes --session my-notes --user alice\n\nA cancelled turn is stored as a CANCELLED run and left out of later history."
+    )]
+    Chat(run_cmd::ChatArgs),
+    /// Inspect and manage stored sessions: list, show, runs, delete, rename.
+    #[command(
+        after_help = "Examples:\n  agno-run sessions configs/app.yaml list\n  agno-run sessions configs/app.yaml list --agent assistant --user alice --format json\n  agno-run sessions configs/app.yaml show SESSION_ID\n  agno-run sessions configs/app.yaml runs SESSION_ID --format json\n  agno-run sessions configs/app.yaml rename SESSION_ID \"Trip planning\"\n  agno-run sessions configs/app.yaml delete SESSION_ID"
+    )]
+    #[command(subcommand_precedence_over_arg = true)]
+    Sessions(sessions_cmd::SessionsArgs),
     /// Print the resolved config (defaults applied, relative paths resolved, secrets hidden).
     #[command(
         after_help = "Examples:\n  agno-run config configs/app.yaml\n  AGNO_SERVER__PORT=8080 agno-run config configs/\n  agno-run config configs/ --host 0.0.0.0 --port 9000\n\nServer settings layer: files, then AGNO_SERVER__<KEY> variables, then these flags."
@@ -184,6 +202,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Schema => schema(),
         Command::Config(args) => show_config(args),
         Command::Migrate(args) => migrate_cmd::run(args),
+        Command::Run(args) => run_cmd::run(args),
+        Command::Chat(args) => run_cmd::chat(args),
+        Command::Sessions(args) => sessions_cmd::run(args),
     };
     ExitCode::from(code)
 }
@@ -252,6 +273,49 @@ pub(crate) fn terminal_width() -> usize {
 fn schema() -> u8 {
     let schema = config::schema::json_schema();
     write_out(&format!("{}\n", serde_json::to_string_pretty(&schema).unwrap_or_default()))
+}
+
+/// Loads a config for a command that needs a valid one; prints the diagnostics when invalid.
+pub(crate) fn load_or_report(paths: &[PathBuf], no_env: bool) -> Result<crate::config::Config, u8> {
+    let loaded = config::load(paths, &load_options(no_env, ServerFlags::default()));
+    match loaded.config {
+        Some(c) => Ok(c),
+        None => {
+            let opts = RenderOptions { color: std::io::stderr().is_terminal(), width: terminal_width() };
+            eprint!("{}", report::render(&[&loaded.report], Format::Human, &opts));
+            eprint!("{}", report::summary(&loaded.report, None, false));
+            Err(EXIT_CONFIG)
+        }
+    }
+}
+
+/// A tokio runtime for commands that do I/O.
+pub(crate) fn tokio_runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        EXIT_FAILURE
+    })
+}
+
+/// Builds the runtime (migrating unless told not to), printing applied migrations on stderr.
+pub(crate) async fn start_runtime(
+    config: crate::config::Config,
+    no_migrate: bool,
+) -> Result<crate::runtime::Runtime, u8> {
+    let mut progress = |db: &crate::config::DatabaseConfig, e: crate::migrate::Event| {
+        if let crate::migrate::Event::Applied(m, d) = e {
+            eprintln!("migrated database `{}`: {} ({} ms)", db.id, m.name, d.as_millis());
+        }
+    };
+    crate::runtime::Runtime::start(config, !no_migrate, &mut progress).await.map_err(|e| {
+        eprintln!("error: {e}");
+        if let crate::runtime::RuntimeError::Migrate(m) = &e
+            && let Some(help) = m.help()
+        {
+            eprintln!("  help: {help}");
+        }
+        EXIT_FAILURE
+    })
 }
 
 fn show_config(args: ConfigArgs) -> u8 {

@@ -89,7 +89,10 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
         let server: Server = serde_json::from_value(server_node.to_json()).unwrap_or_default();
         let files: Vec<PathBuf> = file_ids.iter().map(|id| report.sources.get(*id).path.clone()).collect();
         let dirs: HashMap<FileId, PathBuf> = dirs.into_iter().collect();
-        Some(Config::resolve(files, decl, &dirs, server, &options.flags))
+        let hints = key_hints(&decl, &report.sources);
+        let mut config = Config::resolve(files, decl, &dirs, server, &options.flags);
+        config.key_hints = hints;
+        Some(config)
     } else {
         None
     };
@@ -117,6 +120,22 @@ fn decode(bytes: &[u8]) -> (String, Option<(usize, &'static str)>) {
         (None, None) => None,
     };
     (text, problem)
+}
+
+/// For each model whose `api_key` is written as `${VAR...}`, where the user sets it: "the
+/// environment variable VAR". The text is the config's own, never the key.
+fn key_hints(decl: &Declarations, sources: &SourceMap) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for (id, d) in &decl.models {
+        let Some(node) = d.node.get("api_key").filter(|n| n.interpolated) else { continue };
+        let raw = sources.get(d.file).text.get(node.span.start..node.span.end).unwrap_or_default();
+        let Some(start) = raw.find("${") else { continue };
+        let name: String = raw[start + 2..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        if !name.is_empty() {
+            out.insert(id.clone(), format!("the environment variable {name}"));
+        }
+    }
+    out
 }
 
 fn dir_of(path: &Path) -> PathBuf {

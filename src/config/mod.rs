@@ -239,6 +239,10 @@ pub struct Config {
     pub workflows: IndexMap<String, WorkflowConfig>,
     /// Process settings.
     pub server: ServerSettings,
+    /// Where each model's API key comes from, when the config says (`the environment variable
+    /// OPENAI_API_KEY`), for error messages.
+    #[serde(skip)]
+    pub key_hints: HashMap<String, String>,
 }
 
 fn value<T>(d: check::Declared<T>) -> Option<T> {
@@ -374,7 +378,7 @@ impl Config {
             reload: server.reload.unwrap_or(true),
             log_format: server.log_format.unwrap_or_default(),
         };
-        Config { files, databases, models, agents, teams, workflows, server }
+        Config { files, databases, models, agents, teams, workflows, server, key_hints: HashMap::new() }
     }
 
     /// The config as JSON with every secret hidden, for printing.

@@ -1,0 +1,222 @@
+//! `agno-run sessions`: list, show, runs, delete and rename stored sessions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use super::{EXIT_FAILURE, EXIT_USAGE, StatusFormat, load_or_report, start_runtime, tokio_runtime, write_out};
+use crate::store::{SessionQuery, SessionType, Store, StoreError};
+
+/// Options of `sessions`.
+#[derive(Debug, Args)]
+pub struct SessionsArgs {
+    /// Config files or folders.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: Action,
+    /// The database (default: the agent's, else `default_db`, else the only one).
+    #[arg(long, global = true)]
+    pub db: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = StatusFormat::Human)]
+    pub format: StatusFormat,
+    /// Do not migrate the databases first.
+    #[arg(long, global = true)]
+    pub no_migrate: bool,
+}
+
+/// A `sessions` action.
+#[derive(Debug, Subcommand)]
+pub enum Action {
+    /// Sessions, newest first (runs are not loaded).
+    List {
+        /// Only this agent's sessions.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+        /// Page size.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// 1-based page.
+        #[arg(long, default_value_t = 1)]
+        page: u32,
+    },
+    /// One session: its row and a line per run.
+    Show {
+        /// Session id.
+        id: String,
+    },
+    /// The runs of a session with their messages.
+    Runs {
+        /// Session id.
+        id: String,
+    },
+    /// Delete a session and its runs.
+    Delete {
+        /// Session id.
+        id: String,
+    },
+    /// Set a session's name.
+    Rename {
+        /// Session id.
+        id: String,
+        /// The new name.
+        name: String,
+    },
+}
+
+/// Runs the command.
+pub(super) fn run(args: SessionsArgs) -> u8 {
+    let config = match load_or_report(&args.paths, false) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let agent_db = match &args.action {
+        Action::List { agent: Some(a), .. } => config.agents.get(a).map(|a| a.db.clone()),
+        _ => None,
+    };
+    let db = args.db.clone().or(agent_db).or_else(|| config.agents.values().next().map(|a| a.db.clone()));
+    let db = db.or_else(|| config.databases.keys().next().cloned()).unwrap_or_default();
+    if !config.databases.contains_key(&db) {
+        let known: Vec<&str> = config.databases.keys().map(String::as_str).collect();
+        eprintln!("error: no database `{db}` in the config; databases: {}", known.join(", "));
+        return EXIT_USAGE;
+    }
+    let rt = match tokio_runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    rt.block_on(async move {
+        let runtime = match start_runtime(config, args.no_migrate).await {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
+        let Some(store) = runtime.store(&db) else { return EXIT_FAILURE };
+        match act(store, args.action, args.format).await {
+            Ok(text) => write_out(&text),
+            Err(StoreError::NotFound { what, id }) => {
+                eprintln!("error: {what} `{id}` not found in database `{db}`");
+                EXIT_FAILURE
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_FAILURE
+            }
+        }
+    })
+}
+
+fn runs_json(runs: &[crate::store::Run]) -> Value {
+    Value::Array(runs.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect())
+}
+
+async fn act(store: &Store, action: Action, format: StatusFormat) -> Result<String, StoreError> {
+    let json_out = format == StatusFormat::Json;
+    Ok(match action {
+        Action::List { agent, user, limit, page } => {
+            let q = SessionQuery {
+                session_type: agent.as_ref().map(|_| SessionType::Agent),
+                component_id: agent,
+                user_id: user,
+                limit: Some(limit),
+                page: Some(page),
+                ..Default::default()
+            };
+            let p = store.list_sessions(&q).await?;
+            if json_out {
+                format!("{}\n", serde_json::to_string_pretty(&p).unwrap_or_default())
+            } else {
+                let mut t = format!(
+                    "{} session(s), page {} of {}\n",
+                    p.total,
+                    p.page,
+                    p.total.div_ceil(u64::from(p.limit)).max(1)
+                );
+                for s in &p.items {
+                    let owner =
+                        s.agent_id.as_deref().or(s.team_id.as_deref()).or(s.workflow_id.as_deref()).unwrap_or("-");
+                    t.push_str(&format!(
+                        "{:<38} {:<9} {:<16} user {:<12} {}  {}\n",
+                        s.session_id,
+                        s.session_type,
+                        owner,
+                        s.user_id.as_deref().unwrap_or("-"),
+                        s.created_at,
+                        s.session_name().unwrap_or("")
+                    ));
+                }
+                t
+            }
+        }
+        Action::Show { id } => {
+            let (s, runs) = store.get_session_with_runs(&id, None).await?;
+            if json_out {
+                let mut v = serde_json::to_value(&s).unwrap_or_default();
+                v["runs"] = runs_json(&runs);
+                format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default())
+            } else {
+                let mut t = format!(
+                    "session {} ({}, user {})\nname: {}\nstate: {}\n{} run(s):\n",
+                    s.session_id,
+                    s.session_type,
+                    s.user_id.as_deref().unwrap_or("-"),
+                    s.session_name().unwrap_or("-"),
+                    s.session_state().map(|m| Value::Object(m.clone())).unwrap_or(json!({})),
+                    runs.len()
+                );
+                for r in &runs {
+                    let content: String =
+                        r.run_data.get("content").and_then(Value::as_str).unwrap_or("").chars().take(80).collect();
+                    t.push_str(&format!(
+                        "  #{:<4} {:<10} {}  {}\n",
+                        r.run_index.unwrap_or(-1),
+                        r.status.as_deref().unwrap_or("-"),
+                        r.run_id,
+                        content.replace('\n', " ")
+                    ));
+                }
+                t
+            }
+        }
+        Action::Runs { id } => {
+            store.get_session(&id, None).await?;
+            let runs = store.list_runs(&id).await?;
+            if json_out {
+                format!("{}\n", serde_json::to_string_pretty(&runs_json(&runs)).unwrap_or_default())
+            } else {
+                let mut t = String::new();
+                for r in &runs {
+                    t.push_str(&format!(
+                        "run #{} {} {}\n",
+                        r.run_index.unwrap_or(-1),
+                        r.run_id,
+                        r.status.as_deref().unwrap_or("-")
+                    ));
+                    for m in r.run_data.get("messages").and_then(Value::as_array).into_iter().flatten() {
+                        let role = m.get("role").and_then(Value::as_str).unwrap_or("?");
+                        let content = m.get("content").and_then(Value::as_str).unwrap_or("");
+                        t.push_str(&format!("  {role:>9}: {}\n", content.replace('\n', "\n             ")));
+                    }
+                }
+                t
+            }
+        }
+        Action::Delete { id } => {
+            store.delete_session(&id).await?;
+            if json_out { format!("{}\n", json!({"deleted": id})) } else { format!("deleted session {id}\n") }
+        }
+        Action::Rename { id, name } => {
+            let s = store.rename_session(&id, &name).await?;
+            if json_out {
+                format!("{}\n", serde_json::to_string_pretty(&s).unwrap_or_default())
+            } else {
+                format!("renamed session {id} to {name:?}\n")
+            }
+        }
+    })
+}

@@ -1,0 +1,233 @@
+//! Chat models: an OpenAI-compatible chat-completions client and a scripted model, behind one
+//! `Model` type that takes messages and tool specs and returns the assistant's turn.
+//!
+//! It knows nothing of sessions or storage; the agent loop in `agent` drives it.
+
+mod openai;
+mod scripted;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::{self, Secret};
+
+pub use openai::OpenAiModel;
+pub use scripted::ScriptedModel;
+
+/// One chat message in OpenAI's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// `system`, `user`, `assistant` or `tool`.
+    pub role: String,
+    /// Text content.
+    pub content: Option<String>,
+    /// Tool calls of an assistant message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// The call a tool message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl ChatMessage {
+    /// A message with text.
+    pub fn text(role: &str, content: impl Into<String>) -> Self {
+        ChatMessage { role: role.into(), content: Some(content.into()), tool_calls: Vec::new(), tool_call_id: None }
+    }
+}
+
+/// A tool call requested by the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// Call id, echoed by the tool message.
+    pub id: String,
+    /// Tool name.
+    pub name: String,
+    /// Arguments as the model wrote them (JSON text, possibly malformed).
+    pub arguments: String,
+}
+
+/// A tool offered to the model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolSpec {
+    /// Name.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// JSON Schema of its arguments.
+    pub parameters: Value,
+}
+
+/// Token counts of one model call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Sum.
+    pub total_tokens: u64,
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, o: Usage) {
+        self.input_tokens += o.input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.total_tokens += o.total_tokens;
+    }
+}
+
+/// The assistant's turn.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reply {
+    /// Text.
+    pub content: Option<String>,
+    /// Tool calls, in order.
+    pub tool_calls: Vec<ToolCall>,
+    /// Tokens used.
+    pub usage: Usage,
+}
+
+/// What a model call can fail with. Messages never hold the API key.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// No key configured.
+    #[error("model `{model}` has an empty API key; set {hint}")]
+    MissingKey {
+        /// Model id.
+        model: String,
+        /// Where the key comes from, e.g. the environment variable.
+        hint: String,
+    },
+    /// 401/403.
+    #[error("model `{model}`: the API key was refused (HTTP {status}); check the key{hint}")]
+    Auth {
+        /// Model id.
+        model: String,
+        /// Status.
+        status: u16,
+        /// ` in X` when known.
+        hint: String,
+    },
+    /// The call took too long.
+    #[error("model `{model}` did not answer within {elapsed:.1?} (timeout {timeout:.1?})")]
+    Timeout {
+        /// Model id.
+        model: String,
+        /// Time spent.
+        elapsed: std::time::Duration,
+        /// The limit.
+        timeout: std::time::Duration,
+    },
+    /// An HTTP error that retries did not fix, or one that is not retried.
+    #[error("model `{model}`: HTTP {status} after {attempts} attempt(s): {body}")]
+    Http {
+        /// Model id.
+        model: String,
+        /// Status code.
+        status: u16,
+        /// Attempts made.
+        attempts: u32,
+        /// Start of the response body.
+        body: String,
+    },
+    /// The connection failed.
+    #[error("model `{model}`: cannot reach {url} after {attempts} attempt(s): {message}")]
+    Transport {
+        /// Model id.
+        model: String,
+        /// Endpoint.
+        url: String,
+        /// Attempts.
+        attempts: u32,
+        /// Cause.
+        message: String,
+    },
+    /// The response could not be understood.
+    #[error("model `{model}` sent a response that cannot be read: {message}")]
+    Malformed {
+        /// Model id.
+        model: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+/// A configured model.
+#[derive(Debug, Clone)]
+pub enum Model {
+    /// OpenAI-compatible API.
+    OpenAi(OpenAiModel),
+    /// Scripted replies.
+    Scripted(ScriptedModel),
+}
+
+impl Model {
+    /// Builds the model `id` of the config.
+    pub fn new(id: &str, cfg: &config::model::Model, key_hint: Option<&str>) -> Model {
+        match cfg {
+            config::model::Model::Openai {
+                id: name,
+                base_url,
+                api_key,
+                temperature,
+                max_tokens,
+                timeout,
+                max_retries,
+                headers,
+            } => Model::OpenAi(OpenAiModel::new(openai::Settings {
+                model_id: id.to_string(),
+                name: name.clone(),
+                base_url: base_url.clone().unwrap_or_else(|| "https://api.openai.com/v1".into()),
+                api_key: Secret::new(api_key.clone().unwrap_or_default()),
+                key_hint: key_hint.map(str::to_string),
+                temperature: *temperature,
+                max_tokens: *max_tokens,
+                timeout: std::time::Duration::from_secs_f64(timeout.unwrap_or(60.0)),
+                max_retries: max_retries.unwrap_or(2),
+                headers: headers.clone(),
+            })),
+            config::model::Model::Scripted { id: name, replies } => {
+                Model::Scripted(ScriptedModel::new(name.clone().unwrap_or_else(|| "scripted".into()), replies.clone()))
+            }
+        }
+    }
+
+    /// `{name, id, provider}` as Agno stores it in `agent_data.model`.
+    pub fn describe(&self) -> Value {
+        match self {
+            Model::OpenAi(m) => serde_json::json!({"name": "OpenAIChat", "id": m.name(), "provider": "OpenAI"}),
+            Model::Scripted(m) => serde_json::json!({"name": "Scripted", "id": m.name(), "provider": "agno-run"}),
+        }
+    }
+
+    /// The model name sent to the API (`run_data.model`).
+    pub fn name(&self) -> &str {
+        match self {
+            Model::OpenAi(m) => m.name(),
+            Model::Scripted(m) => m.name(),
+        }
+    }
+
+    /// The provider (`run_data.model_provider`).
+    pub fn provider(&self) -> &'static str {
+        match self {
+            Model::OpenAi(_) => "OpenAI",
+            Model::Scripted(_) => "agno-run",
+        }
+    }
+
+    /// One assistant turn. With `on_delta`, the reply is streamed and each text piece is passed
+    /// to it as it arrives.
+    pub async fn complete(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[ToolSpec],
+        on_delta: Option<&mut (dyn FnMut(&str) + Send)>,
+    ) -> Result<Reply, ModelError> {
+        match self {
+            Model::OpenAi(m) => m.complete(messages, tools, on_delta).await,
+            Model::Scripted(m) => Ok(m.complete(messages, on_delta)),
+        }
+    }
+}
