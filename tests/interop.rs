@@ -1,5 +1,7 @@
 //! Interoperability with Python Agno 3.x, in the same database (SPEC §4): Agno reads, lists and
-//! continues what agno-run wrote, and agno-run adopts and reads what Agno wrote.
+//! continues what agno-run wrote, and agno-run adopts and reads what Agno wrote; the real
+//! `agno-run run` binary and Python Agno agents take turns in one session, each sending the
+//! other's runs as history.
 //!
 //! Needs a Python with agno 3.x (plus sqlalchemy[asyncio], openai and, for PostgreSQL,
 //! psycopg[binary]) in `AGNO_TEST_PYTHON`; without it every test prints a skip line, unless
@@ -125,11 +127,23 @@ struct Mock {
 impl Mock {
     /// Starts the mock on `port` (0: any free port), recording request bodies under `dir`.
     fn start(python: &Path, port: u16, dir: &Path) -> Mock {
-        let record = dir.join(format!("mock-requests-{port}.jsonl"));
+        Mock::spawn(python, port, dir, false)
+    }
+
+    /// Starts the mock on any free port, answering `REPLY [re: <last user message>]` (see
+    /// [`echo`]) so that every answer in a history differs.
+    fn start_echo(python: &Path, dir: &Path) -> Mock {
+        Mock::spawn(python, 0, dir, true)
+    }
+
+    fn spawn(python: &Path, port: u16, dir: &Path, echo: bool) -> Mock {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let record = dir.join(format!("mock-requests-{port}-{}.jsonl", &id[..8]));
         let mut child = Command::new(python)
             .arg(script("mock_openai.py"))
             .arg(port.to_string())
             .arg(&record)
+            .args(echo.then_some("--echo"))
             .env("AGNO_TELEMETRY", "false")
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .stdin(Stdio::piped())
@@ -646,4 +660,328 @@ async fn postgres_agno_run_adopts_and_reads_what_agno_wrote() {
             assert_eq!(role_contents(&run.run_data["messages"]), role_contents(&er["messages"]), "{sid}: messages");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. `agno-run run` and Python Agno agents take turns in one session.
+// ---------------------------------------------------------------------------------------------
+
+/// The mock's answer to `question` when started with `--echo`.
+fn echo(question: &str) -> String {
+    format!("{REPLY} [re: {question}]")
+}
+
+/// The non-system (role, content) pairs of a recorded request.
+fn sent(request: &Value) -> Vec<(String, String)> {
+    role_contents(&request["messages"]).into_iter().filter(|(role, _)| role != "system").collect()
+}
+
+/// (role, content) pairs from owned strings.
+fn owned(list: &[(&str, String)]) -> Vec<(String, String)> {
+    list.iter().map(|(r, c)| (r.to_string(), c.clone())).collect()
+}
+
+/// The database of a `run` test, as agno-run's config and as the Python scripts' arguments.
+struct RunDb {
+    yaml: String,
+    py: Vec<String>,
+}
+
+fn sqlite_run_db(dir: &Path) -> RunDb {
+    let file = dir.join("agno.db").display().to_string();
+    RunDb {
+        yaml: format!("{{type: sqlite, db_file: {}}}", serde_json::to_string(&file).unwrap()),
+        py: vec!["--sqlite".into(), file],
+    }
+}
+
+fn postgres_run_db(schema: &PgSchema) -> RunDb {
+    RunDb {
+        yaml: format!(
+            "{{type: postgres, db_url: {}, db_schema: {}}}",
+            serde_json::to_string(&schema.url).unwrap(),
+            schema.name
+        ),
+        py: schema.py_args(),
+    }
+}
+
+/// Writes the config of the `run` tests: agent `assistant` (history on, default 3 runs) on an
+/// OpenAI-compatible model at `base_url`, its sessions in `db`.
+fn write_run_config(dir: &Path, db: &RunDb, base_url: &str) -> PathBuf {
+    let path = dir.join("agno-run.yaml");
+    let yaml = format!(
+        "version: 1
+databases:
+  main: {}
+models:
+  m: {{provider: openai, id: gpt-4o-mini, base_url: {}}}
+agents:
+  assistant:
+    name: Assistant
+    model: m
+    add_history_to_context: true
+",
+        db.yaml,
+        serde_json::to_string(base_url).unwrap()
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// Runs the real `agno-run run CONFIG --agent assistant --session s1 --user u1 [--json] MESSAGE`
+/// and returns its stdout, after checking it succeeded.
+fn agno_run_run(dir: &Path, config: &Path, json: bool, message: &str) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agno-run"));
+    cmd.arg("run").arg(config).args(["--agent", "assistant", "--session", "s1", "--user", "u1"]);
+    if json {
+        cmd.arg("--json");
+    }
+    let out =
+        cmd.arg(message).current_dir(dir).env("NO_COLOR", "1").stdin(Stdio::null()).output().expect("run agno-run");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "agno-run run {message:?} failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// agno-run's two turns in s1: the first with `--json` (a non-streaming model call), the second
+/// streamed. Checks what agno-run printed and sent; returns the first run's id.
+fn agno_run_writes_two_runs(dir: &Path, config: &Path, mock: &Mock) -> String {
+    let (q1, q2) = (TURNS[0].0, TURNS[1].0);
+    let out = agno_run_run(dir, config, true, q1);
+    let first: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("--json output ({e}): {out}"));
+    assert_eq!(first["session_id"], "s1", "{first:#}");
+    assert_eq!(first["status"], "COMPLETED", "{first:#}");
+    assert_eq!(first["content"], echo(q1), "{first:#}");
+    let streamed = agno_run_run(dir, config, false, q2);
+    assert_eq!(streamed.trim(), echo(q2), "agno-run's streamed answer");
+
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 2, "one model call per agno-run run: {requests:#?}");
+    assert_eq!(sent(&requests[0]), pairs(&[("user", q1)]), "agno-run's first request: {:#}", requests[0]);
+    assert_eq!(
+        sent(&requests[1]),
+        owned(&[("user", q1.into()), ("assistant", echo(q1)), ("user", q2.into())]),
+        "agno-run's second request carries the first run as history: {:#}",
+        requests[1]
+    );
+    first["run_id"].as_str().expect("run_id").to_string()
+}
+
+/// Test: Python Agno reads the session `agno-run run` wrote, through `Agent.get_session`,
+/// `db.get_session`, `get_chat_history` and `get_session_messages`.
+fn agno_reads_what_agno_run_run_wrote(python: &Path, db: &RunDb, dir: &Path) {
+    let mock = Mock::start_echo(python, dir);
+    let config = write_run_config(dir, db, &mock.base_url());
+    let first_run_id = agno_run_writes_two_runs(dir, &config, &mock);
+
+    let mut args = db.py.clone();
+    args.extend(["--agent", "assistant", "--session", "s1", "--user", "u1"].map(String::from));
+    let read = run_py(python, "read_agent_session.py", &args);
+    let (q1, q2) = (TURNS[0].0, TURNS[1].0);
+    let expected_runs = [(q1, echo(q1)), (q2, echo(q2))];
+    for key in ["agent_session", "db_session"] {
+        let s = &read[key];
+        assert!(s.is_object(), "Agno's {key} of s1 is None: {read:#}");
+        assert_eq!(s["session_id"], "s1", "{key}: {s:#}");
+        assert_eq!(s["user_id"], "u1", "{key}: {s:#}");
+        assert_eq!(s["agent_id"], "assistant", "{key}: {s:#}");
+        let runs = s["runs"].as_array().unwrap_or_else(|| panic!("{key}: no runs: {s:#}"));
+        assert_eq!(runs.len(), 2, "{key}: both agno-run runs: {s:#}");
+        assert_eq!(runs[0]["run_id"], first_run_id.as_str(), "{key}: first run id");
+        for (run, (question, answer)) in runs.iter().zip(&expected_runs) {
+            assert_eq!(run["kind"], "RunOutput", "{key}: {run:#}");
+            assert_eq!(run["status"], "COMPLETED", "{key}: {run:#}");
+            assert_eq!(run["agent_id"], "assistant", "{key}: {run:#}");
+            assert_eq!(run["input"], *question, "{key}: {run:#}");
+            assert_eq!(run["content"], answer.as_str(), "{key}: {run:#}");
+            assert_eq!(
+                role_contents(&run["messages"]),
+                owned(&[("user", question.to_string()), ("assistant", answer.clone())]),
+                "{key}: the run's own messages, history not stored again: {run:#}"
+            );
+        }
+    }
+    let chat = owned(&[("user", q1.into()), ("assistant", echo(q1)), ("user", q2.into()), ("assistant", echo(q2))]);
+    for key in ["chat_history", "session_messages", "session_get_messages"] {
+        assert_eq!(role_contents(&read[key]), chat, "Agno's {key} of s1: {:#}", read[key]);
+        let flags: Vec<&Value> = read[key].as_array().unwrap().iter().map(|m| &m["from_history"]).collect();
+        assert!(flags.iter().all(|f| **f == json!(false)), "{key}: none marked from_history: {:#}", read[key]);
+    }
+}
+
+#[test]
+fn sqlite_agno_reads_what_agno_run_run_wrote() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    agno_reads_what_agno_run_run_wrote(&python, &sqlite_run_db(dir.path()), dir.path());
+}
+
+#[test]
+fn postgres_agno_reads_what_agno_run_run_wrote() {
+    let Some(python) = python() else { return };
+    let Some(url) = postgres() else { return };
+    let schema = PgSchema::new(&url);
+    let dir = tempfile::tempdir().unwrap();
+    agno_reads_what_agno_run_run_wrote(&python, &postgres_run_db(&schema), dir.path());
+}
+
+/// Test: a Python Agno agent continuing the session `agno-run run` wrote sends agno-run's runs
+/// as its history. Returns the mock and config, and the messages Agno sent.
+fn agno_continues_with_agno_run_run_history(
+    python: &Path,
+    db: &RunDb,
+    dir: &Path,
+) -> (Mock, PathBuf, Vec<(String, String)>) {
+    let mock = Mock::start_echo(python, dir);
+    let config = write_run_config(dir, db, &mock.base_url());
+    agno_run_writes_two_runs(dir, &config, &mock);
+    let (q1, q2) = (TURNS[0].0, TURNS[1].0);
+
+    let mut args = db.py.clone();
+    args.extend(
+        ["--base-url", &mock.base_url(), "--session", "s1", "--user", "u1", "--message", "third"].map(String::from),
+    );
+    let third = run_py(python, "continue_session.py", &args);
+    assert_eq!(third["status"], "COMPLETED", "{third:#}");
+    assert_eq!(third["content"], echo("third"), "{third:#}");
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 3, "one model call for Agno's run: {requests:#?}");
+    let expected = owned(&[
+        ("user", q1.into()),
+        ("assistant", echo(q1)),
+        ("user", q2.into()),
+        ("assistant", echo(q2)),
+        ("user", "third".into()),
+    ]);
+    assert_eq!(
+        sent(&requests[2]),
+        expected,
+        "messages Python Agno sent (num_history_runs=2, system left out): {:#}",
+        requests[2]["messages"]
+    );
+    (mock, config, expected)
+}
+
+#[test]
+fn sqlite_agno_continues_with_agno_run_run_history() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    agno_continues_with_agno_run_run_history(&python, &sqlite_run_db(dir.path()), dir.path());
+}
+
+#[test]
+fn postgres_agno_continues_with_agno_run_run_history() {
+    let Some(python) = python() else { return };
+    let Some(url) = postgres() else { return };
+    let schema = PgSchema::new(&url);
+    let dir = tempfile::tempdir().unwrap();
+    agno_continues_with_agno_run_run_history(&python, &postgres_run_db(&schema), dir.path());
+}
+
+/// Test: after agno-run, agno-run, Agno, a fourth run by `agno-run run` (history on, no
+/// `num_history_runs`: Agno's default, 3) sends the three earlier runs as history, as Agno does
+/// (Agno's own third run, with `num_history_runs=2`, sent two full runs; Agno does not count the
+/// run in progress) — and without the history messages Agno's run was sent.
+fn agno_run_run_sends_three_history_runs_by_default(python: &Path, db: &RunDb, dir: &Path) {
+    let (mock, config, mut expected) = agno_continues_with_agno_run_run_history(python, db, dir);
+    let out = agno_run_run(dir, &config, true, "fourth");
+    let fourth: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("--json output ({e}): {out}"));
+    assert_eq!(fourth["status"], "COMPLETED", "{fourth:#}");
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 4, "{requests:#?}");
+    expected.extend(owned(&[("assistant", echo("third")), ("user", "fourth".into())]));
+    assert_eq!(
+        sent(&requests[3]),
+        expected,
+        "messages agno-run sent after Agno's run (default num_history_runs 3: runs 1-3): {:#}",
+        requests[3]["messages"]
+    );
+}
+
+#[test]
+fn sqlite_agno_run_run_sends_three_history_runs_by_default() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    agno_run_run_sends_three_history_runs_by_default(&python, &sqlite_run_db(dir.path()), dir.path());
+}
+
+#[test]
+fn postgres_agno_run_run_sends_three_history_runs_by_default() {
+    let Some(python) = python() else { return };
+    let Some(url) = postgres() else { return };
+    let schema = PgSchema::new(&url);
+    let dir = tempfile::tempdir().unwrap();
+    agno_run_run_sends_three_history_runs_by_default(&python, &postgres_run_db(&schema), dir.path());
+}
+
+/// Test: Python Agno writes two runs (the database is new: Agno creates it), then `agno-run run`
+/// adopts it and continues the session, sending Agno's runs as history; Agno reads all three.
+fn agno_run_run_continues_with_agno_history(python: &Path, db: &RunDb, dir: &Path) {
+    let mock = Mock::start_echo(python, dir);
+    let (p1, p2) = ("Hello, who are you?", "What can you do?");
+    let mut args = db.py.clone();
+    args.extend(
+        ["--base-url", &mock.base_url(), "--agent", "assistant", "--session", "s1", "--user", "u1"].map(String::from),
+    );
+    args.extend(["--message", p1, "--message", p2].map(String::from));
+    let written = run_py(python, "write_agent_runs.py", &args);
+    let py_runs = written["runs"].as_array().expect("runs");
+    assert_eq!(py_runs.len(), 2, "{written:#}");
+    for (run, q) in py_runs.iter().zip([p1, p2]) {
+        assert_eq!(run["status"], "COMPLETED", "{written:#}");
+        assert_eq!(run["content"], echo(q), "{written:#}");
+    }
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    let history = owned(&[("user", p1.into()), ("assistant", echo(p1)), ("user", p2.into()), ("assistant", echo(p2))]);
+    assert_eq!(sent(&requests[1]), history[..3], "Agno's own second request (sanity)");
+
+    let config = write_run_config(dir, db, &mock.base_url());
+    let out = agno_run_run(dir, &config, true, "Third question");
+    let ours: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("--json output ({e}): {out}"));
+    assert_eq!(ours["session_id"], "s1", "{ours:#}");
+    assert_eq!(ours["status"], "COMPLETED", "{ours:#}");
+    assert_eq!(ours["content"], echo("Third question"), "{ours:#}");
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 3, "one model call for agno-run's run: {requests:#?}");
+    let mut expected = history.clone();
+    expected.push(("user".into(), "Third question".into()));
+    assert_eq!(
+        sent(&requests[2]),
+        expected,
+        "messages agno-run sent over Agno's session (system left out): {:#}",
+        requests[2]["messages"]
+    );
+
+    // Agno sees the three runs, in order.
+    let mut args = db.py.clone();
+    args.extend(["--agent", "assistant", "--session", "s1", "--user", "u1"].map(String::from));
+    let read = run_py(python, "read_agent_session.py", &args);
+    let runs = read["agent_session"]["runs"].as_array().unwrap_or_else(|| panic!("no session: {read:#}"));
+    let ids: Vec<&Value> = runs.iter().map(|r| &r["run_id"]).collect();
+    assert_eq!(ids, [&py_runs[0]["run_id"], &py_runs[1]["run_id"], &ours["run_id"]], "Agno's runs of s1");
+    expected.push(("assistant".into(), echo("Third question")));
+    assert_eq!(role_contents(&read["chat_history"]), expected, "Agno's get_chat_history after agno-run's run");
+}
+
+#[test]
+fn sqlite_agno_run_run_continues_with_agno_history() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    agno_run_run_continues_with_agno_history(&python, &sqlite_run_db(dir.path()), dir.path());
+}
+
+#[test]
+fn postgres_agno_run_run_continues_with_agno_history() {
+    let Some(python) = python() else { return };
+    let Some(url) = postgres() else { return };
+    let schema = PgSchema::new(&url);
+    let dir = tempfile::tempdir().unwrap();
+    agno_run_run_continues_with_agno_history(&python, &postgres_run_db(&schema), dir.path());
 }

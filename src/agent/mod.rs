@@ -258,7 +258,12 @@ impl Agent {
         let user_id = input.user_id.clone();
         // The session: existing (ownership enforced) or new.
         let mut state = self.config.settings.session_state.clone().unwrap_or_default();
-        let session = match self.store.get_session(&session_id, None).await {
+        // History is read before this run's row exists (it must not count itself), at the same
+        // time as the session.
+        let (existing, history) =
+            tokio::join!(self.store.get_session(&session_id, None), history(&self.config, &self.store, &session_id));
+        let history = history?;
+        let session = match existing {
             Ok(s) => {
                 if let (Some(owner), Some(user)) = (&s.user_id, &user_id)
                     && owner != user
@@ -312,7 +317,7 @@ impl Agent {
             first_token: None,
         };
         let outcome = tokio::select! {
-            r = self.turns(&input, &session_id, user_id.as_deref(), &mut state, &mut record, events, started) => r,
+            r = self.turns(&input, &session_id, user_id.as_deref(), &history, &mut state, &mut record, events, started) => r,
             () = cancel.cancelled() => Err(Failure::Cancelled),
         };
         let (status, failure) = match outcome {
@@ -341,12 +346,15 @@ impl Agent {
             "messages": record.messages, "tools": record.tools, "input": {"input_content": input.message},
             "session_state": state,
         });
-        let stored = self.store.update_run(&run.run_id, status, &run_data).await?;
         let usage = record.usage;
         let agent_data = self.agent_data();
         let final_state = state.clone();
-        self.store
-            .modify_session(
+        let (stored, _) = self
+            .store
+            .finish_run(
+                &run.run_id,
+                status,
+                &run_data,
                 &session_id,
                 Box::new(move |s| {
                     let data = s.session_data.get_or_insert_with(|| json!({}));
@@ -384,14 +392,13 @@ impl Agent {
         input: &RunInput,
         session_id: &str,
         user_id: Option<&str>,
+        past: &[Value],
         state: &mut Map<String, Value>,
         record: &mut Record,
         events: &mut (dyn FnMut(Event) + Send),
         started: Instant,
     ) -> Result<(), Failure> {
         let created = now();
-        let history =
-            history(&self.config, &self.store, session_id).await.map_err(|e| Failure::Malformed(e.to_string()))?;
         if let Some(system) = system_message(&self.config, state) {
             record.messages.push(stored("system", Some(&system), created));
         }
@@ -407,7 +414,7 @@ impl Agent {
                 _ => (None, &record.messages[..]),
             };
             chat.extend(system.map(to_chat));
-            chat.extend(history.iter().map(to_chat));
+            chat.extend(past.iter().map(to_chat));
             chat.extend(own.iter().map(to_chat));
             let offer = if limit.is_some_and(|l| tool_calls_made >= l) { &[][..] } else { &specs[..] };
             let mut first_token = record.first_token;
@@ -442,6 +449,20 @@ impl Agent {
                 return Ok(());
             }
             for call in &reply.tool_calls {
+                if limit.is_some_and(|l| tool_calls_made >= l) {
+                    // Over `tool_call_limit`: answered, not run (as Agno does).
+                    let text = format!(
+                        "Error: tool call limit of {} reached; `{}` was not run",
+                        limit.unwrap_or(0),
+                        call.name
+                    );
+                    let mut tool_message = stored("tool", Some(&text), now());
+                    tool_message["tool_call_id"] = json!(call.id);
+                    tool_message["tool_name"] = json!(call.name);
+                    tool_message["tool_call_error"] = json!(true);
+                    record.messages.push(tool_message);
+                    continue;
+                }
                 if !self.tools.has(&call.name) {
                     return Err(Failure::Malformed(format!(
                         "the model called the tool `{}`, which agent `{}` does not have",

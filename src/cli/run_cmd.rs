@@ -7,7 +7,7 @@ use clap::Args;
 use tokio::io::AsyncBufReadExt;
 use tokio_util::sync::CancellationToken;
 
-use super::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, load_or_report, start_runtime, tokio_runtime};
+use super::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, load_or_report, start_runtime, tokio_runtime, write_out};
 use crate::agent::{Agent, Event, RunError, RunInput};
 
 /// Options of `run`.
@@ -147,12 +147,12 @@ pub(super) fn run(mut args: RunArgs) -> u8 {
                         "run_id": out.run.run_id, "session_id": out.session_id, "status": out.run.status,
                         "content": out.content, "metrics": out.run.run_data.get("metrics"),
                     });
-                    println!("{v}");
+                    write_out(&format!("{v}\n"))
                 } else {
-                    println!();
+                    let code = write_out("\n");
                     eprintln!("session: {}", out.session_id);
+                    code
                 }
-                EXIT_OK
             }
             Err(e) => {
                 report_error(&e);
@@ -218,7 +218,7 @@ pub(super) fn chat(args: ChatArgs) -> u8 {
             };
             let result = agent.run(input, &mut |e| print_event(&e, true), &cancel).await;
             watcher.abort();
-            println!();
+            write_out("\n");
             match result {
                 Ok(out) => session = out.session_id,
                 Err(RunError::Cancelled { .. }) => eprintln!("(cancelled; stored as CANCELLED)"),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::{EXIT_FAILURE, EXIT_USAGE, StatusFormat, load_or_report, start_runtime, tokio_runtime, write_out};
+use super::{EXIT_FAILURE, EXIT_USAGE, load_or_report, start_runtime, tokio_runtime, write_out};
 use crate::store::{SessionQuery, SessionType, Store, StoreError};
 
 /// Options of `sessions`.
@@ -21,17 +21,29 @@ pub struct SessionsArgs {
     #[arg(long, global = true)]
     pub db: Option<String>,
     /// Output format.
-    #[arg(long, global = true, value_enum, default_value_t = StatusFormat::Human)]
-    pub format: StatusFormat,
+    #[arg(long, global = true, value_enum, default_value_t = SessionsFormat::Human)]
+    pub format: SessionsFormat,
     /// Do not migrate the databases first.
     #[arg(long, global = true)]
     pub no_migrate: bool,
+}
+
+/// Output format of `sessions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SessionsFormat {
+    /// Readable text.
+    Human,
+    /// JSON: `list` gives `{items, total, page, limit}`; `show` the session with its `runs`; `runs` an array of runs.
+    Json,
 }
 
 /// A `sessions` action.
 #[derive(Debug, Subcommand)]
 pub enum Action {
     /// Sessions, newest first (runs are not loaded).
+    #[command(
+        after_help = "Examples:\n  agno-run sessions configs/app.yaml list\n  agno-run sessions configs/app.yaml list --agent assistant --user alice --limit 50 --page 2\n  agno-run sessions configs/app.yaml list --format json"
+    )]
     List {
         /// Only this agent's sessions.
         #[arg(long)]
@@ -47,21 +59,29 @@ pub enum Action {
         page: u32,
     },
     /// One session: its row and a line per run.
+    #[command(
+        after_help = "Examples:\n  agno-run sessions configs/app.yaml show SESSION_ID\n  agno-run sessions configs/app.yaml show SESSION_ID --format json"
+    )]
     Show {
         /// Session id.
         id: String,
     },
     /// The runs of a session with their messages.
+    #[command(
+        after_help = "Examples:\n  agno-run sessions configs/app.yaml runs SESSION_ID\n  agno-run sessions configs/app.yaml runs SESSION_ID --format json"
+    )]
     Runs {
         /// Session id.
         id: String,
     },
     /// Delete a session and its runs.
+    #[command(after_help = "Examples:\n  agno-run sessions configs/app.yaml delete SESSION_ID")]
     Delete {
         /// Session id.
         id: String,
     },
     /// Set a session's name.
+    #[command(after_help = "Examples:\n  agno-run sessions configs/app.yaml rename SESSION_ID \"Trip planning\"")]
     Rename {
         /// Session id.
         id: String,
@@ -115,8 +135,8 @@ fn runs_json(runs: &[crate::store::Run]) -> Value {
     Value::Array(runs.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect())
 }
 
-async fn act(store: &Store, action: Action, format: StatusFormat) -> Result<String, StoreError> {
-    let json_out = format == StatusFormat::Json;
+async fn act(store: &Store, action: Action, format: SessionsFormat) -> Result<String, StoreError> {
+    let json_out = format == SessionsFormat::Json;
     Ok(match action {
         Action::List { agent, user, limit, page } => {
             let q = SessionQuery {

@@ -202,17 +202,13 @@ impl OpenAiModel {
                 let mut reply = Reply::default();
                 let mut calls: Vec<(String, String, String)> = Vec::new();
                 while let Some(event) = events.next().await {
-                    let event = event.map_err(|e| {
-                        let text = e.to_string();
-                        if text.contains("timed out") {
-                            ModelError::Timeout {
-                                model: model.clone(),
-                                elapsed: start.elapsed(),
-                                timeout: self.settings.timeout,
-                            }
-                        } else {
-                            malformed(format!("broken event stream: {text}"))
-                        }
+                    let event = event.map_err(|e| match &e {
+                        eventsource_stream::EventStreamError::Transport(t) if t.is_timeout() => ModelError::Timeout {
+                            model: model.clone(),
+                            elapsed: start.elapsed(),
+                            timeout: self.settings.timeout,
+                        },
+                        _ => malformed(format!("broken event stream: {}", error_chain(&e))),
                     })?;
                     if event.data.trim() == "[DONE]" {
                         break;

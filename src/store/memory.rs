@@ -125,6 +125,33 @@ impl MemoryStore {
         Ok(copy)
     }
 
+    pub(super) async fn finish_run(
+        &self,
+        run_id: &str,
+        status: &str,
+        data: &serde_json::Value,
+        session_id: &str,
+        change: SessionChange,
+    ) -> Result<(Run, Session)> {
+        let mut d = self.lock("finish a run")?;
+        if !d.runs.iter().any(|r| r.run_id == run_id) {
+            return Err(StoreError::NotFound { what: "run", id: run_id.into() });
+        }
+        let mut session = d
+            .sessions
+            .get(session_id)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound { what: "session", id: session_id.into() })?;
+        change(&mut session)?;
+        session.updated_at = Some(now());
+        d.sessions.insert(session_id.to_string(), session.clone());
+        let r = d.runs.iter_mut().find(|r| r.run_id == run_id).ok_or_else(|| backend("finish a run"))?;
+        r.status = Some(status.into());
+        r.run_data = data.clone();
+        r.updated_at = Some(now());
+        Ok((r.clone(), session))
+    }
+
     pub(super) async fn delete_sessions(&self, ids: &[String]) -> Result<u64> {
         let mut d = self.lock("delete sessions")?;
         let mut n = 0;

@@ -451,7 +451,27 @@ impl Store {
     /// Sets a run's status and `run_data` (and `updated_at`).
     pub async fn update_run(&self, run_id: &str, status: &str, run_data: &Value) -> Result<Run> {
         validate_status(Some(status))?;
-        dispatch!(self, s => s.update_run(run_id, status, run_data).await)
+        // Backends do not read run_data back (it was just written): it is set from the input.
+        let mut run = dispatch!(self, s => s.update_run(run_id, status, run_data).await)?;
+        run.run_data = run_data.clone();
+        Ok(run)
+    }
+
+    /// Sets a run's final status and data and changes its session, in one transaction: a run
+    /// never ends without its session's state and metrics.
+    pub async fn finish_run(
+        &self,
+        run_id: &str,
+        status: &str,
+        run_data: &Value,
+        session_id: &str,
+        change: SessionChange,
+    ) -> Result<(Run, Session)> {
+        validate_status(Some(status))?;
+        let (mut run, session) =
+            dispatch!(self, s => s.finish_run(run_id, status, run_data, session_id, change).await)?;
+        run.run_data = run_data.clone();
+        Ok((run, session))
     }
 
     /// One run.

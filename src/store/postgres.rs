@@ -187,6 +187,31 @@ fn memory_row(r: &Row) -> Memory {
     }
 }
 
+/// Read-modify-write of a session inside a transaction, the row locked.
+async fn modify_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &Statements,
+    id: &str,
+    change: SessionChange,
+    action: &str,
+) -> Result<Session> {
+    let row = tx
+        .query_opt(&sql.get_session_for_update, &[&id])
+        .await
+        .map_err(|e| pg_err(action, &e))?
+        .ok_or_else(|| StoreError::NotFound { what: "session", id: id.into() })?;
+    let mut s = session_row(&row);
+    change(&mut s)?;
+    let row = tx
+        .query_one(
+            &sql.update_session,
+            &[&id, &s.session_data, &s.metadata, &s.summary, &now(), &s.agent_data, &s.team_data, &s.workflow_data],
+        )
+        .await
+        .map_err(|e| pg_err(action, &e))?;
+    Ok(session_row(&row))
+}
+
 fn bind(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {
     params
         .iter()
@@ -324,20 +349,30 @@ impl PostgresStore {
         const A: &str = "update a session";
         let mut c = self.client(A).await?;
         let tx = c.transaction().await.map_err(|e| pg_err(A, &e))?;
-        let sql = &self.inner.sql;
+        let session = modify_in(&tx, &self.inner.sql, id, change, A).await?;
+        tx.commit().await.map_err(|e| pg_err(A, &e))?;
+        Ok(session)
+    }
+
+    pub(super) async fn finish_run(
+        &self,
+        run_id: &str,
+        status: &str,
+        data: &Value,
+        session_id: &str,
+        change: SessionChange,
+    ) -> Result<(Run, Session)> {
+        const A: &str = "finish a run";
+        let mut c = self.client(A).await?;
+        let tx = c.transaction().await.map_err(|e| pg_err(A, &e))?;
         let row = tx
-            .query_opt(&sql.get_session_for_update, &[&id])
+            .query_opt(&self.inner.sql.update_run, &[&run_id, &status, data, &now()])
             .await
             .map_err(|e| pg_err(A, &e))?
-            .ok_or_else(|| StoreError::NotFound { what: "session", id: id.into() })?;
-        let mut s = session_row(&row);
-        change(&mut s)?;
-        let row = tx
-            .query_one(&sql.update_session, &[&id, &s.session_data, &s.metadata, &s.summary, &now()])
-            .await
-            .map_err(|e| pg_err(A, &e))?;
+            .ok_or_else(|| StoreError::NotFound { what: "run", id: run_id.into() })?;
+        let session = modify_in(&tx, &self.inner.sql, session_id, change, A).await?;
         tx.commit().await.map_err(|e| pg_err(A, &e))?;
-        Ok(session_row(&row))
+        Ok((run_row(&row), session))
     }
 
     pub(super) async fn delete_sessions(&self, ids: &[String]) -> Result<u64> {

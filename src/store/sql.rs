@@ -33,6 +33,9 @@ pub(crate) struct Statements {
     pub update_session: String,
     pub next_run_index: String,
     pub insert_run: String,
+    /// SQLite: insert with the next index computed in the same statement (the write lock of
+    /// `BEGIN IMMEDIATE` makes it atomic); returns the index.
+    pub append_run: String,
     pub update_run: String,
     pub get_run: String,
     pub list_runs: String,
@@ -75,11 +78,14 @@ impl Statements {
                 json(12)
             ),
             update_session: format!(
-                "UPDATE {sessions} SET session_data = {}, metadata = {}, summary = {}, updated_at = $5 WHERE session_id = $1 \
-                 RETURNING {SESSION_COLUMNS}",
+                "UPDATE {sessions} SET session_data = {}, metadata = {}, summary = {}, updated_at = $5, agent_data = {}, \
+                 team_data = {}, workflow_data = {} WHERE session_id = $1 RETURNING {SESSION_COLUMNS}",
                 json(2),
                 json(3),
-                json(4)
+                json(4),
+                json(6),
+                json(7),
+                json(8)
             ),
             next_run_index: format!("SELECT COALESCE(MAX(run_index) + 1, 0) FROM {runs} WHERE session_id = $1"),
             insert_run: format!(
@@ -87,9 +93,15 @@ impl Statements {
                  RETURNING {RUN_COLUMNS}",
                 json(11)
             ),
+            append_run: format!(
+                "INSERT INTO {runs} ({RUN_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                 COALESCE(MAX(run_index) + 1, 0), $10, $11, $12 FROM {runs} WHERE session_id = $2 RETURNING run_index"
+            ),
+            // Returns NULL for run_data: the caller has it, and reading it back would parse it again.
             update_run: format!(
-                "UPDATE {runs} SET status = $2, run_data = {}, updated_at = $4 WHERE run_id = $1 RETURNING {RUN_COLUMNS}",
-                json(3)
+                "UPDATE {runs} SET status = $2, run_data = {}, updated_at = $4 WHERE run_id = $1 RETURNING {}",
+                json(3),
+                RUN_COLUMNS.replace("run_data", if dialect == Dialect::Postgres { "NULL::jsonb" } else { "NULL" })
             ),
             get_run: format!("SELECT {RUN_COLUMNS} FROM {runs} WHERE run_id = $1"),
             list_runs: format!(
@@ -137,6 +149,7 @@ impl Statements {
                 &mut self.update_session,
                 &mut self.next_run_index,
                 &mut self.insert_run,
+                &mut self.append_run,
                 &mut self.update_run,
                 &mut self.get_run,
                 &mut self.list_runs,

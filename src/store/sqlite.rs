@@ -121,6 +121,29 @@ fn memory_row(row: &Row<'_>) -> rusqlite::Result<Memory> {
     })
 }
 
+/// Read-modify-write of a session inside a write transaction.
+fn modify_in(tx: &rusqlite::Transaction<'_>, sql: &Statements, id: &str, change: SessionChange) -> Op<Session> {
+    let mut s = tx
+        .prepare_cached(&sql.get_session_for_update)?
+        .query_row([id], session_row)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound { what: "session", id: id.to_string() })?;
+    change(&mut s)?;
+    Ok(tx.prepare_cached(&sql.update_session)?.query_row(
+        params![
+            id,
+            json_text(&s.session_data),
+            json_text(&s.metadata),
+            json_text(&s.summary),
+            now(),
+            json_text(&s.agent_data),
+            json_text(&s.team_data),
+            json_text(&s.workflow_data)
+        ],
+        session_row,
+    )?)
+}
+
 fn bind(params: &[Param]) -> Vec<SqlValue> {
     params
         .iter()
@@ -228,14 +251,13 @@ impl SqliteStore {
         self.with("upsert a session", move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let owner: Option<Option<String>> =
-                tx.query_row(&inner.sql.session_owner, [&s.session_id], |r| r.get(0)).optional()?;
+                tx.prepare_cached(&inner.sql.session_owner)?.query_row([&s.session_id], |r| r.get(0)).optional()?;
             if let (Some(Some(existing)), Some(new)) = (&owner, &s.user_id)
                 && existing != new
             {
                 return Err(StoreError::Conflict(format!("session `{}` belongs to another user", s.session_id)).into());
             }
-            let stored = tx.query_row(
-                &inner.sql.upsert_session,
+            let stored = tx.prepare_cached(&inner.sql.upsert_session)?.query_row(
                 params![
                     s.session_id,
                     s.session_type,
@@ -264,7 +286,7 @@ impl SqliteStore {
         let inner = self.inner.clone();
         let (id, user) = (id.to_string(), user.map(str::to_string));
         self.with("read a session", move |c| {
-            let s = c.query_row(&inner.sql.get_session, [&id], session_row).optional()?;
+            let s = c.prepare_cached(&inner.sql.get_session)?.query_row([&id], session_row).optional()?;
             s.filter(|s| user.is_none() || s.user_id == user)
                 .ok_or_else(|| StoreError::NotFound { what: "session", id }.into())
         })
@@ -306,18 +328,34 @@ impl SqliteStore {
         let id = id.to_string();
         self.with("update a session", move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut s = tx
-                .query_row(&inner.sql.get_session_for_update, [&id], session_row)
-                .optional()?
-                .ok_or_else(|| StoreError::NotFound { what: "session", id: id.clone() })?;
-            change(&mut s)?;
-            let stored = tx.query_row(
-                &inner.sql.update_session,
-                params![id, json_text(&s.session_data), json_text(&s.metadata), json_text(&s.summary), now()],
-                session_row,
-            )?;
+            let stored = modify_in(&tx, &inner.sql, &id, change)?;
             tx.commit()?;
             Ok(stored)
+        })
+        .await
+    }
+
+    pub(super) async fn finish_run(
+        &self,
+        run_id: &str,
+        status: &str,
+        data: &Value,
+        session_id: &str,
+        change: SessionChange,
+    ) -> Result<(Run, Session)> {
+        let inner = self.inner.clone();
+        let (id, status, data, session_id) =
+            (run_id.to_string(), status.to_string(), data.to_string(), session_id.to_string());
+        self.with("finish a run", move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let run = tx
+                .prepare_cached(&inner.sql.update_run)?
+                .query_row(params![id, status, data, now()], run_row)
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound { what: "run", id: id.clone() })?;
+            let session = modify_in(&tx, &inner.sql, &session_id, change)?;
+            tx.commit()?;
+            Ok((run, session))
         })
         .await
     }
@@ -343,16 +381,11 @@ impl SqliteStore {
 
     pub(super) async fn append_run(&self, run: &Run) -> Result<Run> {
         let inner = self.inner.clone();
-        let r = run.clone();
+        let mut r = run.clone();
         self.with("append a run", move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let exists = tx.query_row(&inner.sql.session_owner, [&r.session_id], |_| Ok(())).optional()?.is_some();
-            if !exists {
-                return Err(StoreError::NotFound { what: "session", id: r.session_id.clone() }.into());
-            }
-            let index: i64 = tx.query_row(&inner.sql.next_run_index, [&r.session_id], |row| row.get(0))?;
-            let stored = tx.query_row(
-                &inner.sql.insert_run,
+            r.updated_at = Some(r.updated_at.unwrap_or_else(now));
+            let index = tx.prepare_cached(&inner.sql.append_run)?.query_row(
                 params![
                     r.run_id,
                     r.session_id,
@@ -363,21 +396,27 @@ impl SqliteStore {
                     r.user_id,
                     r.parent_run_id,
                     r.status,
-                    index,
                     r.run_data.to_string(),
                     r.created_at,
-                    r.updated_at.unwrap_or_else(now),
+                    r.updated_at,
                 ],
-                run_row,
+                |row| row.get::<_, i64>(0),
             );
-            let stored = match stored {
+            let index = match index {
+                // Foreign key: the session does not exist. Primary key: the run does.
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
+                {
+                    return Err(StoreError::NotFound { what: "session", id: r.session_id.clone() }.into());
+                }
                 Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
                     return Err(StoreError::Conflict(format!("run `{}` already exists", r.run_id)).into());
                 }
                 other => other?,
             };
             tx.commit()?;
-            Ok(stored)
+            r.run_index = Some(index);
+            Ok(r)
         })
         .await
     }
@@ -388,7 +427,8 @@ impl SqliteStore {
         self.with("update a run", move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let r = tx
-                .query_row(&inner.sql.update_run, params![id, status, data, now()], run_row)
+                .prepare_cached(&inner.sql.update_run)?
+                .query_row(params![id, status, data, now()], run_row)
                 .optional()?
                 .ok_or_else(|| StoreError::NotFound { what: "run", id: id.clone() })?;
             tx.commit()?;
@@ -401,7 +441,8 @@ impl SqliteStore {
         let inner = self.inner.clone();
         let id = run_id.to_string();
         self.with("read a run", move |c| {
-            c.query_row(&inner.sql.get_run, [&id], run_row)
+            c.prepare_cached(&inner.sql.get_run)?
+                .query_row([&id], run_row)
                 .optional()?
                 .ok_or_else(|| StoreError::NotFound { what: "run", id }.into())
         })
@@ -441,8 +482,7 @@ impl SqliteStore {
         let m = m.clone();
         self.with("upsert a memory", move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let stored = tx.query_row(
-                &inner.sql.upsert_memory,
+            let stored = tx.prepare_cached(&inner.sql.upsert_memory)?.query_row(
                 params![
                     m.memory_id,
                     m.memory.to_string(),
@@ -467,7 +507,7 @@ impl SqliteStore {
         let inner = self.inner.clone();
         let (id, user) = (id.to_string(), user.map(str::to_string));
         self.with("read a memory", move |c| {
-            let m = c.query_row(&inner.sql.get_memory, [&id], memory_row).optional()?;
+            let m = c.prepare_cached(&inner.sql.get_memory)?.query_row([&id], memory_row).optional()?;
             m.filter(|m| user.is_none() || m.user_id == user)
                 .ok_or_else(|| StoreError::NotFound { what: "memory", id }.into())
         })

@@ -1,9 +1,10 @@
 """A tiny OpenAI-compatible chat-completions server for the interop tests.
 
-usage: python mock_openai.py PORT RECORD_FILE
+usage: python mock_openai.py PORT RECORD_FILE [--echo]
   PORT 0 picks a free port. Prints `listening <port>` on stdout once it accepts connections.
   Every request body to /v1/chat/completions is appended to RECORD_FILE as one JSON line.
-  The reply is always REPLY, with no tool calls; `stream: true` gets server-sent events.
+  The reply is REPLY, with no tool calls; `stream: true` gets server-sent events.
+  With --echo the reply is `REPLY [re: <the last user message>]`, so that every answer differs.
 """
 import json
 import sys
@@ -13,6 +14,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 REPLY = "This is a fixed reply from the mock model, long enough to look like an answer."
 LOCK = threading.Lock()
+ECHO = False
+
+
+def reply_to(req):
+    if not ECHO:
+        return REPLY
+    users = [m for m in req.get("messages") or [] if m.get("role") == "user"]
+    last = users[-1].get("content") if users else None
+    if not isinstance(last, str):
+        last = json.dumps(last)
+    return f"{REPLY} [re: {last}]"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -54,6 +66,7 @@ class Handler(BaseHTTPRequestHandler):
         prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in req.get("messages", []))
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": 16, "total_tokens": prompt_tokens + 16}
         cid = "chatcmpl-mock"
+        reply = reply_to(req)
         if req.get("stream"):
             def chunk(delta, finish=None, with_usage=False):
                 c = {
@@ -67,7 +80,7 @@ class Handler(BaseHTTPRequestHandler):
                     c["usage"] = usage
                 return b"data: " + json.dumps(c).encode() + b"\n\n"
 
-            body = chunk({"role": "assistant", "content": ""}) + chunk({"content": REPLY}) + chunk({}, "stop")
+            body = chunk({"role": "assistant", "content": ""}) + chunk({"content": reply}) + chunk({}, "stop")
             if (req.get("stream_options") or {}).get("include_usage"):
                 body += chunk({}, with_usage=True)
             body += b"data: [DONE]\n\n"
@@ -83,7 +96,7 @@ class Handler(BaseHTTPRequestHandler):
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": REPLY},
+                        "message": {"role": "assistant", "content": reply},
                         "finish_reason": "stop",
                         "logprobs": None,
                     }
@@ -96,6 +109,7 @@ class Handler(BaseHTTPRequestHandler):
 if __name__ == "__main__":
     port = int(sys.argv[1])
     RECORD = sys.argv[2]
+    ECHO = "--echo" in sys.argv[3:]
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     print("listening", server.server_address[1], flush=True)

@@ -1,0 +1,1130 @@
+//! The agent run against an in-process OpenAI-compatible server: the exact requests sent
+//! (system message, history, tool results, streaming), retries and failures, and what is stored
+//! (runs, session state and metrics), the same on memory, SQLite and PostgreSQL. The scripted
+//! model runs without any server.
+//!
+//! PostgreSQL tests use postgresql://postgres@127.0.0.1:5432/test with a fresh schema each,
+//! dropped after; they print a skip line when nothing listens there, unless
+//! AGNO_TEST_REQUIRE_POSTGRES=1, where they fail.
+
+#[path = "support/fake_openai.rs"]
+mod fake_openai;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use agno_run::agent::{Agent, Event, RunError, RunInput, RunOutput, system_message};
+use agno_run::config::{LoadOptions, load};
+use agno_run::model::ModelError;
+use agno_run::runtime::Runtime;
+use agno_run::store::{Run, Store, StoreError};
+use fake_openai::{FakeOpenAi, Response, call};
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+
+const PG_URL: &str = "postgresql://postgres@127.0.0.1:5432/test";
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Db {
+    Memory,
+    Sqlite,
+    Postgres,
+}
+
+/// The model of the agent under test.
+enum ModelKind<'a> {
+    /// `provider: openai` against the fake, with these extra lines (e.g. `max_retries: 0`).
+    OpenAi(&'a str),
+    /// `provider: scripted` with these extra lines (e.g. `replies: [...]`).
+    Scripted(&'a str),
+}
+
+/// One agent `assistant` on database `main` with model `primary`, its fake server and the
+/// config's folder.
+struct Env {
+    fake: FakeOpenAi,
+    runtime: Runtime,
+    pg_schema: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn agent(&self) -> Agent {
+        self.runtime.agent("assistant").expect("agent `assistant`")
+    }
+
+    fn store(&self) -> &Store {
+        self.runtime.store("main").expect("database `main`")
+    }
+
+    async fn runs(&self, session_id: &str) -> Vec<Run> {
+        self.store().list_runs(session_id).await.unwrap()
+    }
+
+    async fn session_data(&self, session_id: &str) -> Value {
+        self.store().get_session(session_id, None).await.unwrap().session_data.unwrap_or_default()
+    }
+
+    async fn cleanup(self) {
+        if let Some(schema) = &self.pg_schema {
+            let (client, conn) = tokio_postgres::connect(PG_URL, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(conn);
+            client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")).await.unwrap();
+        }
+    }
+}
+
+fn indent(text: &str, by: usize) -> String {
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("{}{l}\n", " ".repeat(by))).collect()
+}
+
+async fn pg_reachable() -> bool {
+    let ok = tokio::time::timeout(Duration::from_secs(3), tokio_postgres::connect(PG_URL, tokio_postgres::NoTls))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    if !ok {
+        if std::env::var("AGNO_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+            panic!("PostgreSQL at 127.0.0.1:5432 is required (AGNO_TEST_REQUIRE_POSTGRES=1) but not reachable");
+        }
+        println!("skipped: PostgreSQL not reachable");
+    }
+    ok
+}
+
+/// Builds the environment; None when the backend is PostgreSQL and it is not reachable.
+async fn build(db: Db, model: ModelKind<'_>, agent: &str) -> Option<Env> {
+    let fake = FakeOpenAi::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let schema = format!("t_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let db_yaml = match db {
+        Db::Memory => "{type: memory}".to_string(),
+        Db::Sqlite => "{type: sqlite, db_file: agno.db}".to_string(),
+        Db::Postgres => {
+            if !pg_reachable().await {
+                return None;
+            }
+            format!("{{type: postgres, db_url: \"{PG_URL}\", db_schema: {schema}, connect_timeout: 5}}")
+        }
+    };
+    let model_yaml = match model {
+        ModelKind::OpenAi(extra) => {
+            format!("provider: openai\nid: gpt-test\nbase_url: {}\napi_key: test-key\n{extra}", fake.base_url())
+        }
+        ModelKind::Scripted(extra) => format!("provider: scripted\n{extra}"),
+    };
+    let yaml = format!(
+        "version: 1\ndatabases:\n  main: {db_yaml}\nmodels:\n  primary:\n{}agents:\n  assistant:\n    name: Assistant\n    model: primary\n    db: main\n{}",
+        indent(&model_yaml, 4),
+        indent(agent, 4)
+    );
+    let path = dir.path().join("app.yaml");
+    std::fs::write(&path, &yaml).unwrap();
+    let loaded = load(&[path], &LoadOptions::with_env(HashMap::new()));
+    let config = loaded.config.unwrap_or_else(|| panic!("config does not load:\n{yaml}\n{:#?}", loaded.report));
+    let runtime = Runtime::start(config, true, &mut |_, _| {}).await.expect("runtime starts");
+    Some(Env { fake, runtime, pg_schema: (db == Db::Postgres).then_some(schema), _dir: dir })
+}
+
+/// SQLite, OpenAI model with `extra` model lines.
+async fn openai(extra: &str, agent: &str) -> Env {
+    build(Db::Sqlite, ModelKind::OpenAi(extra), agent).await.unwrap()
+}
+
+fn input(message: &str, session_id: &str) -> RunInput {
+    RunInput { message: message.into(), session_id: Some(session_id.into()), ..Default::default() }
+}
+
+async fn run_with(agent: &Agent, input: RunInput) -> (Result<RunOutput, RunError>, Vec<Event>) {
+    let mut events = Vec::new();
+    let result = agent.run(input, &mut |e| events.push(e), &CancellationToken::new()).await;
+    (result, events)
+}
+
+async fn run_ok(agent: &Agent, input: RunInput) -> RunOutput {
+    let message = input.message.clone();
+    match run_with(agent, input).await.0 {
+        Ok(out) => out,
+        Err(e) => panic!("run `{message}` failed: {e}"),
+    }
+}
+
+async fn run_err(agent: &Agent, input: RunInput) -> RunError {
+    match run_with(agent, input).await.0 {
+        Ok(out) => panic!("run succeeded with {:?}, expected an error", out.content),
+        Err(e) => e,
+    }
+}
+
+fn run_id_of(e: &RunError) -> &str {
+    match e {
+        RunError::Model { run_id, .. } | RunError::Malformed { run_id, .. } | RunError::Cancelled { run_id, .. } => {
+            run_id
+        }
+        RunError::Store(_) => panic!("no run id in a store error: {e}"),
+    }
+}
+
+fn user(text: &str) -> Value {
+    json!({"role": "user", "content": text})
+}
+
+fn assistant(text: &str) -> Value {
+    json!({"role": "assistant", "content": text})
+}
+
+fn system(text: &str) -> Value {
+    json!({"role": "system", "content": text})
+}
+
+/// `(role, content)` of stored messages, content as text ("" when null).
+fn roles_and_contents(run: &Run) -> Vec<(String, String)> {
+    stored_messages(run)
+        .iter()
+        .map(|m| {
+            (m["role"].as_str().unwrap_or_default().to_string(), m["content"].as_str().unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+fn stored_messages(run: &Run) -> Vec<Value> {
+    run.run_data["messages"].as_array().cloned().unwrap_or_default()
+}
+
+fn pair(role: &str, content: &str) -> (String, String) {
+    (role.to_string(), content.to_string())
+}
+
+const BRIEF: &str = "<instructions>\n- Be brief.\n</instructions>";
+
+// ---------------------------------------------------------------------------------------------
+// a. History
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn history_sends_the_last_two_runs_once_and_each_run_stores_only_its_own_messages() {
+    let env = openai("", "instructions: [Be brief.]\nadd_history_to_context: true\nnum_history_runs: 2").await;
+    let agent = env.agent();
+    for i in 1..=5 {
+        env.fake.push(Response::text(&format!("a{i}")));
+    }
+    for i in 1..=5 {
+        let out = run_ok(&agent, input(&format!("q{i}"), "s1")).await;
+        assert_eq!(out.content, format!("a{i}"));
+    }
+    let reqs = env.fake.requests();
+    assert_eq!(reqs.len(), 5);
+    for r in &reqs {
+        assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/v1/chat/completions"));
+        assert_eq!(r.body["model"], "gpt-test");
+    }
+    assert_eq!(reqs[0].messages(), vec![system(BRIEF), user("q1")], "run 1");
+    assert_eq!(reqs[1].messages(), vec![system(BRIEF), user("q1"), assistant("a1"), user("q2")], "run 2");
+    assert_eq!(
+        reqs[4].messages(),
+        vec![system(BRIEF), user("q3"), assistant("a3"), user("q4"), assistant("a4"), user("q5")],
+        "run 5 sees exactly the two runs before it"
+    );
+
+    let runs = env.runs("s1").await;
+    assert_eq!(runs.len(), 5);
+    for (i, run) in runs.iter().enumerate() {
+        let n = i + 1;
+        assert_eq!(run.run_index, Some(i as i64));
+        assert_eq!(run.status.as_deref(), Some("COMPLETED"));
+        assert_eq!(run.run_data["status"], "COMPLETED");
+        assert_eq!(run.run_data["content"], format!("a{n}"));
+        assert_eq!(run.run_data["input"], json!({"input_content": format!("q{n}")}));
+        assert_eq!(run.run_data["model"], "gpt-test");
+        assert_eq!(run.run_data["model_provider"], "OpenAI");
+        assert_eq!(run.run_data["agent_id"], "assistant");
+        assert_eq!(run.run_data["agent_name"], "Assistant");
+        assert_eq!(
+            roles_and_contents(run),
+            vec![pair("system", BRIEF), pair("user", &format!("q{n}")), pair("assistant", &format!("a{n}"))],
+            "run {n} stores only its own messages, never history copies"
+        );
+        for m in stored_messages(run) {
+            assert_eq!(m["from_history"], false, "run {n}: {m}");
+            assert!(m["id"].as_str().is_some_and(|id| !id.is_empty()), "message id: {m}");
+            assert!(m["created_at"].is_i64(), "created_at: {m}");
+        }
+    }
+    let ids: std::collections::HashSet<String> =
+        runs.iter().flat_map(stored_messages).map(|m| m["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 15, "message ids are unique");
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn history_by_message_count_sends_the_last_three_messages() {
+    let env = openai("", "instructions: [Be brief.]\nadd_history_to_context: true\nnum_history_messages: 3").await;
+    let agent = env.agent();
+    env.fake.push_all((1..=3).map(|i| Response::text(&format!("a{i}"))));
+    for i in 1..=3 {
+        run_ok(&agent, input(&format!("q{i}"), "s1")).await;
+    }
+    let reqs = env.fake.requests();
+    assert_eq!(reqs[1].messages(), vec![system(BRIEF), user("q1"), assistant("a1"), user("q2")]);
+    assert_eq!(
+        reqs[2].messages(),
+        vec![system(BRIEF), assistant("a1"), user("q2"), assistant("a2"), user("q3")],
+        "the last 3 messages of history, then the new user message"
+    );
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn history_of_one_run_sends_the_previous_run() {
+    let env = openai("", "add_history_to_context: true\nnum_history_runs: 1").await;
+    let agent = env.agent();
+    env.fake.push_all([Response::text("a1"), Response::text("a2"), Response::text("a3")]);
+    for q in ["q1", "q2", "q3"] {
+        run_ok(&agent, input(q, "s1")).await;
+    }
+    let reqs = env.fake.requests();
+    assert_eq!(reqs[1].messages(), vec![user("q1"), assistant("a1"), user("q2")], "run 2");
+    assert_eq!(reqs[2].messages(), vec![user("q2"), assistant("a2"), user("q3")], "run 3");
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn history_cut_by_message_count_never_starts_with_an_orphan_tool_result() {
+    let env = openai("", "tools: [calculator]\nadd_history_to_context: true\nnum_history_messages: 2").await;
+    let agent = env.agent();
+    // Run 1: user, assistant(tool call), tool, assistant. The last two are [tool, assistant].
+    env.fake.push(Response::tool_calls(vec![call("c1", "calculator", r#"{"expression":"6*7"}"#)]));
+    env.fake.push(Response::text("42"));
+    run_ok(&agent, input("q1", "s1")).await;
+    run_ok(&agent, input("q2", "s1")).await;
+    let reqs = env.fake.requests();
+    assert_eq!(reqs.len(), 3);
+    assert_eq!(reqs[2].messages(), vec![assistant("42"), user("q2")]);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn history_with_tool_calls_is_sent_in_the_shape_the_api_expects() {
+    let env = openai("", "tools: [calculator]\nadd_history_to_context: true").await;
+    let agent = env.agent();
+    env.fake.push(Response::tool_calls(vec![call("c1", "calculator", r#"{"expression":"6*7"}"#)]));
+    env.fake.push(Response::text("42"));
+    run_ok(&agent, input("q1", "s1")).await;
+    run_ok(&agent, input("q2", "s1")).await;
+    let reqs = env.fake.requests();
+    assert_eq!(
+        reqs[2].messages(),
+        vec![
+            user("q1"),
+            json!({"role": "assistant", "content": null, "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "calculator", "arguments": "{\"expression\":\"6*7\"}"}}]}),
+            json!({"role": "tool", "content": "42", "tool_call_id": "c1"}),
+            assistant("42"),
+            user("q2"),
+        ]
+    );
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn history_leaves_out_runs_that_failed_or_were_cancelled() {
+    let env = openai("max_retries: 0", "add_history_to_context: true\nnum_history_runs: 3").await;
+    let agent = env.agent();
+    // q1 ok; q2 fails with HTTP 400; q3 is cancelled while the model is thinking; q4 sees only q1.
+    env.fake.push(Response::text("a1"));
+    env.fake.push(Response::status(400));
+    env.fake.push(Response::delayed(Duration::from_secs(3), Response::text("too late")));
+    env.fake.push(Response::text("a4"));
+    run_ok(&agent, input("q1", "s1")).await;
+    let e = run_err(&agent, input("q2", "s1")).await;
+    assert!(matches!(e, RunError::Model { .. }), "{e}");
+
+    let cancel = CancellationToken::new();
+    let canceller = cancel.clone();
+    let requests_before = env.fake.requests().len();
+    let fake_requests = {
+        let fake = &env.fake;
+        move || fake.requests().len()
+    };
+    let cancelled = async {
+        // Cancel once the model call is in flight.
+        while fake_requests() == requests_before {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        canceller.cancel();
+    };
+    let mut events = Vec::new();
+    let mut on_event = |e| events.push(e);
+    let started = Instant::now();
+    let (result, ()) = tokio::join!(agent.run(input("q3", "s1"), &mut on_event, &cancel), cancelled);
+    assert!(started.elapsed() < Duration::from_secs(2), "cancellation is prompt");
+    assert!(matches!(result, Err(RunError::Cancelled { .. })), "{:?}", result.map(|o| o.content));
+
+    run_ok(&agent, input("q4", "s1")).await;
+    let reqs = env.fake.requests();
+    assert_eq!(reqs.len(), 4);
+    assert_eq!(reqs[3].messages(), vec![user("q1"), assistant("a1"), user("q4")]);
+    let statuses: Vec<_> = env.runs("s1").await.iter().map(|r| r.status.clone().unwrap()).collect();
+    assert_eq!(statuses, ["COMPLETED", "ERROR", "CANCELLED", "COMPLETED"]);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn without_add_history_to_context_no_earlier_run_is_sent() {
+    let env = openai("", "num_history_runs: 2").await;
+    let agent = env.agent();
+    run_ok(&agent, input("q1", "s1")).await;
+    run_ok(&agent, input("q2", "s1")).await;
+    let reqs = env.fake.requests();
+    assert_eq!(reqs[1].messages(), vec![user("q2")], "no system message when nothing goes in it; no history");
+    env.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// b. System message
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_system_message_holds_description_instructions_and_session_state() {
+    let env = openai(
+        "",
+        "description: You are a shop assistant.\ninstructions: [Be brief., Answer in English.]\nsession_state: {cart: [], prefs: {lang: en}}\nadd_session_state_to_context: true",
+    )
+    .await;
+    let agent = env.agent();
+    let mut i = input("hi", "s1");
+    i.session_state = Some(json!({"prefs": {"tz": "UTC"}}).as_object().unwrap().clone());
+    run_ok(&agent, i).await;
+    let messages = env.fake.requests()[0].messages();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0]["role"], "system");
+    let text = messages[0]["content"].as_str().unwrap();
+    let (head, state) = text.split_once("<session_state>\n").expect("a <session_state> block");
+    assert_eq!(
+        head,
+        "You are a shop assistant.\n\n<instructions>\n- Be brief.\n- Answer in English.\n</instructions>\n\n"
+    );
+    let state = state.strip_suffix("\n</session_state>").expect("the block ends the message");
+    let state: Value = serde_json::from_str(state).expect("the state is JSON");
+    assert_eq!(state, json!({"cart": [], "prefs": {"lang": "en", "tz": "UTC"}}), "the run's merged state");
+    // The stored system message is the one sent.
+    let run = &env.runs("s1").await[0];
+    assert_eq!(stored_messages(run)[0]["content"], text);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_single_instruction_is_the_system_message_as_written() {
+    let env = openai("", "instructions: Always answer in French.").await;
+    run_ok(&env.agent(), input("hi", "s1")).await;
+    assert_eq!(env.fake.requests()[0].messages(), vec![system("Always answer in French."), user("hi")]);
+    let config = &env.runtime.config().agents["assistant"];
+    assert_eq!(system_message(config, &Map::new()).as_deref(), Some("Always answer in French."));
+    env.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// c., d. Tools
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn two_tool_calls_in_one_turn_are_run_and_answered_with_their_call_ids() {
+    let env = openai("", "instructions: [Be brief.]\ntools: [calculator, datetime]").await;
+    let agent = env.agent();
+    env.fake.push(Response::tool_calls(vec![
+        call("call_calc", "calculator", r#"{"expression":"6*7"}"#),
+        call("call_time", "current_datetime", "{}"),
+    ]));
+    env.fake.push(Response::text("It is 42."));
+    let (result, events) = run_with(&agent, input("what is 6*7 and what time is it?", "s1")).await;
+    let out = result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.content, "It is 42.");
+
+    let reqs = env.fake.requests();
+    assert_eq!(reqs.len(), 2);
+    let mut offered = reqs[0].tool_names();
+    offered.sort();
+    assert_eq!(offered, ["calculator", "current_datetime"]);
+    let m = reqs[1].messages();
+    assert_eq!(m.len(), 5, "{m:#?}");
+    assert_eq!(m[..2], [system(BRIEF), user("what is 6*7 and what time is it?")]);
+    assert_eq!(
+        m[2],
+        json!({"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_calc", "type": "function", "function": {"name": "calculator", "arguments": "{\"expression\":\"6*7\"}"}},
+            {"id": "call_time", "type": "function", "function": {"name": "current_datetime", "arguments": "{}"}},
+        ]})
+    );
+    assert_eq!(m[3], json!({"role": "tool", "content": "42", "tool_call_id": "call_calc"}));
+    assert_eq!(m[4]["role"], "tool");
+    assert_eq!(m[4]["tool_call_id"], "call_time");
+    let now: Value = serde_json::from_str(m[4]["content"].as_str().unwrap()).expect("datetime result is JSON");
+    assert!(now["utc"].as_str().is_some_and(|t| t.contains('T')), "{now}");
+
+    // Events, in order.
+    let tool_events: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, Event::ToolCallStarted { .. } | Event::ToolCallCompleted { .. }))
+        .collect();
+    assert_eq!(tool_events.len(), 4);
+    assert_eq!(
+        tool_events[0],
+        &Event::ToolCallStarted { name: "calculator".into(), arguments: r#"{"expression":"6*7"}"#.into() }
+    );
+    assert_eq!(
+        tool_events[1],
+        &Event::ToolCallCompleted { name: "calculator".into(), result: "42".into(), error: false }
+    );
+    assert!(matches!(events.first(), Some(Event::RunStarted { .. })));
+    assert_eq!(events.last(), Some(&Event::Content("It is 42.".into())));
+
+    // Stored: both tools with results, and every message of the loop.
+    let run = &env.runs("s1").await[0];
+    assert_eq!(run.status.as_deref(), Some("COMPLETED"));
+    let tools = run.run_data["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 2);
+    assert_eq!(tools[0]["tool_call_id"], "call_calc");
+    assert_eq!(tools[0]["tool_name"], "calculator");
+    assert_eq!(tools[0]["tool_args"], json!({"expression": "6*7"}));
+    assert_eq!(tools[0]["result"], "42");
+    assert_eq!(tools[0]["tool_call_error"], false);
+    assert_eq!(tools[1]["tool_call_id"], "call_time");
+    assert_eq!(tools[1]["tool_name"], "current_datetime");
+    assert_eq!(tools[1]["result"], m[4]["content"]);
+    let roles: Vec<_> = stored_messages(run).iter().map(|m| m["role"].as_str().unwrap().to_string()).collect();
+    assert_eq!(roles, ["system", "user", "assistant", "tool", "tool", "assistant"]);
+    let stored = stored_messages(run);
+    assert_eq!(stored[3]["tool_call_id"], "call_calc");
+    assert_eq!(stored[3]["content"], "42");
+    assert_eq!(stored[2]["tool_calls"], m[2]["tool_calls"]);
+    // Usage of both model calls.
+    assert_eq!(run.run_data["metrics"]["input_tokens"], 20);
+    assert_eq!(run.run_data["metrics"]["output_tokens"], 10);
+    assert_eq!(run.run_data["metrics"]["total_tokens"], 30);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn tool_call_limit_stops_offering_tools_after_the_limit() {
+    let env = openai("", "tools: [calculator]\ntool_call_limit: 1").await;
+    let agent = env.agent();
+    env.fake.push(Response::tool_calls(vec![call("c1", "calculator", r#"{"expression":"6*7"}"#)]));
+    env.fake.push(Response::text("42"));
+    let out = run_ok(&agent, input("6*7?", "s1")).await;
+    assert_eq!(out.content, "42");
+    let reqs = env.fake.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].tool_names(), ["calculator"]);
+    assert!(reqs[1].body.get("tools").is_none(), "no tools offered after the limit: {}", reqs[1].body);
+    assert_eq!(reqs[1].messages().last().unwrap(), &json!({"role": "tool", "content": "42", "tool_call_id": "c1"}));
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn tool_calls_beyond_tool_call_limit_in_one_turn_are_not_run() {
+    // Agno (models/base.py run_function_calls) counts each call and answers those beyond the
+    // limit with an error result instead of running them.
+    let env = openai("", "tools: [calculator]\ntool_call_limit: 1").await;
+    let agent = env.agent();
+    env.fake.push(Response::tool_calls(vec![
+        call("c1", "calculator", r#"{"expression":"6*7"}"#),
+        call("c2", "calculator", r#"{"expression":"2+2"}"#),
+    ]));
+    env.fake.push(Response::text("done"));
+    let out = run_ok(&agent, input("two sums", "s1")).await;
+    assert_eq!(out.content, "done");
+    let reqs = env.fake.requests();
+    let tool_messages: Vec<Value> = reqs[1].messages().into_iter().filter(|m| m["role"] == "tool").collect();
+    assert_eq!(tool_messages.len(), 2, "every call is answered");
+    assert_eq!(tool_messages[0]["content"], "42");
+    assert_ne!(tool_messages[1]["content"], "4", "the second call ran although tool_call_limit is 1");
+    let run = &env.runs("s1").await[0];
+    let executed = run.run_data["tools"].as_array().unwrap().iter().filter(|t| t["tool_call_error"] == false).count();
+    assert_eq!(executed, 1, "at most tool_call_limit tools run: {}", run.run_data["tools"]);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_tool_error_goes_back_to_the_model_and_the_run_still_completes() {
+    let env = openai("", "tools: [calculator]").await;
+    let agent = env.agent();
+    env.fake.push(Response::tool_calls(vec![call("c1", "calculator", r#"{"expression":"1/0"}"#)]));
+    env.fake.push(Response::text("Division by zero is undefined."));
+    let (result, events) = run_with(&agent, input("1/0?", "s1")).await;
+    let out = result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.content, "Division by zero is undefined.");
+    let m = env.fake.requests()[1].messages();
+    let tool = m.last().unwrap();
+    assert_eq!(tool["role"], "tool");
+    assert_eq!(tool["tool_call_id"], "c1");
+    assert!(tool["content"].as_str().unwrap().starts_with("Error:"), "{tool}");
+    assert!(events.iter().any(|e| matches!(e, Event::ToolCallCompleted { error: true, .. })));
+    let run = &env.runs("s1").await[0];
+    assert_eq!(run.status.as_deref(), Some("COMPLETED"));
+    assert_eq!(run.run_data["tools"][0]["tool_call_error"], true);
+    assert!(run.run_data["tools"][0]["result"].as_str().unwrap().starts_with("Error:"));
+    env.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// e. Streaming
+// ---------------------------------------------------------------------------------------------
+
+fn contents(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Content(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn streamed_content_and_tool_call_deltas_are_reassembled_and_usage_is_accounted() {
+    let env = openai("", "tools: [calculator, datetime]").await;
+    let agent = env.agent();
+    // Run 1: text in three pieces, close-delimited body.
+    env.fake.push(Response::stream_text(&["Hel", "lo ", "world"], 10, 3).close_delimited());
+    // Run 2: two tool calls whose names and arguments are split over chunks, interleaved.
+    env.fake.push(Response::stream_deltas(
+        vec![
+            json!({"tool_calls": [{"index": 0, "id": "call_a", "type": "function", "function": {"name": "calcu", "arguments": ""}}]}),
+            json!({"tool_calls": [{"index": 0, "function": {"name": "lator", "arguments": "{\"expr"}}]}),
+            json!({"tool_calls": [{"index": 1, "id": "call_b", "type": "function", "function": {"name": "current_", "arguments": ""}}]}),
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "ession\": \"6*7\"}"}}]}),
+            json!({"tool_calls": [{"index": 1, "function": {"name": "datetime", "arguments": "{}"}}]}),
+        ],
+        "tool_calls",
+        5,
+        2,
+    ));
+    env.fake.push(Response::stream_text(&["4", "2"], 20, 1));
+
+    let mut i1 = input("hello", "s1");
+    i1.stream = true;
+    let (r1, events1) = run_with(&agent, i1).await;
+    let out1 = r1.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(contents(&events1), ["Hel", "lo ", "world"], "each delta is an event");
+    assert_eq!(out1.content, "Hello world");
+
+    let mut i2 = input("6*7 and the time", "s1");
+    i2.stream = true;
+    let (r2, events2) = run_with(&agent, i2).await;
+    let out2 = r2.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out2.content, "42");
+    assert_eq!(contents(&events2), ["4", "2"]);
+    let started: Vec<_> = events2
+        .iter()
+        .filter_map(|e| match e {
+            Event::ToolCallStarted { name, arguments } => Some((name.as_str(), arguments.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started, [("calculator", "{\"expression\": \"6*7\"}"), ("current_datetime", "{}")]);
+
+    let reqs = env.fake.requests();
+    assert_eq!(reqs.len(), 3);
+    for r in &reqs {
+        assert_eq!(r.body["stream"], true, "{}", r.body);
+    }
+    let m = reqs[2].messages();
+    let asked = m.iter().find(|m| m.get("tool_calls").is_some()).expect("the assistant tool-call message");
+    assert_eq!(
+        asked["tool_calls"],
+        json!([
+            {"id": "call_a", "type": "function", "function": {"name": "calculator", "arguments": "{\"expression\": \"6*7\"}"}},
+            {"id": "call_b", "type": "function", "function": {"name": "current_datetime", "arguments": "{}"}},
+        ])
+    );
+    let tool_results: Vec<_> =
+        m.iter().filter(|m| m["role"] == "tool").map(|m| (m["tool_call_id"].clone(), m["content"].clone())).collect();
+    assert_eq!(tool_results.len(), 2);
+    assert_eq!(tool_results[0], (json!("call_a"), json!("42")));
+    assert_eq!(tool_results[1].0, json!("call_b"));
+
+    let runs = env.runs("s1").await;
+    assert_eq!(runs[0].run_data["content"], "Hello world");
+    assert_eq!(roles_and_contents(&runs[0]), [pair("user", "hello"), pair("assistant", "Hello world")]);
+    let metrics = &runs[0].run_data["metrics"];
+    assert_eq!(
+        (&metrics["input_tokens"], &metrics["output_tokens"], &metrics["total_tokens"]),
+        (&json!(10), &json!(3), &json!(13))
+    );
+    assert!(metrics["time_to_first_token"].as_f64().is_some_and(|t| t > 0.0), "{metrics}");
+    assert_eq!(runs[1].run_data["content"], "42");
+    let metrics = &runs[1].run_data["metrics"];
+    assert_eq!(
+        (&metrics["input_tokens"], &metrics["output_tokens"], &metrics["total_tokens"]),
+        (&json!(25), &json!(3), &json!(28))
+    );
+    assert_eq!(runs[1].run_data["tools"][0]["result"], "42");
+
+    let session_metrics = &env.session_data("s1").await["session_metrics"];
+    assert_eq!(session_metrics["input_tokens"], 35, "{session_metrics}");
+    assert_eq!(session_metrics["output_tokens"], 6);
+    assert_eq!(session_metrics["total_tokens"], 41);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_non_streamed_run_sends_no_stream_flag_and_reports_its_content_once() {
+    let env = openai("", "").await;
+    env.fake.push(Response::text_with_usage("plain", 7, 2));
+    let (r, events) = run_with(&env.agent(), input("hi", "s1")).await;
+    assert_eq!(r.unwrap().content, "plain");
+    assert_eq!(contents(&events), ["plain"]);
+    let req = &env.fake.requests()[0];
+    assert!(req.body.get("stream").is_none_or(|s| s == false), "{}", req.body);
+    assert_eq!(req.header("authorization"), Some("Bearer test-key"));
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    let session_metrics = &env.session_data("s1").await["session_metrics"];
+    assert_eq!((&session_metrics["input_tokens"], &session_metrics["total_tokens"]), (&json!(7), &json!(9)));
+    env.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// f. Retries, errors and timeouts
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_429_with_retry_after_is_retried_and_succeeds() {
+    let env = openai("max_retries: 2", "").await;
+    env.fake.push(Response::status_retry_after(429, "0"));
+    env.fake.push(Response::text("ok"));
+    let out = run_ok(&env.agent(), input("hi", "s1")).await;
+    assert_eq!(out.content, "ok");
+    assert_eq!(env.fake.requests().len(), 2);
+    let reqs = env.fake.requests();
+    assert_eq!(reqs[0].body, reqs[1].body, "the retry sends the same request");
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_before_the_retry() {
+    let env = openai("max_retries: 1", "").await;
+    env.fake.push(Response::status_retry_after(429, "1"));
+    env.fake.push(Response::text("ok"));
+    let started = Instant::now();
+    run_ok(&env.agent(), input("hi", "s1")).await;
+    assert!(started.elapsed() >= Duration::from_millis(950), "waited {:?}", started.elapsed());
+    assert_eq!(env.fake.requests().len(), 2);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn two_503s_then_200_succeed_with_max_retries_2() {
+    let env = openai("max_retries: 2", "").await;
+    env.fake.push_all([Response::status(503), Response::status(503), Response::text("ok")]);
+    let out = run_ok(&env.agent(), input("hi", "s1")).await;
+    assert_eq!(out.content, "ok");
+    assert_eq!(env.fake.requests().len(), 3);
+    assert_eq!(env.runs("s1").await[0].status.as_deref(), Some("COMPLETED"));
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn three_503s_exhaust_max_retries_2_and_the_run_fails() {
+    let env = openai("max_retries: 2", "").await;
+    env.fake.push_all([Response::status(503), Response::status(503), Response::status(503), Response::text("late")]);
+    let e = run_err(&env.agent(), input("hi", "s1")).await;
+    assert_eq!(env.fake.requests().len(), 3);
+    let text = e.to_string();
+    assert!(text.contains("503") && text.contains("3 attempt"), "{text}");
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_400_fails_after_one_request_and_the_run_is_stored_as_error() {
+    let env = openai("max_retries: 2", "").await;
+    env.fake.push(Response::status(400));
+    env.fake.push(Response::text("must not be used"));
+    let e = run_err(&env.agent(), input("hi", "s1")).await;
+    assert_eq!(env.fake.requests().len(), 1, "a 400 is not retried");
+    assert!(matches!(&e, RunError::Model { source: ModelError::Http { status: 400, .. }, .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(text.contains("HTTP 400"), "{text}");
+    let run = env.store().get_run(run_id_of(&e)).await.unwrap();
+    assert_eq!(run.status.as_deref(), Some("ERROR"));
+    assert_eq!(run.run_data["status"], "ERROR");
+    assert!(run.run_data["content"].as_str().unwrap().contains("HTTP 400"), "{}", run.run_data["content"]);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_401_says_the_key_was_refused_without_showing_it() {
+    let env = openai("max_retries: 2", "").await;
+    env.fake.push(Response::status(401));
+    let e = run_err(&env.agent(), input("hi", "s1")).await;
+    assert_eq!(env.fake.requests().len(), 1, "a 401 is not retried");
+    assert_eq!(env.fake.requests()[0].header("authorization"), Some("Bearer test-key"));
+    let text = e.to_string();
+    assert!(text.contains("refused"), "{text}");
+    assert!(!text.contains("test-key"), "{text}");
+    assert!(!format!("{e:?}").contains("test-key"));
+    let run = env.store().get_run(run_id_of(&e)).await.unwrap();
+    assert_eq!(run.status.as_deref(), Some("ERROR"));
+    assert!(!run.run_data.to_string().contains("test-key"));
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_slow_model_times_out_with_the_model_and_elapsed_time_named() {
+    let env = openai("max_retries: 0\ntimeout: 0.3", "").await;
+    env.fake.push(Response::delayed(Duration::from_secs(2), Response::text("too late")));
+    let started = Instant::now();
+    let e = run_err(&env.agent(), input("hi", "s1")).await;
+    assert!(started.elapsed() < Duration::from_millis(1500), "gave up after {:?}", started.elapsed());
+    assert!(matches!(&e, RunError::Model { source: ModelError::Timeout { .. }, .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(text.contains("primary") || text.contains("gpt-test"), "names the model: {text}");
+    let after = text.split_once("within ").map(|(_, t)| t).unwrap_or_default();
+    assert!(after.starts_with(|c: char| c.is_ascii_digit()), "names the elapsed time: {text}");
+    let run = env.store().get_run(run_id_of(&e)).await.unwrap();
+    assert_eq!(run.status.as_deref(), Some("ERROR"));
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_stream_that_stalls_times_out_with_the_model_and_elapsed_time_named() {
+    let env = openai("max_retries: 0\ntimeout: 0.5", "").await;
+    env.fake.push(Response::stream_text(&["Hel", "lo"], 1, 1).with_gap(Duration::from_secs(3)));
+    let mut i = input("hi", "s1");
+    i.stream = true;
+    let started = Instant::now();
+    let (r, events) = run_with(&env.agent(), i).await;
+    let e = r.expect_err("the stream stalls");
+    assert!(started.elapsed() < Duration::from_millis(2500), "gave up after {:?}", started.elapsed());
+    assert_eq!(contents(&events), ["Hel"], "what arrived before the stall was streamed");
+    assert!(matches!(&e, RunError::Model { source: ModelError::Timeout { .. }, .. }), "a timeout, not: {e}");
+    let run = env.store().get_run(run_id_of(&e)).await.unwrap();
+    assert_eq!(run.status.as_deref(), Some("ERROR"));
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_retried_then_fails_naming_the_url() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let env = build(Db::Memory, ModelKind::OpenAi(""), "").await.unwrap();
+    // The same agent, pointed at a port nothing listens on.
+    let mut cfg = env.runtime.config().clone();
+    if let Some(agno_run::config::model::Model::Openai { base_url, max_retries, .. }) = cfg.models.get_mut("primary") {
+        *base_url = Some(format!("http://127.0.0.1:{port}/v1"));
+        *max_retries = Some(1);
+    }
+    let runtime = Runtime::start(cfg, false, &mut |_, _| {}).await.unwrap();
+    let e = run_err(&runtime.agent("assistant").unwrap(), input("hi", "s1")).await;
+    assert!(matches!(&e, RunError::Model { source: ModelError::Transport { attempts: 2, .. }, .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(text.contains(&format!("127.0.0.1:{port}")) && text.contains("2 attempt"), "{text}");
+    assert!(!text.contains("test-key"), "{text}");
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn model_options_and_extra_headers_are_sent() {
+    let env = openai("temperature: 0.2\nmax_tokens: 64\nheaders: {X-Org: acme}", "tools: [calculator]").await;
+    run_ok(&env.agent(), input("hi", "s1")).await;
+    let req = &env.fake.requests()[0];
+    assert_eq!(req.body["temperature"], 0.2);
+    assert_eq!(req.body["max_tokens"], 64);
+    assert_eq!(req.header("x-org"), Some("acme"));
+    let tool = &req.body["tools"][0];
+    assert_eq!(tool["type"], "function");
+    assert_eq!(tool["function"]["name"], "calculator");
+    assert_eq!(tool["function"]["parameters"]["required"], json!(["expression"]));
+    env.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// g. Malformed output
+// ---------------------------------------------------------------------------------------------
+
+/// The run failed with a clear message, stored as ERROR with the message as its content.
+async fn assert_stored_error(env: &Env, e: &RunError, needle: &str) {
+    let text = e.to_string();
+    assert!(text.contains(needle), "`{needle}` not in: {text}");
+    let run = env.store().get_run(run_id_of(e)).await.unwrap();
+    assert_eq!(run.status.as_deref(), Some("ERROR"));
+    assert_eq!(run.run_data["status"], "ERROR");
+    let content = run.run_data["content"].as_str().unwrap();
+    assert!(content.contains(needle), "stored content: {content}");
+    assert!(text.contains(content), "the error and the stored content agree: {text} / {content}");
+}
+
+#[tokio::test]
+async fn an_invalid_json_body_fails_the_run_clearly() {
+    let env = openai("", "").await;
+    env.fake.push(Response::invalid_json());
+    let e = run_err(&env.agent(), input("hi", "s1")).await;
+    assert!(matches!(&e, RunError::Model { source: ModelError::Malformed { .. }, .. }), "{e:?}");
+    assert_stored_error(&env, &e, "invalid JSON").await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_call_to_an_unknown_tool_fails_the_run_clearly() {
+    let env = openai("", "tools: [calculator]").await;
+    env.fake.push(Response::tool_calls(vec![call("c1", "delete_everything", "{}")]));
+    let e = run_err(&env.agent(), input("hi", "s1")).await;
+    assert!(matches!(&e, RunError::Malformed { .. }), "{e:?}");
+    assert_stored_error(&env, &e, "delete_everything").await;
+    assert_eq!(env.fake.requests().len(), 1);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn tool_arguments_that_do_not_parse_fail_the_run_clearly() {
+    let env = openai("", "tools: [calculator]").await;
+    env.fake.push(Response::tool_calls(vec![call("c1", "calculator", r#"{"expression": "6*"#)]));
+    let e = run_err(&env.agent(), input("hi", "s1")).await;
+    assert!(matches!(&e, RunError::Malformed { .. }), "{e:?}");
+    assert_stored_error(&env, &e, "not valid JSON").await;
+    assert!(e.to_string().contains("calculator"));
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_completion_without_choices_fails_the_run_clearly() {
+    let env = openai("", "").await;
+    env.fake.push(Response::Raw {
+        status: 200,
+        content_type: "application/json".into(),
+        body: "{\"choices\": []}".into(),
+    });
+    let e = run_err(&env.agent(), input("hi", "s1")).await;
+    assert!(matches!(&e, RunError::Model { source: ModelError::Malformed { .. }, .. }), "{e:?}");
+    assert_stored_error(&env, &e, "choices").await;
+    env.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// h. Same rows on every backend
+// ---------------------------------------------------------------------------------------------
+
+/// Replaces what legitimately differs between two executions: run ids, message ids,
+/// timestamps and durations.
+fn normalize(v: &mut Value, run_ids: &[String]) {
+    match v {
+        Value::Object(m) => {
+            for (k, val) in m.iter_mut() {
+                match k.as_str() {
+                    "created_at" | "updated_at" | "duration" | "time_to_first_token" | "start_time" | "end_time" => {
+                        if !val.is_null() {
+                            *val = json!(0);
+                        }
+                    }
+                    "id" if val.is_string() && is_uuid(val) => *val = json!("<id>"),
+                    _ => normalize(val, run_ids),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| normalize(x, run_ids)),
+        Value::String(s) => {
+            if let Some(i) = run_ids.iter().position(|r| r == s) {
+                *s = format!("<run {i}>");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Message ids are UUIDs; tool-call ids (`c1`, ...) and model ids are kept.
+fn is_uuid(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| uuid::Uuid::parse_str(s).is_ok())
+}
+
+async fn session_on(db: Db) -> Option<(Value, Vec<Value>)> {
+    let env = build(
+        db,
+        ModelKind::OpenAi(""),
+        "instructions: [Be brief.]\nadd_history_to_context: true\nnum_history_runs: 2\ntools: [calculator]\nsession_state: {cart: []}\nenable_agentic_state: true",
+    )
+    .await?;
+    let agent = env.agent();
+    env.fake.push_all([
+        Response::tool_calls(vec![
+            call("c1", "calculator", r#"{"expression":"6*7"}"#),
+            call("c2", "update_session_state", r#"{"updates": {"cart": ["tea"]}}"#),
+        ]),
+        Response::text_with_usage("42, and tea is in the cart", 30, 8),
+        Response::text_with_usage("a2", 12, 2),
+    ]);
+    let mut i1 = input("q1", "same-session");
+    i1.user_id = Some("u1".into());
+    run_ok(&agent, i1).await;
+    let mut i2 = input("q2", "same-session");
+    i2.user_id = Some("u1".into());
+    i2.session_state = Some(json!({"prefs": {"lang": "en"}}).as_object().unwrap().clone());
+    run_ok(&agent, i2).await;
+    let mut i3 = input("q3", "same-session");
+    i3.user_id = Some("u1".into());
+    env.fake.push(Response::status(400));
+    let _ = run_err(&agent, i3).await;
+
+    let (session, runs) = env.store().get_session_with_runs("same-session", None).await.unwrap();
+    let run_ids: Vec<String> = runs.iter().map(|r| r.run_id.clone()).collect();
+    let mut session = serde_json::to_value(&session).unwrap();
+    normalize(&mut session, &run_ids);
+    let runs = runs
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap();
+            normalize(&mut v, &run_ids);
+            v
+        })
+        .collect();
+    env.cleanup().await;
+    Some((session, runs))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_runs_store_the_same_rows_on_memory_sqlite_and_postgres() {
+    let (memory_session, memory_runs) = session_on(Db::Memory).await.unwrap();
+    let (sqlite_session, sqlite_runs) = session_on(Db::Sqlite).await.unwrap();
+    assert_eq!(memory_runs.len(), 3);
+    assert_eq!(memory_session["session_data"]["session_state"], json!({"cart": ["tea"], "prefs": {"lang": "en"}}));
+    assert_eq!(memory_session["user_id"], "u1");
+    let diff = |a: &Value, b: &Value| {
+        format!("{}\n---\n{}", serde_json::to_string_pretty(a).unwrap(), serde_json::to_string_pretty(b).unwrap())
+    };
+    assert_eq!(
+        memory_session,
+        sqlite_session,
+        "session, memory vs SQLite:\n{}",
+        diff(&memory_session, &sqlite_session)
+    );
+    assert_eq!(sqlite_runs.len(), memory_runs.len());
+    for (m, s) in memory_runs.iter().zip(&sqlite_runs) {
+        assert_eq!(m, s, "run, memory vs SQLite:\n{}", diff(m, s));
+    }
+    if let Some((pg_session, pg_runs)) = session_on(Db::Postgres).await {
+        assert_eq!(
+            memory_session,
+            pg_session,
+            "session, memory vs PostgreSQL:\n{}",
+            diff(&memory_session, &pg_session)
+        );
+        assert_eq!(pg_runs.len(), memory_runs.len());
+        for (m, p) in memory_runs.iter().zip(&pg_runs) {
+            assert_eq!(m, p, "run, memory vs PostgreSQL:\n{}", diff(m, p));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// i. Session state and ownership
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn agentic_state_updates_and_run_state_deep_merge_into_the_stored_state() {
+    let env = openai(
+        "",
+        "session_state: {cart: [], prefs: {lang: en}}\nenable_agentic_state: true\nadd_session_state_to_context: true",
+    )
+    .await;
+    let agent = env.agent();
+    env.fake.push(Response::tool_calls(vec![call("u1", "update_session_state", r#"{"updates": {"cart": ["tea"]}}"#)]));
+    env.fake.push(Response::text("Added tea."));
+    run_ok(&agent, input("add tea", "s1")).await;
+    let offered = env.fake.requests()[0].tool_names();
+    assert!(offered.contains(&"update_session_state".to_string()), "{offered:?}");
+    assert_eq!(env.session_data("s1").await["session_state"], json!({"cart": ["tea"], "prefs": {"lang": "en"}}));
+    let run = &env.runs("s1").await[0];
+    assert_eq!(run.run_data["session_state"], json!({"cart": ["tea"], "prefs": {"lang": "en"}}));
+
+    let mut i = input("what time zone?", "s1");
+    i.session_state = Some(json!({"prefs": {"tz": "UTC"}}).as_object().unwrap().clone());
+    run_ok(&agent, i).await;
+    let expected = json!({"cart": ["tea"], "prefs": {"lang": "en", "tz": "UTC"}});
+    assert_eq!(env.session_data("s1").await["session_state"], expected);
+    // The second run's system message showed the merged state.
+    let reqs = env.fake.requests();
+    let system_text = reqs.last().unwrap().messages()[0]["content"].as_str().unwrap().to_string();
+    let state = system_text.split_once("<session_state>\n").unwrap().1.strip_suffix("\n</session_state>").unwrap();
+    assert_eq!(serde_json::from_str::<Value>(state).unwrap(), expected);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_session_of_another_user_is_refused_with_a_conflict() {
+    let env = openai("", "").await;
+    let agent = env.agent();
+    let mut i = input("hi", "owned");
+    i.user_id = Some("u1".into());
+    run_ok(&agent, i).await;
+    let mut i = input("let me in", "owned");
+    i.user_id = Some("u2".into());
+    let e = run_err(&agent, i).await;
+    assert!(matches!(e, RunError::Store(StoreError::Conflict(_))), "{e:?}");
+    assert_eq!(env.fake.requests().len(), 1, "the model is not called for a refused run");
+    let runs = env.runs("owned").await;
+    assert_eq!(runs.len(), 1, "no run is stored for the refused user");
+    assert_eq!(env.store().get_session("owned", None).await.unwrap().user_id.as_deref(), Some("u1"));
+    env.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// j. Scripted model
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn scripted_replies_come_in_turn_and_the_last_one_repeats() {
+    let env = build(Db::Sqlite, ModelKind::Scripted("replies: [one, two]"), "").await.unwrap();
+    let agent = env.agent();
+    let mut got = Vec::new();
+    for q in ["a", "b", "c"] {
+        got.push(run_ok(&agent, input(q, "s1")).await.content);
+    }
+    assert_eq!(got, ["one", "two", "two"]);
+    let runs = env.runs("s1").await;
+    assert_eq!(runs[0].run_data["model_provider"], "agno-run");
+    assert!(env.fake.requests().is_empty());
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_scripted_model_without_replies_echoes_the_message() {
+    let env = build(Db::Memory, ModelKind::Scripted(""), "instructions: [Be brief.]").await.unwrap();
+    let agent = env.agent();
+    let mut i = input("echo me", "s1");
+    i.stream = true;
+    let (r, events) = run_with(&agent, i).await;
+    assert_eq!(r.unwrap().content, "echo me");
+    assert_eq!(contents(&events), ["echo me"]);
+    assert_eq!(run_ok(&agent, input("and me", "s1")).await.content, "and me");
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_scripted_reply_with_tool_calls_runs_the_tool() {
+    let env = build(
+        Db::Sqlite,
+        ModelKind::Scripted(
+            "replies:\n  - tool_calls: [{name: calculator, arguments: {expression: \"6*7\"}}]\n  - done",
+        ),
+        "tools: [calculator]",
+    )
+    .await
+    .unwrap();
+    let agent = env.agent();
+    let (r, events) = run_with(&agent, input("compute", "s1")).await;
+    assert_eq!(r.unwrap().content, "done");
+    assert!(events.contains(&Event::ToolCallCompleted {
+        name: "calculator".into(),
+        result: "42".into(),
+        error: false
+    }));
+    let run = &env.runs("s1").await[0];
+    assert_eq!(run.run_data["tools"][0]["tool_name"], "calculator");
+    assert_eq!(run.run_data["tools"][0]["result"], "42");
+    let roles: Vec<_> = stored_messages(run).iter().map(|m| m["role"].as_str().unwrap().to_string()).collect();
+    assert_eq!(roles, ["user", "assistant", "tool", "assistant"]);
+    env.cleanup().await;
+}

@@ -1,0 +1,1051 @@
+//! Black-box tests of `agno-run run`, `chat` and `sessions`: what goes to stdout and stderr,
+//! exit codes, and what lands in the SQLite file (inspected with rusqlite, never through
+//! agno-run).
+//!
+//! Models are offline: the `scripted` provider, or the `openai` provider pointed at a local
+//! port that refuses connections or at a tiny HTTP server started by the test. Every process
+//! starts from an empty environment (plus `PATH`) and has a timeout.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use rusqlite::{Connection, OpenFlags};
+use serde_json::Value;
+use tempfile::TempDir;
+
+const EXIT_OK: i32 = 0;
+const EXIT_FAILURE: i32 = 1;
+const EXIT_USAGE: i32 = 2;
+const EXIT_CONFIG: i32 = 78;
+
+const BIN: &str = env!("CARGO_BIN_EXE_agno-run");
+
+/// Two offline agents: `echo` repeats the message; `calc` calls the calculator, then answers.
+const APP: &str = r#"version: 1
+databases:
+  local: {type: sqlite, db_file: agno.db}
+models:
+  echo: {provider: scripted}
+  calc:
+    provider: scripted
+    replies:
+      - {tool_calls: [{name: calculator, arguments: {expression: "6*7"}}]}
+      - "The answer is 42."
+agents:
+  echo: {name: Echo, model: echo, db: local}
+  calc: {name: Calculator, model: calc, db: local, tools: [calculator]}
+"#;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// The binary with an empty environment (plus `PATH`), run from `dir`, with a timeout.
+fn agno(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear().current_dir(dir).timeout(Duration::from_secs(30));
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd
+}
+
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+/// Runs the command; it must not panic.
+fn exec(cmd: &mut Command) -> Out {
+    let out = cmd.output().unwrap();
+    let r = Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(!r.stderr.contains("panicked"), "the binary panicked:\n{r:?}");
+    r
+}
+
+/// `agno-run ARGS...` in `dir`.
+fn agno_run(dir: &Path, args: &[&str]) -> Out {
+    exec(agno(dir).args(args))
+}
+
+/// A temp dir holding `app.yaml` with `yaml`.
+fn setup(yaml: &str) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.yaml"), yaml).unwrap();
+    dir
+}
+
+fn db_path(dir: &Path) -> PathBuf {
+    dir.join("agno.db")
+}
+
+/// A read-only connection to the test's SQLite file.
+fn db(dir: &Path) -> Connection {
+    let c = Connection::open_with_flags(db_path(dir), OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    c.busy_timeout(Duration::from_secs(5)).unwrap();
+    c
+}
+
+/// One stored run row.
+#[derive(Debug)]
+struct RunRow {
+    run_id: String,
+    session_id: String,
+    run_index: Option<i64>,
+    status: Option<String>,
+    user_id: Option<String>,
+    agent_id: Option<String>,
+    run_data: Value,
+}
+
+fn json_col(text: Option<String>) -> Value {
+    text.map(|t| serde_json::from_str(&t).unwrap()).unwrap_or(Value::Null)
+}
+
+/// Every run row, ordered by session then `run_index`.
+fn all_runs(c: &Connection) -> rusqlite::Result<Vec<RunRow>> {
+    let mut stmt = c.prepare(
+        "SELECT run_id, session_id, run_index, status, user_id, agent_id, run_data FROM agno_runs \
+         ORDER BY session_id, run_index",
+    )?;
+    stmt.query_map([], |r| {
+        Ok(RunRow {
+            run_id: r.get(0)?,
+            session_id: r.get(1)?,
+            run_index: r.get(2)?,
+            status: r.get(3)?,
+            user_id: r.get(4)?,
+            agent_id: r.get(5)?,
+            run_data: json_col(r.get(6)?),
+        })
+    })?
+    .collect()
+}
+
+fn runs(dir: &Path) -> Vec<RunRow> {
+    all_runs(&db(dir)).unwrap()
+}
+
+fn runs_of(dir: &Path, session: &str) -> Vec<RunRow> {
+    runs(dir).into_iter().filter(|r| r.session_id == session).collect()
+}
+
+/// One stored session row.
+#[derive(Debug)]
+struct SessionRow {
+    session_id: String,
+    session_type: String,
+    agent_id: Option<String>,
+    user_id: Option<String>,
+    session_data: Value,
+    agent_data: Value,
+}
+
+fn sessions(dir: &Path) -> Vec<SessionRow> {
+    let c = db(dir);
+    let mut stmt = c
+        .prepare(
+            "SELECT session_id, session_type, agent_id, user_id, session_data, agent_data FROM agno_sessions \
+             ORDER BY created_at, session_id",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok(SessionRow {
+            session_id: r.get(0)?,
+            session_type: r.get(1)?,
+            agent_id: r.get(2)?,
+            user_id: r.get(3)?,
+            session_data: json_col(r.get(4)?),
+            agent_data: json_col(r.get(5)?),
+        })
+    })
+    .unwrap()
+    .collect::<rusqlite::Result<_>>()
+    .unwrap()
+}
+
+/// The session id from the `session: <id>` line on stderr.
+fn session_from_stderr(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("session: "))
+        .unwrap_or_else(|| panic!("no `session: <id>` line on stderr:\n{stderr}"))
+        .trim()
+        .to_string()
+}
+
+fn parse_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+/// The roles and contents of a run's stored messages.
+fn messages(run: &RunRow) -> Vec<(String, String)> {
+    run.run_data["messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("run_data.messages is not an array: {:#}", run.run_data))
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap_or("?").to_string(), m["content"].as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// A local OpenAI-compatible server that never answers the first request
+// ---------------------------------------------------------------------------------------------
+
+/// A chat-completions server on 127.0.0.1: the first connection is held open and never
+/// answered; every later request gets a streamed answer `fine`. The bodies of the answered
+/// requests are sent on the returned channel.
+fn slow_server() -> (u16, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held: Vec<TcpStream> = Vec::new();
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(stream) = stream else { continue };
+            if n == 0 {
+                held.push(stream);
+                continue;
+            }
+            let tx = tx.clone();
+            std::thread::spawn(move || answer(stream, &tx));
+        }
+    });
+    (port, rx)
+}
+
+/// Reads one HTTP request and answers it with a streamed completion `fine`.
+fn answer(mut stream: TcpStream, tx: &mpsc::Sender<String>) {
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let header_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
+    let length: usize =
+        head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    while buf.len() < header_end + length {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let _ = tx.send(String::from_utf8_lossy(&buf[header_end..]).into_owned());
+    let events = concat!(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"fine\"}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{events}",
+        events.len()
+    );
+    let _ = stream.write_all(response.as_bytes());
+    let _ = stream.flush();
+}
+
+fn slow_config(port: u16) -> String {
+    format!(
+        "version: 1
+databases:
+  local: {{type: sqlite, db_file: agno.db}}
+models:
+  slow: {{provider: openai, id: slow-model, base_url: \"http://127.0.0.1:{port}/v1\", api_key: k, max_retries: 0, timeout: 30}}
+agents:
+  slow: {{model: slow, db: local, add_history_to_context: true}}
+"
+    )
+}
+
+/// Spawns the binary in `dir` with piped stdio and an empty environment (plus `PATH`).
+fn spawn(dir: &Path, args: &[&str]) -> Child {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.env_clear().current_dir(dir).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd.spawn().unwrap()
+}
+
+/// Polls the SQLite file until `pred` holds for its runs, or panics after `secs`.
+fn wait_for_runs(dir: &Path, secs: u64, what: &str, pred: impl Fn(&[RunRow]) -> bool) -> Vec<RunRow> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if db_path(dir).exists()
+            && let Ok(c) = Connection::open_with_flags(db_path(dir), OpenFlags::SQLITE_OPEN_READ_ONLY)
+            && let Ok(rows) = all_runs(&c)
+            && pred(&rows)
+        {
+            return rows;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn sigint(child: &Child) {
+    let ok = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success();
+    assert!(ok, "kill -INT failed");
+}
+
+/// Waits for the child to exit (killing it after `secs`) and collects its output.
+fn finish(mut child: Child, secs: u64) -> Out {
+    drop(child.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the process did not exit within {secs} s\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let out = Out { code: status.code(), stdout, stderr };
+    assert!(!out.stderr.contains("panicked"), "the binary panicked:\n{out:?}");
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// run
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn run_prints_the_answer_and_stores_the_run() {
+    let dir = setup(APP);
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--agent", "echo", "hello there"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    assert_eq!(r.stdout.trim(), "hello there", "{r:?}");
+    let session = session_from_stderr(&r.stderr);
+    assert!(!session.is_empty());
+
+    let rows = runs(dir.path());
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let run = &rows[0];
+    assert_eq!(run.session_id, session);
+    assert_eq!(run.status.as_deref(), Some("COMPLETED"));
+    assert_eq!(run.run_index, Some(0));
+    assert_eq!(run.agent_id.as_deref(), Some("echo"));
+    assert_eq!(run.run_data["status"], "COMPLETED");
+    assert_eq!(run.run_data["content"], "hello there");
+    assert_eq!(run.run_data["run_id"], run.run_id.as_str());
+    assert_eq!(run.run_data["session_id"], session.as_str());
+    let msgs = messages(run);
+    assert!(msgs.contains(&("user".into(), "hello there".into())), "{msgs:?}");
+    assert!(msgs.contains(&("assistant".into(), "hello there".into())), "{msgs:?}");
+
+    let ss = sessions(dir.path());
+    assert_eq!(ss.len(), 1, "{ss:#?}");
+    assert_eq!(ss[0].session_id, session);
+    assert_eq!(ss[0].session_type, "agent");
+    assert_eq!(ss[0].agent_id.as_deref(), Some("echo"));
+    assert_eq!(ss[0].user_id, None);
+    assert_eq!(ss[0].agent_data["agent_id"], "echo", "{:#}", ss[0].agent_data);
+    assert_eq!(ss[0].agent_data["name"], "Echo", "{:#}", ss[0].agent_data);
+    assert!(ss[0].agent_data["model"].is_object(), "{:#}", ss[0].agent_data);
+    assert!(ss[0].session_data["session_metrics"].is_object(), "{:#}", ss[0].session_data);
+}
+
+#[test]
+fn run_with_session_appends_the_next_run_index() {
+    let dir = setup(APP);
+    let first = agno_run(dir.path(), &["run", "app.yaml", "--agent", "echo", "one"]);
+    assert_eq!(first.code, Some(EXIT_OK), "{first:?}");
+    let session = session_from_stderr(&first.stderr);
+
+    let second = agno_run(dir.path(), &["run", "app.yaml", "--agent", "echo", "--session", &session, "two"]);
+    assert_eq!(second.code, Some(EXIT_OK), "{second:?}");
+    assert_eq!(second.stdout.trim(), "two");
+    assert_eq!(session_from_stderr(&second.stderr), session);
+
+    let rows = runs_of(dir.path(), &session);
+    let indexes: Vec<Option<i64>> = rows.iter().map(|r| r.run_index).collect();
+    assert_eq!(indexes, [Some(0), Some(1)], "{rows:#?}");
+    assert_eq!(rows[1].run_data["content"], "two");
+    assert!(rows.iter().all(|r| r.status.as_deref() == Some("COMPLETED")));
+    assert_eq!(sessions(dir.path()).len(), 1);
+}
+
+#[test]
+fn run_with_a_new_session_id_creates_that_session() {
+    let dir = setup(APP);
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--agent", "echo", "--session", "my-session", "hi"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    assert_eq!(session_from_stderr(&r.stderr), "my-session");
+    let ss = sessions(dir.path());
+    assert_eq!(ss.iter().map(|s| s.session_id.as_str()).collect::<Vec<_>>(), ["my-session"]);
+    assert_eq!(runs_of(dir.path(), "my-session").len(), 1);
+}
+
+#[test]
+fn run_stores_the_user_and_refuses_another_users_session() {
+    let dir = setup(APP);
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--agent", "echo", "--session", "s1", "--user", "alice", "hi"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    let rows = runs(dir.path());
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].user_id.as_deref(), Some("alice"));
+    assert_eq!(rows[0].run_data["user_id"], "alice");
+    assert_eq!(sessions(dir.path())[0].user_id.as_deref(), Some("alice"));
+
+    // The same user continues.
+    let again =
+        agno_run(dir.path(), &["run", "app.yaml", "--agent", "echo", "--session", "s1", "--user", "alice", "again"]);
+    assert_eq!(again.code, Some(EXIT_OK), "{again:?}");
+    assert_eq!(runs(dir.path()).len(), 2);
+
+    // Another user is refused and nothing is stored.
+    let bob =
+        agno_run(dir.path(), &["run", "app.yaml", "--agent", "echo", "--session", "s1", "--user", "bob", "mine?"]);
+    assert_eq!(bob.code, Some(EXIT_FAILURE), "{bob:?}");
+    assert!(bob.stderr.contains("another user"), "{bob:?}");
+    assert!(!bob.stdout.contains("mine?"), "{bob:?}");
+    let rows = runs(dir.path());
+    assert_eq!(rows.len(), 2, "a refused run must not be stored: {rows:#?}");
+    assert!(rows.iter().all(|r| r.user_id.as_deref() == Some("alice")));
+    assert_eq!(sessions(dir.path())[0].user_id.as_deref(), Some("alice"));
+}
+
+#[test]
+fn tool_calls_go_to_stderr_not_stdout() {
+    let dir = setup(APP);
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--agent", "calc", "What is 6 * 7?"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    assert_eq!(r.stdout.trim(), "The answer is 42.", "{r:?}");
+    assert!(!r.stdout.contains("calculator"), "{r:?}");
+    assert!(r.stderr.contains("calculator"), "the tool call is not shown on stderr: {r:?}");
+    assert!(r.stderr.contains("6*7"), "the tool's arguments are not shown: {r:?}");
+    let result_line = r.stderr.lines().find(|l| l.contains("calculator") && l.contains("42"));
+    assert!(result_line.is_some(), "the tool's result is not shown: {r:?}");
+
+    // The stored run has the tool call, the tool result and the answer.
+    let rows = runs(dir.path());
+    assert_eq!(rows.len(), 1);
+    let run = &rows[0];
+    assert_eq!(run.status.as_deref(), Some("COMPLETED"));
+    assert_eq!(run.run_data["content"], "The answer is 42.");
+    let tools = run.run_data["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 1, "{:#}", run.run_data);
+    assert_eq!(tools[0]["tool_name"], "calculator");
+    assert_eq!(tools[0]["result"], "42");
+    let roles: Vec<String> = messages(run).into_iter().map(|(role, _)| role).collect();
+    assert_eq!(roles, ["user", "assistant", "tool", "assistant"], "{:#}", run.run_data);
+}
+
+#[test]
+fn json_prints_one_object() {
+    let dir = setup(APP);
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--agent", "calc", "--json", "What is 6 * 7?"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "stdout must be exactly one JSON object: {r:?}");
+    let v = parse_json(lines[0]);
+    assert_eq!(v["status"], "COMPLETED", "{v:#}");
+    assert_eq!(v["content"], "The answer is 42.", "{v:#}");
+    let run_id = v["run_id"].as_str().unwrap();
+    let session_id = v["session_id"].as_str().unwrap();
+    let rows = runs(dir.path());
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].run_id, run_id);
+    assert_eq!(rows[0].session_id, session_id);
+}
+
+#[test]
+fn the_config_can_be_a_folder() {
+    let dir = setup(APP);
+    let r = agno_run(dir.path(), &["run", ".", "--agent", "echo", "from a folder"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    assert_eq!(r.stdout.trim(), "from a folder");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Migrations
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_first_run_creates_and_migrates_the_database() {
+    let dir = setup(APP);
+    assert!(!db_path(dir.path()).exists());
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--agent", "echo", "hi"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    assert!(db_path(dir.path()).exists(), "the database file was not created");
+    assert!(r.stderr.contains("migrated"), "{r:?}");
+    let tables: Vec<String> = db(dir.path())
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    for t in ["agno_sessions", "agno_runs"] {
+        assert!(tables.iter().any(|x| x == t), "no table {t}: {tables:?}");
+    }
+
+    // The second run has nothing to migrate.
+    let again = agno_run(dir.path(), &["run", "app.yaml", "--agent", "echo", "hi again"]);
+    assert_eq!(again.code, Some(EXIT_OK), "{again:?}");
+    assert!(!again.stderr.contains("migrated"), "{again:?}");
+}
+
+#[test]
+fn no_migrate_on_a_fresh_folder_says_to_migrate() {
+    let dir = setup(APP);
+    for args in [
+        &["run", "app.yaml", "--agent", "echo", "--no-migrate", "hi"][..],
+        &["chat", "app.yaml", "--agent", "echo", "--no-migrate"][..],
+        &["sessions", "app.yaml", "list", "--no-migrate"][..],
+    ] {
+        let r = agno_run(dir.path(), args);
+        assert_eq!(r.code, Some(EXIT_FAILURE), "{args:?}: {r:?}");
+        assert!(r.stderr.contains("agno-run migrate"), "{args:?}: {r:?}");
+        assert!(!db_path(dir.path()).exists(), "{args:?} created the database");
+    }
+}
+
+#[test]
+fn no_migrate_works_on_a_migrated_database() {
+    let dir = setup(APP);
+    let m = agno_run(dir.path(), &["migrate", "app.yaml"]);
+    assert_eq!(m.code, Some(EXIT_OK), "{m:?}");
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--agent", "echo", "--no-migrate", "hi"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    assert_eq!(r.stdout.trim(), "hi");
+    assert_eq!(runs(dir.path()).len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn unknown_agent_is_a_usage_error_listing_the_agents() {
+    let dir = setup(APP);
+    for args in [&["run", "app.yaml", "--agent", "nope", "hi"][..], &["chat", "app.yaml", "--agent", "nope"][..]] {
+        let r = agno_run(dir.path(), args);
+        assert_eq!(r.code, Some(EXIT_USAGE), "{args:?}: {r:?}");
+        assert!(r.stderr.contains("nope"), "{args:?}: {r:?}");
+        assert!(r.stderr.contains("echo") && r.stderr.contains("calc"), "the agents are not listed: {r:?}");
+    }
+    assert!(runs(dir.path()).is_empty());
+}
+
+#[test]
+fn invalid_config_exits_78() {
+    let dir = setup("version: 1\nagents:\n  a: {model: missing}\n");
+    for args in [
+        &["run", "app.yaml", "--agent", "a", "hi"][..],
+        &["chat", "app.yaml", "--agent", "a"][..],
+        &["sessions", "app.yaml", "list"][..],
+    ] {
+        let r = agno_run(dir.path(), args);
+        assert_eq!(r.code, Some(EXIT_CONFIG), "{args:?}: {r:?}");
+        assert!(r.stderr.contains("missing"), "the diagnostic is not shown: {r:?}");
+    }
+    assert!(!db_path(dir.path()).exists());
+}
+
+#[test]
+fn teams_and_workflows_are_not_built_yet() {
+    let dir = setup(APP);
+    for args in
+        [&["run", "app.yaml", "--team", "desk", "hi"][..], &["run", "app.yaml", "--workflow", "brief", "hi"][..]]
+    {
+        let r = agno_run(dir.path(), args);
+        assert_ne!(r.code, Some(EXIT_OK), "{args:?}: {r:?}");
+        assert!(r.stderr.contains("not built yet"), "{args:?}: {r:?}");
+    }
+}
+
+#[test]
+fn a_missing_message_or_agent_is_a_usage_error() {
+    let dir = setup(APP);
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--agent", "echo"]);
+    assert_eq!(r.code, Some(EXIT_USAGE), "{r:?}");
+    assert!(r.stderr.contains("message"), "{r:?}");
+
+    let r = agno_run(dir.path(), &["run", "--agent", "echo"]);
+    assert_eq!(r.code, Some(EXIT_USAGE), "{r:?}");
+
+    let r = agno_run(dir.path(), &["run", "app.yaml", "hi"]);
+    assert_eq!(r.code, Some(EXIT_USAGE), "{r:?}");
+    assert!(r.stderr.contains("--agent"), "{r:?}");
+
+    let r = agno_run(dir.path(), &["chat", "app.yaml"]);
+    assert_eq!(r.code, Some(EXIT_USAGE), "{r:?}");
+    assert!(!db_path(dir.path()).exists());
+}
+
+#[test]
+fn a_model_failure_exits_1_and_stores_an_error_run() {
+    let dir = setup(
+        r#"version: 1
+databases:
+  local: {type: sqlite, db_file: agno.db}
+models:
+  down: {provider: openai, id: gpt-down, base_url: "http://127.0.0.1:1/v1", api_key: k, max_retries: 0, timeout: 2}
+agents:
+  down: {model: down, db: local}
+"#,
+    );
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--agent", "down", "hi"]);
+    assert_eq!(r.code, Some(EXIT_FAILURE), "{r:?}");
+    assert!(r.stderr.contains("127.0.0.1:1"), "the error does not say what failed: {r:?}");
+    assert!(r.stderr.contains("stored as ERROR"), "{r:?}");
+    let rows = runs(dir.path());
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0].status.as_deref(), Some("ERROR"));
+    assert_eq!(rows[0].run_data["status"], "ERROR");
+    assert!(r.stderr.contains(&rows[0].session_id), "the session id is not given: {r:?}");
+    assert!(!r.stderr.contains("session: "), "{r:?}");
+}
+
+#[test]
+fn a_missing_api_key_is_named() {
+    let dir = setup(
+        r#"version: 1
+databases:
+  local: {type: sqlite, db_file: agno.db}
+models:
+  gpt: {provider: openai, id: gpt-4o-mini, api_key: "${OPENAI_API_KEY:-}", max_retries: 0, timeout: 2}
+agents:
+  gpt: {model: gpt, db: local}
+"#,
+    );
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--agent", "gpt", "hi"]);
+    assert_eq!(r.code, Some(EXIT_FAILURE), "{r:?}");
+    assert!(r.stderr.contains("OPENAI_API_KEY"), "{r:?}");
+    assert!(r.stderr.contains("stored as ERROR"), "{r:?}");
+    let rows = runs(dir.path());
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status.as_deref(), Some("ERROR"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// chat
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn chat_keeps_one_session_across_turns() {
+    let dir = setup(APP);
+    let r = exec(agno(dir.path()).args(["chat", "app.yaml", "--agent", "echo"]).write_stdin("hello\nsecond\n"));
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    assert!(r.stdout.contains("hello") && r.stdout.contains("second"), "{r:?}");
+    let ss = sessions(dir.path());
+    assert_eq!(ss.len(), 1, "the turns went to several sessions: {ss:#?}");
+    let rows = runs_of(dir.path(), &ss[0].session_id);
+    let got: Vec<(Option<i64>, Option<&str>, &Value)> =
+        rows.iter().map(|r| (r.run_index, r.status.as_deref(), &r.run_data["content"])).collect();
+    assert_eq!(
+        got,
+        [(Some(0), Some("COMPLETED"), &Value::from("hello")), (Some(1), Some("COMPLETED"), &Value::from("second"))]
+    );
+    assert!(r.stderr.contains(&ss[0].session_id), "the session id is not shown: {r:?}");
+}
+
+#[test]
+fn chat_skips_blank_lines_and_ends_on_eof() {
+    let dir = setup(APP);
+    let r = exec(agno(dir.path()).args(["chat", "app.yaml", "--agent", "echo"]).write_stdin("\n   \nonly\n"));
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    assert_eq!(runs(dir.path()).len(), 1);
+
+    let empty = exec(agno(dir.path()).args(["chat", "app.yaml", "--agent", "echo"]).write_stdin(""));
+    assert_eq!(empty.code, Some(EXIT_OK), "{empty:?}");
+    assert_eq!(runs(dir.path()).len(), 1);
+}
+
+#[test]
+fn chat_with_session_continues_it() {
+    let dir = setup(APP);
+    let first = agno_run(dir.path(), &["run", "app.yaml", "--agent", "echo", "--session", "s1", "first"]);
+    assert_eq!(first.code, Some(EXIT_OK), "{first:?}");
+    let r =
+        exec(agno(dir.path()).args(["chat", "app.yaml", "--agent", "echo", "--session", "s1"]).write_stdin("more\n"));
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    assert_eq!(sessions(dir.path()).len(), 1);
+    let rows = runs_of(dir.path(), "s1");
+    assert_eq!(rows.iter().map(|r| r.run_index).collect::<Vec<_>>(), [Some(0), Some(1)], "{rows:#?}");
+    assert_eq!(rows[1].run_data["content"], "more");
+}
+
+#[test]
+fn chat_respects_the_session_owner() {
+    let dir = setup(APP);
+    let first =
+        agno_run(dir.path(), &["run", "app.yaml", "--agent", "echo", "--session", "s1", "--user", "alice", "a"]);
+    assert_eq!(first.code, Some(EXIT_OK), "{first:?}");
+    let r = exec(
+        agno(dir.path())
+            .args(["chat", "app.yaml", "--agent", "echo", "--session", "s1", "--user", "bob"])
+            .write_stdin("let me in\n"),
+    );
+    assert!(r.stderr.contains("another user"), "{r:?}");
+    assert_eq!(runs(dir.path()).len(), 1, "bob's turn was stored");
+}
+
+#[test]
+fn ctrl_c_cancels_a_chat_turn_and_the_chat_goes_on() {
+    let (port, bodies) = slow_server();
+    let dir = setup(&slow_config(port));
+    let mut child = spawn(dir.path(), &["chat", "app.yaml", "--agent", "slow"]);
+    child.stdin.as_mut().unwrap().write_all(b"slow question\n").unwrap();
+    wait_for_runs(dir.path(), 20, "a RUNNING run", |rows| {
+        rows.len() == 1 && rows[0].status.as_deref() == Some("RUNNING")
+    });
+    // Let the turn reach the model call (and its Ctrl-C watcher start) before interrupting.
+    std::thread::sleep(Duration::from_millis(300));
+    sigint(&child);
+    let rows = wait_for_runs(dir.path(), 10, "the run to be CANCELLED", |rows| {
+        rows.len() == 1 && rows[0].status.as_deref() != Some("RUNNING")
+    });
+    assert_eq!(rows[0].status.as_deref(), Some("CANCELLED"), "{rows:#?}");
+    assert_eq!(rows[0].run_data["status"], "CANCELLED");
+
+    // The chat goes on in the same session; the cancelled turn is left out of the history.
+    child.stdin.as_mut().unwrap().write_all(b"next question\n").unwrap();
+    wait_for_runs(dir.path(), 20, "a second finished run", |rows| {
+        rows.len() == 2 && rows.iter().all(|r| r.status.as_deref() != Some("RUNNING"))
+    });
+    let r = finish(child, 10);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    assert!(r.stderr.to_lowercase().contains("cancelled"), "{r:?}");
+    assert!(r.stdout.contains("fine"), "{r:?}");
+
+    let rows = runs(dir.path());
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert_eq!(rows[0].session_id, rows[1].session_id);
+    let got: Vec<(Option<i64>, Option<&str>)> = rows.iter().map(|r| (r.run_index, r.status.as_deref())).collect();
+    assert_eq!(got, [(Some(0), Some("CANCELLED")), (Some(1), Some("COMPLETED"))]);
+    let body = bodies.recv_timeout(Duration::from_secs(5)).expect("the second turn did not reach the model");
+    assert!(body.contains("next question"), "{body}");
+    assert!(!body.contains("slow question"), "the cancelled turn was sent as history: {body}");
+}
+
+#[test]
+fn ctrl_c_cancels_a_run() {
+    let (port, _bodies) = slow_server();
+    let dir = setup(&slow_config(port));
+    let child = spawn(dir.path(), &["run", "app.yaml", "--agent", "slow", "slow question"]);
+    wait_for_runs(dir.path(), 20, "a RUNNING run", |rows| {
+        rows.len() == 1 && rows[0].status.as_deref() == Some("RUNNING")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    sigint(&child);
+    let r = finish(child, 10);
+    assert_eq!(r.code, Some(EXIT_FAILURE), "{r:?}");
+    assert!(r.stderr.contains("CANCELLED"), "{r:?}");
+    let rows = runs(dir.path());
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status.as_deref(), Some("CANCELLED"), "{rows:#?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// sessions
+// ---------------------------------------------------------------------------------------------
+
+/// Three sessions: `a1` (echo, alice, two runs), `b1` (echo, bob), `c1` (calc, no user).
+fn three_sessions() -> TempDir {
+    let dir = setup(APP);
+    for args in [
+        &["run", "app.yaml", "--agent", "echo", "--session", "a1", "--user", "alice", "hello"][..],
+        &["run", "app.yaml", "--agent", "echo", "--session", "a1", "--user", "alice", "again"][..],
+        &["run", "app.yaml", "--agent", "echo", "--session", "b1", "--user", "bob", "hi"][..],
+        &["run", "app.yaml", "--agent", "calc", "--session", "c1", "6*7?"][..],
+    ] {
+        let r = agno_run(dir.path(), args);
+        assert_eq!(r.code, Some(EXIT_OK), "{args:?}: {r:?}");
+    }
+    dir
+}
+
+fn sessions_cmd(dir: &Path, args: &[&str]) -> Out {
+    let mut all = vec!["sessions", "app.yaml"];
+    all.extend_from_slice(args);
+    agno_run(dir, &all)
+}
+
+fn listed_ids(v: &Value) -> Vec<String> {
+    let mut ids: Vec<String> =
+        v["items"].as_array().unwrap().iter().map(|s| s["session_id"].as_str().unwrap().to_string()).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn sessions_list_human_and_json() {
+    let dir = three_sessions();
+    let r = sessions_cmd(dir.path(), &["list"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    for id in ["a1", "b1", "c1"] {
+        assert!(r.stdout.contains(id), "{id} is not listed: {r:?}");
+    }
+    assert!(r.stdout.contains("3 session"), "the total is not shown: {r:?}");
+
+    let r = sessions_cmd(dir.path(), &["list", "--format", "json"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    let v = parse_json(&r.stdout);
+    assert_eq!(v["total"], 3, "{v:#}");
+    assert_eq!(listed_ids(&v), ["a1", "b1", "c1"]);
+
+    // --format before the action works too (it is a global option).
+    let r = sessions_cmd(dir.path(), &["--format", "json", "list"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    assert_eq!(parse_json(&r.stdout)["total"], 3);
+}
+
+#[test]
+fn sessions_list_filters_by_agent_and_user() {
+    let dir = three_sessions();
+    let r = sessions_cmd(dir.path(), &["list", "--agent", "calc", "--format", "json"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    let v = parse_json(&r.stdout);
+    assert_eq!(v["total"], 1, "{v:#}");
+    assert_eq!(listed_ids(&v), ["c1"]);
+
+    let r = sessions_cmd(dir.path(), &["list", "--agent", "echo", "--format", "json"]);
+    assert_eq!(listed_ids(&parse_json(&r.stdout)), ["a1", "b1"], "{r:?}");
+
+    let r = sessions_cmd(dir.path(), &["list", "--user", "alice", "--format", "json"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    let v = parse_json(&r.stdout);
+    assert_eq!(v["total"], 1, "{v:#}");
+    assert_eq!(listed_ids(&v), ["a1"]);
+
+    let r = sessions_cmd(dir.path(), &["list", "--agent", "echo", "--user", "bob"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    assert!(r.stdout.contains("b1") && !r.stdout.contains("a1") && !r.stdout.contains("c1"), "{r:?}");
+}
+
+#[test]
+fn sessions_show_and_runs() {
+    let dir = three_sessions();
+    let r = sessions_cmd(dir.path(), &["show", "a1"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    assert!(r.stdout.contains("a1") && r.stdout.contains("alice"), "{r:?}");
+    assert!(r.stdout.contains("COMPLETED"), "{r:?}");
+
+    let r = sessions_cmd(dir.path(), &["show", "a1", "--format", "json"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    let v = parse_json(&r.stdout);
+    assert_eq!(v["session_id"], "a1");
+    assert_eq!(v["user_id"], "alice");
+    let shown = v["runs"].as_array().unwrap_or_else(|| panic!("no runs: {v:#}"));
+    assert_eq!(shown.len(), 2, "{v:#}");
+    let stored: Vec<String> = runs_of(dir.path(), "a1").into_iter().map(|r| r.run_id).collect();
+    let shown_ids: Vec<&str> = shown.iter().map(|r| r["run_id"].as_str().unwrap()).collect();
+    assert_eq!(shown_ids, stored);
+
+    let r = sessions_cmd(dir.path(), &["runs", "a1"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    for text in ["user: hello", "assistant: hello", "user: again", "assistant: again"] {
+        assert!(r.stdout.contains(text), "`{text}` is not shown: {r:?}");
+    }
+
+    let r = sessions_cmd(dir.path(), &["runs", "c1"]);
+    assert!(r.stdout.contains("tool: 42"), "{r:?}");
+
+    let r = sessions_cmd(dir.path(), &["runs", "a1", "--format", "json"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    let v = parse_json(&r.stdout);
+    let list = v.as_array().unwrap_or_else(|| panic!("not an array: {v:#}"));
+    assert_eq!(list.len(), 2);
+    assert!(list.iter().all(|r| r["run_data"]["messages"].is_array() || r["messages"].is_array()), "{v:#}");
+}
+
+#[test]
+fn sessions_rename_then_show_has_the_name() {
+    let dir = three_sessions();
+    let r = sessions_cmd(dir.path(), &["rename", "a1", "Trip planning"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+
+    let r = sessions_cmd(dir.path(), &["show", "a1", "--format", "json"]);
+    let v = parse_json(&r.stdout);
+    assert_eq!(v["session_data"]["session_name"], "Trip planning", "{v:#}");
+    // Renaming keeps the rest of session_data.
+    assert!(v["session_data"]["session_metrics"].is_object(), "{v:#}");
+
+    let r = sessions_cmd(dir.path(), &["show", "a1"]);
+    assert!(r.stdout.contains("Trip planning"), "{r:?}");
+    let r = sessions_cmd(dir.path(), &["list"]);
+    assert!(r.stdout.contains("Trip planning"), "{r:?}");
+
+    let stored = sessions(dir.path()).into_iter().find(|s| s.session_id == "a1").unwrap();
+    assert_eq!(stored.session_data["session_name"], "Trip planning");
+
+    let r = sessions_cmd(dir.path(), &["rename", "nope", "x"]);
+    assert_eq!(r.code, Some(EXIT_FAILURE), "{r:?}");
+    assert!(r.stderr.contains("not found"), "{r:?}");
+}
+
+#[test]
+fn sessions_delete_removes_the_session_and_its_runs() {
+    let dir = three_sessions();
+    let r = sessions_cmd(dir.path(), &["delete", "a1"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+
+    let r = sessions_cmd(dir.path(), &["show", "a1"]);
+    assert_eq!(r.code, Some(EXIT_FAILURE), "{r:?}");
+    assert!(r.stderr.contains("not found"), "{r:?}");
+    assert!(runs_of(dir.path(), "a1").is_empty(), "the runs of a deleted session remain");
+    let left: Vec<String> = sessions(dir.path()).into_iter().map(|s| s.session_id).collect();
+    assert_eq!(left, ["b1", "c1"], "{left:?}");
+
+    let r = sessions_cmd(dir.path(), &["delete", "a1"]);
+    assert_eq!(r.code, Some(EXIT_FAILURE), "{r:?}");
+    assert!(r.stderr.contains("not found"), "{r:?}");
+}
+
+#[test]
+fn sessions_of_an_unknown_id_are_not_found() {
+    let dir = three_sessions();
+    for action in ["show", "runs"] {
+        let r = sessions_cmd(dir.path(), &[action, "no-such-session"]);
+        assert_eq!(r.code, Some(EXIT_FAILURE), "{action}: {r:?}");
+        assert!(r.stderr.contains("not found"), "{action}: {r:?}");
+        assert!(r.stderr.contains("no-such-session"), "{action}: {r:?}");
+    }
+}
+
+#[test]
+fn sessions_on_a_fresh_folder_migrate_and_list_nothing() {
+    let dir = setup(APP);
+    let r = sessions_cmd(dir.path(), &["list", "--format", "json"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    let v = parse_json(&r.stdout);
+    assert_eq!(v["total"], 0);
+    assert_eq!(v["items"], Value::Array(vec![]));
+    assert!(db_path(dir.path()).exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Help
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn every_subcommand_help_has_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["run", "--help"][..],
+        &["chat", "--help"][..],
+        &["sessions", "--help"][..],
+        &["migrate", "--help"][..],
+        &["validate", "--help"][..],
+        &["schema", "--help"][..],
+        &["config", "--help"][..],
+        &["--help"][..],
+    ] {
+        let r = agno_run(dir.path(), args);
+        assert_eq!(r.code, Some(EXIT_OK), "{args:?}: {r:?}");
+        assert!(r.stdout.contains("Examples:"), "{args:?} has no examples:\n{}", r.stdout);
+    }
+}
+
+#[test]
+fn every_sessions_action_help_has_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut missing = Vec::new();
+    for action in ["list", "show", "runs", "delete", "rename"] {
+        let r = agno_run(dir.path(), &["sessions", action, "--help"]);
+        assert_eq!(r.code, Some(EXIT_OK), "{action}: {r:?}");
+        if !r.stdout.contains("Examples:") {
+            missing.push(action);
+        }
+    }
+    assert!(missing.is_empty(), "`agno-run sessions ACTION --help` has no examples for: {missing:?}");
+}
+
+#[test]
+fn sessions_help_describes_its_own_formats() {
+    // `--format` of `sessions` must not be described with `migrate status`'s wording.
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["sessions", "--help"][..], &["sessions", "list", "--help"][..]] {
+        let r = agno_run(dir.path(), args);
+        assert_eq!(r.code, Some(EXIT_OK), "{args:?}: {r:?}");
+        assert!(
+            !r.stdout.contains("database states") && !r.stdout.contains("A table per database"),
+            "{args:?} describes --format as migrate status's output:\n{}",
+            r.stdout
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A closed stdout
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_closed_stdout_does_not_panic() {
+    let dir = setup(APP);
+    let mut panicked = Vec::new();
+    for args in [
+        &["run", "app.yaml", "--agent", "echo", "hello"][..],
+        &["run", "app.yaml", "--agent", "echo", "--json", "hello"][..],
+        &["chat", "app.yaml", "--agent", "echo"][..],
+    ] {
+        let mut child = spawn(dir.path(), args);
+        // Close the reading end before the process writes anything (as `agno-run run ... | head -c0`).
+        drop(child.stdout.take());
+        let _ = child.stdin.as_mut().unwrap().write_all(b"hello\n");
+        let (code, stderr) = finish_status(child, 20);
+        if stderr.contains("panicked") || code == Some(101) {
+            panicked.push(format!("{args:?} (exit {code:?}):\n{stderr}"));
+        }
+    }
+    assert!(panicked.is_empty(), "panics on a closed stdout:\n{}", panicked.join("\n"));
+    let rows = runs(dir.path());
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    assert!(rows.iter().all(|r| r.status.as_deref() == Some("COMPLETED")), "{rows:#?}");
+}
+
+/// Like [`finish`] for a child whose stdout was taken: the exit code and stderr.
+fn finish_status(mut child: Child, secs: u64) -> (Option<i32>, String) {
+    drop(child.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the process did not exit within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    (status.code(), stderr)
+}
