@@ -10,10 +10,8 @@ use serde_json::Value;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-use super::sql::{Dialect, Param, Statements, memory_filter, session_filter};
-use super::{
-    Memory, MemoryQuery, Page, Result, Run, Session, SessionChange, SessionQuery, StoreError, now, page_bounds,
-};
+use super::sql::{Dialect, Listing, Param, Statements, memory_listing, session_listing};
+use super::{Memory, MemoryQuery, Page, Result, Run, Session, SessionChange, SessionQuery, StoreError, now};
 use crate::config::{TableNames, redact_url};
 
 /// PostgreSQL store; clones share the pool.
@@ -323,26 +321,17 @@ impl PostgresStore {
     }
 
     pub(super) async fn list_sessions(&self, q: &SessionQuery) -> Result<Page<Session>> {
-        const A: &str = "list sessions";
-        let c = self.client(A).await?;
-        let f = session_filter(Dialect::Postgres, q);
-        let (limit, page, offset) = page_bounds(q.limit, q.page, 20);
-        let table = &self.inner.sql.sessions;
-        let where_sql = f.where_sql();
-        let params = bind(&f.params);
-        let total: i64 = c
-            .query_one(&format!("SELECT COUNT(*) FROM {table}{where_sql}"), &refs(&params))
-            .await
-            .map_err(|e| pg_err(A, &e))?
-            .get(0);
-        let dir = if q.ascending { "ASC" } else { "DESC" };
-        let sql = format!(
-            "SELECT {} FROM {table}{where_sql} ORDER BY {} {dir} NULLS LAST, session_id {dir} LIMIT {limit} OFFSET {offset}",
-            super::sql::SESSION_COLUMNS,
-            q.sort_by.column()
-        );
-        let rows = c.query(&sql, &refs(&params)).await.map_err(|e| pg_err(A, &e))?;
-        Ok(Page { items: rows.iter().map(session_row).collect(), total: total as u64, page, limit })
+        let listing = session_listing(Dialect::Postgres, &self.inner.sql.sessions, q);
+        self.paged("list sessions", listing, session_row).await
+    }
+
+    /// Runs a listing's count and page queries.
+    async fn paged<T>(&self, action: &str, l: Listing, row: fn(&Row) -> T) -> Result<Page<T>> {
+        let c = self.client(action).await?;
+        let params = bind(&l.params);
+        let total: i64 = c.query_one(&l.count, &refs(&params)).await.map_err(|e| pg_err(action, &e))?.get(0);
+        let rows = c.query(&l.select, &refs(&params)).await.map_err(|e| pg_err(action, &e))?;
+        Ok(Page { items: rows.iter().map(row).collect(), total: total as u64, page: l.page, limit: l.limit })
     }
 
     pub(super) async fn modify_session(&self, id: &str, change: SessionChange) -> Result<Session> {
@@ -497,24 +486,8 @@ impl PostgresStore {
     }
 
     pub(super) async fn list_memories(&self, q: &MemoryQuery) -> Result<Page<Memory>> {
-        const A: &str = "list memories";
-        let c = self.client(A).await?;
-        let f = memory_filter(Dialect::Postgres, q);
-        let (limit, page, offset) = page_bounds(q.limit, q.page, 100);
-        let table = &self.inner.sql.memories;
-        let where_sql = f.where_sql();
-        let params = bind(&f.params);
-        let total: i64 = c
-            .query_one(&format!("SELECT COUNT(*) FROM {table}{where_sql}"), &refs(&params))
-            .await
-            .map_err(|e| pg_err(A, &e))?
-            .get(0);
-        let sql = format!(
-            "SELECT {} FROM {table}{where_sql} ORDER BY updated_at DESC NULLS LAST, memory_id DESC LIMIT {limit} OFFSET {offset}",
-            super::sql::MEMORY_COLUMNS
-        );
-        let rows = c.query(&sql, &refs(&params)).await.map_err(|e| pg_err(A, &e))?;
-        Ok(Page { items: rows.iter().map(memory_row).collect(), total: total as u64, page, limit })
+        let listing = memory_listing(Dialect::Postgres, &self.inner.sql.memories, q);
+        self.paged("list memories", listing, memory_row).await
     }
 
     pub(super) async fn delete_memory(&self, id: &str) -> Result<()> {

@@ -218,8 +218,51 @@ impl Filter {
     }
 }
 
+/// A paged listing: the count and the page query, with their shared parameters.
+#[derive(Debug)]
+pub(crate) struct Listing {
+    pub count: String,
+    pub select: String,
+    pub params: Vec<Param>,
+    pub limit: u32,
+    pub page: u32,
+}
+
+fn listing(table: &str, columns: &str, f: &Filter, order: &str, limit: u32, page: u32, offset: u64) -> Listing {
+    let where_sql = f.where_sql();
+    Listing {
+        count: format!("SELECT COUNT(*) FROM {table}{where_sql}"),
+        select: format!("SELECT {columns} FROM {table}{where_sql} ORDER BY {order} LIMIT {limit} OFFSET {offset}"),
+        params: f.params.clone(),
+        limit,
+        page,
+    }
+}
+
+/// The listing of sessions matching `q` in `table` (quoted, qualified).
+pub(crate) fn session_listing(d: Dialect, table: &str, q: &super::SessionQuery) -> Listing {
+    let (limit, page, offset) = super::page_bounds(q.limit, q.page, 20);
+    let dir = if q.ascending { "ASC" } else { "DESC" };
+    let order = format!("{} {dir} NULLS LAST, session_id {dir}", q.sort_by.column());
+    listing(table, SESSION_COLUMNS, &session_filter(d, q), &order, limit, page, offset)
+}
+
+/// The listing of memories matching `q` in `table`, newest first.
+pub(crate) fn memory_listing(d: Dialect, table: &str, q: &super::MemoryQuery) -> Listing {
+    let (limit, page, offset) = super::page_bounds(q.limit, q.page, 100);
+    listing(
+        table,
+        MEMORY_COLUMNS,
+        &memory_filter(d, q),
+        "updated_at DESC NULLS LAST, memory_id DESC",
+        limit,
+        page,
+        offset,
+    )
+}
+
 /// The WHERE filter of a session listing.
-pub(crate) fn session_filter(d: Dialect, q: &super::SessionQuery) -> Filter {
+fn session_filter(d: Dialect, q: &super::SessionQuery) -> Filter {
     let mut f = Filter::default();
     if let Some(t) = q.session_type {
         f.push(d, "session_type = {}", Param::Text(t.as_str().into()));
@@ -249,7 +292,7 @@ pub(crate) fn session_filter(d: Dialect, q: &super::SessionQuery) -> Filter {
 }
 
 /// The WHERE filter of a memory listing.
-pub(crate) fn memory_filter(d: Dialect, q: &super::MemoryQuery) -> Filter {
+fn memory_filter(d: Dialect, q: &super::MemoryQuery) -> Filter {
     let mut f = Filter::default();
     if let Some(u) = &q.user_id {
         f.push(d, "user_id = {}", Param::Text(u.clone()));

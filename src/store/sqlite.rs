@@ -11,10 +11,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavio
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::sql::{Dialect, Param, Statements, memory_filter, session_filter};
+use super::sql::{Dialect, Listing, Param, Statements, memory_listing, session_listing};
 use super::{
     Memory, MemoryQuery, Page, Result, Run, Session, SessionChange, SessionQuery, StoreError, decode_json, now,
-    page_bounds,
 };
 use crate::config::TableNames;
 
@@ -294,31 +293,23 @@ impl SqliteStore {
     }
 
     pub(super) async fn list_sessions(&self, q: &SessionQuery) -> Result<Page<Session>> {
-        let inner = self.inner.clone();
-        let f = session_filter(Dialect::Sqlite, q);
-        let (limit, page, offset) = page_bounds(q.limit, q.page, 20);
-        let order = format!(
-            "{} {}, session_id {}",
-            q.sort_by.column(),
-            if q.ascending { "ASC" } else { "DESC" },
-            if q.ascending { "ASC" } else { "DESC" }
-        );
-        self.with("list sessions", move |c| {
-            let table = &inner.sql.sessions;
-            let where_sql = f.where_sql();
-            let params = bind(&f.params);
-            let total: i64 =
-                c.query_row(&format!("SELECT COUNT(*) FROM {table}{where_sql}"), params_from_iter(&params), |r| {
-                    r.get(0)
-                })?;
-            let sql = format!(
-                "SELECT {} FROM {table}{where_sql} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
-                super::sql::SESSION_COLUMNS
-            );
-            let mut stmt = c.prepare(&sql)?;
-            let items =
-                stmt.query_map(params_from_iter(&params), session_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Page { items, total: total as u64, page, limit })
+        let listing = session_listing(Dialect::Sqlite, &self.inner.sql.sessions, q);
+        self.paged("list sessions", listing, session_row).await
+    }
+
+    /// Runs a listing's count and page queries.
+    async fn paged<T: Send + 'static>(
+        &self,
+        action: &'static str,
+        l: Listing,
+        row: fn(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Page<T>> {
+        self.with(action, move |c| {
+            let params = bind(&l.params);
+            let total: i64 = c.query_row(&l.count, params_from_iter(&params), |r| r.get(0))?;
+            let mut stmt = c.prepare(&l.select)?;
+            let items = stmt.query_map(params_from_iter(&params), row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Page { items, total: total as u64, page: l.page, limit: l.limit })
         })
         .await
     }
@@ -515,24 +506,8 @@ impl SqliteStore {
     }
 
     pub(super) async fn list_memories(&self, q: &MemoryQuery) -> Result<Page<Memory>> {
-        let inner = self.inner.clone();
-        let f = memory_filter(Dialect::Sqlite, q);
-        let (limit, page, offset) = page_bounds(q.limit, q.page, 100);
-        self.with("list memories", move |c| {
-            let table = &inner.sql.memories;
-            let where_sql = f.where_sql();
-            let params = bind(&f.params);
-            let total: i64 =
-                c.query_row(&format!("SELECT COUNT(*) FROM {table}{where_sql}"), params_from_iter(&params), |r| r.get(0))?;
-            let sql = format!(
-                "SELECT {} FROM {table}{where_sql} ORDER BY updated_at DESC, memory_id DESC LIMIT {limit} OFFSET {offset}",
-                super::sql::MEMORY_COLUMNS
-            );
-            let mut stmt = c.prepare(&sql)?;
-            let items = stmt.query_map(params_from_iter(&params), memory_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Page { items, total: total as u64, page, limit })
-        })
-        .await
+        let listing = memory_listing(Dialect::Sqlite, &self.inner.sql.memories, q);
+        self.paged("list memories", listing, memory_row).await
     }
 
     pub(super) async fn delete_memory(&self, id: &str) -> Result<()> {
