@@ -755,6 +755,28 @@ fn ctrl_c_cancels_a_chat_turn_and_the_chat_goes_on() {
 }
 
 #[test]
+fn ctrl_c_at_the_prompt_after_a_turn_ends_the_chat() {
+    let dir = setup(APP);
+    let mut child = spawn(dir.path(), &["chat", "app.yaml", "--agent", "echo"]);
+    child.stdin.as_mut().unwrap().write_all(b"hello\n").unwrap();
+    wait_for_runs(dir.path(), 20, "a finished run", |rows| {
+        rows.len() == 1 && rows[0].status.as_deref() == Some("COMPLETED")
+    });
+    // The turn is over and the chat waits at its prompt, with stdin still open: only Ctrl-C
+    // can end it (`finish` would close stdin, so wait for the exit first).
+    std::thread::sleep(Duration::from_millis(300));
+    sigint(&child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "Ctrl-C at the prompt did not end the chat");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = finish(child, 10);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    assert_eq!(runs(dir.path()).len(), 1);
+}
+
+#[test]
 fn ctrl_c_cancels_a_run() {
     let (port, _bodies) = slow_server();
     let dir = setup(&slow_config(port));

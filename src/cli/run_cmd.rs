@@ -172,7 +172,7 @@ pub(super) fn chat(args: ChatArgs) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
-    rt.block_on(async move {
+    let code = rt.block_on(async move {
         let runtime = match start_runtime(config, args.no_migrate).await {
             Ok(r) => r,
             Err(code) => return code,
@@ -186,7 +186,13 @@ pub(super) fn chat(args: ChatArgs) -> u8 {
         let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
         loop {
             eprint!("> ");
-            let line = match lines.next_line().await {
+            // Once a turn has installed the Ctrl-C handler, Ctrl-C no longer kills the process: at
+            // the prompt it ends the chat, as Ctrl-D does.
+            let next = tokio::select! {
+                line = lines.next_line() => line,
+                _ = tokio::signal::ctrl_c() => Ok(None),
+            };
+            let line = match next {
                 Ok(Some(l)) => l,
                 Ok(None) => {
                     eprintln!();
@@ -225,5 +231,8 @@ pub(super) fn chat(args: ChatArgs) -> u8 {
                 Err(e) => report_error(&e),
             }
         }
-    })
+    });
+    // A blocking read of stdin may still be pending (Ctrl-C at the prompt): do not wait for it.
+    rt.shutdown_background();
+    code
 }
