@@ -108,6 +108,19 @@ pub struct TableNames {
     pub migrations: String,
 }
 
+impl Default for TableNames {
+    /// Agno's default names, and agno-run's history table.
+    fn default() -> Self {
+        TableNames {
+            sessions: "agno_sessions".into(),
+            runs: "agno_runs".into(),
+            memories: "agno_memories".into(),
+            versions: "agno_schema_versions".into(),
+            migrations: "agno_run_migrations".into(),
+        }
+    }
+}
+
 /// Where a database lives.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -290,12 +303,13 @@ impl Config {
                 ),
                 Database::Memory { tables } => (Backend::Memory, tables),
             };
+            let d = TableNames::default();
             let names = TableNames {
-                sessions: tables.session_table.unwrap_or_else(|| "agno_sessions".into()),
-                runs: tables.runs_table.unwrap_or_else(|| "agno_runs".into()),
-                memories: tables.memory_table.unwrap_or_else(|| "agno_memories".into()),
-                versions: tables.versions_table.unwrap_or_else(|| "agno_schema_versions".into()),
-                migrations: tables.migrations_table.unwrap_or_else(|| "agno_run_migrations".into()),
+                sessions: tables.session_table.unwrap_or(d.sessions),
+                runs: tables.runs_table.unwrap_or(d.runs),
+                memories: tables.memory_table.unwrap_or(d.memories),
+                versions: tables.versions_table.unwrap_or(d.versions),
+                migrations: tables.migrations_table.unwrap_or(d.migrations),
             };
             let migrations = tables.migrations.iter().map(|m| resolve_path(&dir, m)).collect();
             databases.insert(id.clone(), DatabaseConfig { id, backend, tables: names, migrations, implicit: false });
@@ -306,13 +320,7 @@ impl Config {
                 DatabaseConfig {
                     id: IMPLICIT_DB.to_string(),
                     backend: Backend::Sqlite { path: base.join("agno.db") },
-                    tables: TableNames {
-                        sessions: "agno_sessions".into(),
-                        runs: "agno_runs".into(),
-                        memories: "agno_memories".into(),
-                        versions: "agno_schema_versions".into(),
-                        migrations: "agno_run_migrations".into(),
-                    },
+                    tables: TableNames::default(),
                     migrations: Vec::new(),
                     implicit: true,
                 },

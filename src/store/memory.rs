@@ -32,17 +32,8 @@ fn backend(action: &str) -> StoreError {
 }
 
 impl MemoryStore {
-    pub(super) fn new() -> Self {
-        MemoryStore {
-            data: Arc::default(),
-            tables: TableNames {
-                sessions: "agno_sessions".into(),
-                runs: "agno_runs".into(),
-                memories: "agno_memories".into(),
-                versions: "agno_schema_versions".into(),
-                migrations: "agno_run_migrations".into(),
-            },
-        }
+    pub(super) fn new(tables: &TableNames) -> Self {
+        MemoryStore { data: Arc::default(), tables: tables.clone() }
     }
 
     fn lock(&self, action: &str) -> Result<std::sync::MutexGuard<'_, Data>> {

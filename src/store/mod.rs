@@ -345,7 +345,7 @@ impl Store {
             Backend::Postgres { url, schema, pool_size, connect_timeout } => Store::Postgres(
                 postgres::PostgresStore::open(url.expose(), schema, &db.tables, *pool_size, *connect_timeout).await?,
             ),
-            Backend::Memory => Store::Memory(memory::MemoryStore::new()),
+            Backend::Memory => Store::Memory(memory::MemoryStore::new(&db.tables)),
         })
     }
 
