@@ -75,6 +75,32 @@ fn print_event(e: &Event, stream_to_stdout: bool) {
     }
 }
 
+/// A token cancelled by the next Ctrl-C. The handler is installed before this returns, so a
+/// Ctrl-C that arrives while the run starts cancels it rather than killing the process.
+fn cancel_on_interrupt() -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let cancel = CancellationToken::new();
+    let token = cancel.clone();
+    #[cfg(unix)]
+    let task = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+        Ok(mut sigint) => tokio::spawn(async move {
+            if sigint.recv().await.is_some() {
+                token.cancel();
+            }
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C; a run cannot be cancelled");
+            tokio::spawn(async {})
+        }
+    };
+    #[cfg(not(unix))]
+    let task = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            token.cancel();
+        }
+    });
+    (cancel, task)
+}
+
 fn report_error(e: &RunError) {
     eprintln!("error: {e}");
     match e {
@@ -128,15 +154,7 @@ pub(super) fn run(mut args: RunArgs) -> u8 {
         };
         let input =
             RunInput { message, session_id: args.session, user_id: args.user, session_state: None, stream: !args.json };
-        let cancel = CancellationToken::new();
-        let ctrl_c = {
-            let cancel = cancel.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    cancel.cancel();
-                }
-            })
-        };
+        let (cancel, ctrl_c) = cancel_on_interrupt();
         let json = args.json;
         let result = agent.run(input, &mut |e| print_event(&e, !json), &cancel).await;
         ctrl_c.abort();
@@ -213,15 +231,7 @@ pub(super) fn chat(args: ChatArgs) -> u8 {
                 session_state: None,
                 stream: true,
             };
-            let cancel = CancellationToken::new();
-            let watcher = {
-                let cancel = cancel.clone();
-                tokio::spawn(async move {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        cancel.cancel();
-                    }
-                })
-            };
+            let (cancel, watcher) = cancel_on_interrupt();
             let result = agent.run(input, &mut |e| print_event(&e, true), &cancel).await;
             watcher.abort();
             write_out("\n");
