@@ -203,14 +203,15 @@ impl<'a> Checker<'a, '_, '_> {
         for (id, d) in &self.decl.databases {
             let Some(db) = &d.value else { continue };
             let mut names: Vec<(String, &str, Span)> = Vec::new();
+            let defaults = super::TableNames::default();
             for (key, default) in [
-                ("session_table", "agno_sessions"),
-                ("runs_table", "agno_runs"),
-                ("memory_table", "agno_memories"),
-                ("versions_table", "agno_schema_versions"),
-                ("migrations_table", "agno_run_migrations"),
+                ("session_table", defaults.sessions),
+                ("runs_table", defaults.runs),
+                ("memory_table", defaults.memories),
+                ("versions_table", defaults.versions),
+                ("migrations_table", defaults.migrations),
             ] {
-                let name = self.identifier(d.file, &d.node, key, "table").unwrap_or_else(|| default.to_string());
+                let name = self.identifier(d.file, &d.node, key, "table").unwrap_or(default);
                 if key == "migrations_table" && name.len() > 58 && is_sql_identifier(&name) {
                     self.out.push(
                         Diagnostic::new(Code::Identifier, format!("`{name}` is too long for a migrations table name"))
