@@ -310,13 +310,31 @@ fn permissions_ignored() -> bool {
     ignored
 }
 
+/// A copy of the binary that any user can run: the build folder may sit in a checkout only its
+/// owner can enter (a `mktemp -d` clone is mode 0700).
+fn binary_for_anyone() -> &'static Path {
+    static COPY: std::sync::OnceLock<(TempDir, PathBuf)> = std::sync::OnceLock::new();
+    let (_, path) = COPY.get_or_init(|| {
+        let dir = tempfile::Builder::new().prefix("agno-run-bin").tempdir_in("/tmp").unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().join("agno-run");
+        fs::copy(BIN, &path).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        (dir, path)
+    });
+    path
+}
+
 /// `migrate app.yaml` from `dir` as an unprivileged user: as `nobody` (uid/gid 65534) when
 /// this process is root (root ignores file modes), else as ourselves.
 fn migrate_unprivileged(dir: &Path) -> Out {
     let mut cmd = agno_std(dir);
     cmd.args(["migrate", "app.yaml", "--lock-timeout", "5"]);
     if permissions_ignored() {
-        cmd.uid(65534).gid(65534);
+        let mut as_nobody = std::process::Command::new(binary_for_anyone());
+        as_nobody.env_clear().current_dir(dir).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        as_nobody.args(["migrate", "app.yaml", "--lock-timeout", "5"]).uid(65534).gid(65534);
+        cmd = as_nobody;
     }
     let child = cmd.spawn().unwrap();
     let start = Instant::now();
