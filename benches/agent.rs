@@ -10,11 +10,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use agno_run::agent::{Agent, RunInput};
+use std::sync::Arc;
+
 use agno_run::config::{LoadOptions, load};
-use agno_run::runtime::Runtime;
+use agno_run::run::{Component, RunInput, RunRequest, SessionType};
+use agno_run::runtime::{self, Generation, Options, Process};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
 const RUNS: usize = 2_000;
 
@@ -67,7 +68,7 @@ async fn fake_openai() -> String {
     format!("http://{addr}/v1")
 }
 
-async fn agent(dir: &std::path::Path, model: &str) -> Agent {
+async fn agent(dir: &std::path::Path, model: &str) -> Arc<Generation> {
     let yaml = format!(
         "version: 1\ndatabases:\n  main: {{type: sqlite, db_file: bench.db}}\nmodels:\n{model}\nagents:\n  bench:\n    model: m\n    description: A benchmark agent.\n    instructions: [Be concise., Answer in one sentence.]\n    add_history_to_context: true\n    num_history_runs: 3\n    session_state: {{count: 0}}\n    add_session_state_to_context: true\n"
     );
@@ -75,19 +76,20 @@ async fn agent(dir: &std::path::Path, model: &str) -> Agent {
     std::fs::write(&path, yaml).expect("write config");
     let loaded = load(&[path], &LoadOptions::with_env(HashMap::new()));
     let config = loaded.config.unwrap_or_else(|| panic!("{:?}", loaded.report.diagnostics));
-    let runtime = Runtime::start(config, true, &mut |_, _| {}).await.expect("runtime");
-    runtime.agent("bench").expect("agent")
+    let generation = Generation::build(config, None, Process::new(), Options::default());
+    generation.store("main").await.expect("open the database");
+    generation
 }
 
-async fn pass(agent: &Agent) -> (Duration, Vec<Duration>) {
-    let cancel = CancellationToken::new();
+async fn pass(generation: &Arc<Generation>) -> (Duration, Vec<Duration>) {
     let mut times = Vec::with_capacity(RUNS);
     let start = Instant::now();
     for i in 0..RUNS {
         let input =
             RunInput { message: format!("question {i}"), session_id: Some("bench".into()), ..Default::default() };
+        let request = RunRequest { target: Component::new(SessionType::Agent, "bench"), input, parent: None };
         let t = Instant::now();
-        agent.run(input, &mut |_| {}, &cancel).await.expect("run");
+        runtime::start(generation, request).await.expect("start").result().await.expect("run");
         times.push(t.elapsed());
     }
     (start.elapsed(), times)

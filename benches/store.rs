@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use agno_run::config::{LoadOptions, load};
 use agno_run::migrate;
-use agno_run::store::{Run, Session, SessionType, Store};
+use agno_run::store::{Run, RunStatus, Session, SessionType, Store};
 use serde_json::json;
 
 const RUNS: usize = 10_000;
@@ -58,7 +58,7 @@ async fn bench(name: &str, yaml: String) {
     let append = |session: &'static str, i: usize| {
         let store = store.clone();
         async move {
-            let mut run = Run::new(format!("{session}-{i}"), session, SessionType::Agent, "COMPLETED");
+            let mut run = Run::new(format!("{session}-{i}"), session, SessionType::Agent, RunStatus::Completed);
             run.run_data = run_data(i);
             let t = Instant::now();
             store.append_run(&run).await.expect("append");

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod migrate;
 pub mod model;
+pub mod run;
 pub mod runtime;
 pub mod store;
 pub mod tool;

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use agno_run::config::{DatabaseConfig, LoadOptions, load};
 use agno_run::migrate;
-use agno_run::store::{Memory, MemoryQuery, Run, Session, SessionQuery, SessionType, Store, now};
+use agno_run::store::{Memory, MemoryQuery, Run, RunStatus, Session, SessionQuery, SessionType, Store, now};
 use serde_json::{Value, json};
 
 /// The mock model's only answer (the same text the fixture generator's mock gave).
@@ -317,7 +317,7 @@ async fn write_rust_session(store: &Store) -> Vec<String> {
     let mut ids = Vec::new();
     for (i, (question, answer)) in TURNS.iter().enumerate() {
         let run_id = uuid::Uuid::new_v4().to_string();
-        let mut run = Run::new(&run_id, "s1", SessionType::Agent, "COMPLETED");
+        let mut run = Run::new(&run_id, "s1", SessionType::Agent, RunStatus::Completed);
         run.agent_id = Some("assistant".into());
         run.user_id = Some("u1".into());
         run.run_data = run_data(&run_id, question, answer, run.created_at);
@@ -431,10 +431,10 @@ async fn agno_reads_what_agno_run_wrote(python: &Path, db: &DatabaseConfig, py_d
     assert_eq!(runs.iter().map(|r| r.run_id.as_str()).take(2).collect::<Vec<_>>(), ours);
     let new = &runs[2];
     assert_eq!(new.run_id, third["run_id"].as_str().unwrap());
-    assert_eq!(new.run_type, "agent");
+    assert_eq!(new.run_type, SessionType::Agent);
     assert_eq!(new.agent_id.as_deref(), Some("assistant"));
     assert_eq!(new.user_id.as_deref(), Some("u1"));
-    assert_eq!(new.status.as_deref(), Some("COMPLETED"));
+    assert_eq!(new.status, Some(RunStatus::Completed));
     assert_eq!(new.parent_run_id, None);
     assert_eq!(new.run_data["content"], REPLY);
     assert_eq!(new.run_data["input"]["input_content"], "third");
@@ -482,7 +482,7 @@ async fn assert_matches_expected(store: &Store, expected: &Value) {
     assert!(!sessions.is_empty());
     for (sid, exp) in sessions {
         let (s, runs) = store.get_session_with_runs(sid, None).await.unwrap_or_else(|e| panic!("{sid}: {e}"));
-        assert_eq!(s.session_type, exp["session_type"].as_str().unwrap(), "{sid}: session_type");
+        assert_eq!(s.session_type.as_str(), exp["session_type"].as_str().unwrap(), "{sid}: session_type");
         assert_eq!(s.user_id.as_deref(), opt_str(&exp["user_id"]), "{sid}: user_id");
         assert_eq!(s.agent_id.as_deref(), opt_str(&exp["agent_id"]), "{sid}: agent_id");
         assert_eq!(s.team_id.as_deref(), opt_str(&exp["team_id"]), "{sid}: team_id");
@@ -501,7 +501,7 @@ async fn assert_matches_expected(store: &Store, expected: &Value) {
             let what = format!("{sid} run {i} ({})", run.run_id);
             assert_eq!(run.run_index, Some(i as i64), "{what}: run_index");
             assert_eq!(run.session_id, *sid, "{what}: session_id");
-            assert_eq!(run.status.as_deref(), opt_str(&er["status"]), "{what}: status column");
+            assert_eq!(run.status.map(RunStatus::as_str), opt_str(&er["status"]), "{what}: status column");
             assert_eq!(run.run_data["status"], er["status"], "{what}: run_data.status");
             assert_eq!(run.run_data["content"], er["content"], "{what}: run_data.content");
             let roles: Vec<&str> = run.run_data["messages"]
@@ -518,7 +518,7 @@ async fn assert_matches_expected(store: &Store, expected: &Value) {
             assert_eq!(run.team_id.as_deref(), opt_str(&er["team_id"]), "{what}: team_id");
             assert_eq!(run.workflow_id.as_deref(), opt_str(&er["workflow_id"]), "{what}: workflow_id");
             assert_eq!(run.parent_run_id.as_deref(), opt_str(&er["parent_run_id"]), "{what}: parent_run_id");
-            assert_eq!(run.run_type, exp["session_type"].as_str().unwrap(), "{what}: run_type");
+            assert_eq!(run.run_type.as_str(), exp["session_type"].as_str().unwrap(), "{what}: run_type");
             let names = |v: &Value, key: &str| -> Vec<String> {
                 v.as_array()
                     .map(|a| a.iter().map(|x| x[key].as_str().unwrap_or_default().to_string()).collect())

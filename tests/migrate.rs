@@ -355,7 +355,8 @@ fn sqlite_fresh_apply_creates_agno_tables_indexes_and_stamps_3_0_0() {
         .says("database `main`")
         .says("applying V1__agno_core_tables (built-in)")
         .says("applied V1__agno_core_tables in")
-        .says("1 migration(s) applied");
+        .says("applying V2__agno_run_runners (built-in)")
+        .says("2 migration(s) applied");
 
     let c = open(&db_path(&dir));
     let t = tables(&c);
@@ -396,11 +397,11 @@ fn sqlite_fresh_apply_creates_agno_tables_indexes_and_stamps_3_0_0() {
         assert_eq!(v, "3.0.0", "{t}");
         assert!(created.len() >= 19 && created.as_bytes()[10] == b'T', "ISO-8601 date for {t}: {created}");
     }
-    // The built-in history has V1 with a checksum.
+    // The built-in history has V1 and V2 with their checksums.
     let h = history(&c, "agno_run_migrations");
-    assert_eq!(h.len(), 1, "{h:?}");
-    assert_eq!(h[0].0, 1);
-    assert!(h[0].1.contains("agno_core_tables"), "{h:?}");
+    assert_eq!(h.len(), 2, "{h:?}");
+    assert_eq!((h[0].0, h[1].0), (1, 2));
+    assert!(h[0].1.contains("agno_core_tables") && h[1].1.contains("agno_run_runners"), "{h:?}");
     assert!(!h[0].2.is_empty());
 }
 
@@ -440,6 +441,7 @@ fn sqlite_configured_names_are_used_everywhere() {
         "memory_table: my_memories",
         "versions_table: my_versions",
         "migrations_table: my_history",
+        "runners_table: my_runners",
         "migrations: [mig]",
     ]);
     write(dir.path().join("mig/V1__notes.sql"), "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n");
@@ -448,7 +450,16 @@ fn sqlite_configured_names_are_used_everywhere() {
     let t = tables(&c);
     assert_eq!(
         t,
-        ["my_history", "my_history_user", "my_memories", "my_runs", "my_sessions", "my_versions", "notes"],
+        [
+            "my_history",
+            "my_history_user",
+            "my_memories",
+            "my_runners",
+            "my_runs",
+            "my_sessions",
+            "my_versions",
+            "notes"
+        ],
         "only the configured names"
     );
     let idx = indexes(&c);
@@ -459,7 +470,7 @@ fn sqlite_configured_names_are_used_everywhere() {
     assert_eq!(stamped, [("my_memories", "3.0.0"), ("my_runs", "3.0.0"), ("my_sessions", "3.0.0")]);
     let fk: String = c.query_row("SELECT \"table\" FROM pragma_foreign_key_list('my_runs')", [], |r| r.get(0)).unwrap();
     assert_eq!(fk, "my_sessions");
-    assert_eq!(history_versions(&c, "my_history"), [1]);
+    assert_eq!(history_versions(&c, "my_history"), [1, 2]);
     assert_eq!(history_versions(&c, "my_history_user"), [1]);
 }
 
@@ -473,8 +484,8 @@ fn sqlite_user_migrations_run_after_the_built_in_ones_with_their_own_history() {
         ("notes.sql", "THIS IS NOT SQL AND NOT A MIGRATION NAME;"),
     ]);
     let out = migrate(dir.path(), &[]);
-    out.expect(EXIT_OK).says("3 migration(s) applied");
-    let built_in = out.stdout.find("applying V1__agno_core_tables").expect("built-in applied");
+    out.expect(EXIT_OK).says("4 migration(s) applied");
+    let built_in = out.stdout.find("applying V2__agno_run_runners").expect("built-in applied");
     let v1 = out.stdout.find("applying V1__tags").expect("V1__tags applied");
     let v2 = out.stdout.find("applying V2__tag_index").expect("V2__tag_index applied");
     assert!(built_in < v1 && v1 < v2, "order built-in, V1, V2:\n{}", out.stdout);
@@ -483,7 +494,7 @@ fn sqlite_user_migrations_run_after_the_built_in_ones_with_their_own_history() {
     let c = open(&db_path(&dir));
     assert!(has_table(&c, "tags"));
     assert!(indexes(&c).contains(&"idx_tags_tag".to_string()));
-    assert_eq!(history_versions(&c, "agno_run_migrations"), [1]);
+    assert_eq!(history_versions(&c, "agno_run_migrations"), [1, 2]);
     let user = history(&c, "agno_run_migrations_user");
     assert_eq!(user.iter().map(|h| h.0).collect::<Vec<_>>(), [1, 2]);
     assert!(user[0].1.contains("tags") && user[1].1.contains("tag_index"), "{user:?}");
@@ -551,7 +562,8 @@ fn sqlite_dry_run_prints_the_exact_sql_and_creates_nothing() {
         .says("CREATE TABLE notes (id INTEGER PRIMARY KEY);")
         .says("INSERT INTO \"agno_run_migrations\"")
         .says("INSERT INTO \"agno_run_migrations_user\"")
-        .says("2 pending migration(s)");
+        .says("CREATE TABLE IF NOT EXISTS \"agno_run_runners\"")
+        .says("3 pending migration(s)");
     // The built-in SQL comes before the user's.
     let b = out.stdout.find("\"agno_sessions\"").unwrap();
     let u = out.stdout.find("CREATE TABLE notes").unwrap();
@@ -587,7 +599,7 @@ fn sqlite_status_lists_pending_then_applied_in_human_and_json() {
     assert_eq!(j[0]["db"], "main");
     assert_eq!(j[0]["applied"].as_array().unwrap().len(), 0);
     let pending: Vec<&str> = j[0]["pending"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(pending, ["V1__agno_core_tables", "V1__notes"]);
+    assert_eq!(pending, ["V1__agno_core_tables", "V2__agno_run_runners", "V1__notes"]);
     assert!(!db_path(&dir).exists(), "status creates nothing");
 
     migrate(dir.path(), &[]).expect(EXIT_OK);
@@ -603,7 +615,7 @@ fn sqlite_status_lists_pending_then_applied_in_human_and_json() {
     out.expect(EXIT_OK);
     let j: Value = serde_json::from_str(&out.stdout).unwrap();
     let applied = j[0]["applied"].as_array().unwrap();
-    assert_eq!(applied.len(), 2, "{j:#}");
+    assert_eq!(applied.len(), 3, "{j:#}");
     assert_eq!(applied[0]["checksum"], checksum.as_str());
     assert_eq!(applied[0]["version"], 1);
     assert_eq!(applied[0]["changed"], false);
@@ -787,14 +799,15 @@ fn sqlite_existing_agno_3_database_is_adopted() {
     assert_eq!(n, 1);
     let mut expected = tables_before.clone();
     expected.push("agno_run_migrations".into());
+    expected.push("agno_run_runners".into());
     expected.sort();
-    assert_eq!(tables(&c), expected, "only the history table is new");
+    assert_eq!(tables(&c), expected, "only agno-run's own tables are new");
     assert_eq!(indexes(&c), indexes_before, "Agno's indexes kept, none duplicated");
     for (t, v, created) in stamps(&c, "agno_schema_versions") {
         assert_eq!(v, "3.0.0", "{t}");
         assert_eq!(created, "2025-06-01T10:00:00.000000", "{t}: Agno's stamp is kept");
     }
-    assert_eq!(history_versions(&c, "agno_run_migrations"), [1]);
+    assert_eq!(history_versions(&c, "agno_run_migrations"), [1, 2]);
     drop(c);
     migrate(dir.path(), &[]).expect(EXIT_OK).says("up to date");
 }
@@ -834,7 +847,7 @@ fn sqlite_reserved_words_and_mixed_case_names_are_quoted() {
     }
     let fk: String = c.query_row("SELECT \"table\" FROM pragma_foreign_key_list('order')", [], |r| r.get(0)).unwrap();
     assert_eq!(fk, "Select");
-    assert_eq!(history_versions(&c, "Where"), [1]);
+    assert_eq!(history_versions(&c, "Where"), [1, 2]);
 }
 
 /// A renamed history table (`migrations_table`) is a renamed table too: agno-run must not take
@@ -1011,7 +1024,7 @@ fn sqlite_migration_failing_halfway_leaves_nothing_half_applied() {
     assert!(!has_table(&c, "b"), "V2 rolled back entirely");
     assert!(!has_table(&c, "c"), "V3 not applied");
     assert_eq!(history_versions(&c, "agno_run_migrations_user"), [1]);
-    assert_eq!(history_versions(&c, "agno_run_migrations"), [1]);
+    assert_eq!(history_versions(&c, "agno_run_migrations"), [1, 2]);
     drop(c);
 
     // Fixing V2 lets the next run apply V2 and V3.
@@ -1037,7 +1050,7 @@ fn sqlite_eight_processes_at_once_build_the_schema_once() {
     let appliers = outs.iter().filter(|o| o.stdout.contains("applied V1__agno_core_tables")).count();
     assert_eq!(appliers, 1, "exactly one process applied the built-in migration");
     let c = open(&db_path(&dir));
-    assert_eq!(history_versions(&c, "agno_run_migrations"), [1]);
+    assert_eq!(history_versions(&c, "agno_run_migrations"), [1, 2]);
     assert_eq!(history_versions(&c, "agno_run_migrations_user"), [1]);
     assert_eq!(stamps(&c, "agno_schema_versions").len(), 3);
 }
@@ -1216,7 +1229,11 @@ fn pg_fresh_apply_creates_jsonb_tables_in_the_schema_and_reapply_is_a_no_op() {
     assert!(!schema.exists(), "status created the schema");
 
     let out = migrate(dir.path(), &[]);
-    out.expect(EXIT_OK).says("applied V1__agno_core_tables").says("applied V1__notes").says("2 migration(s) applied");
+    out.expect(EXIT_OK)
+        .says("applied V1__agno_core_tables")
+        .says("applied V2__agno_run_runners")
+        .says("applied V1__notes")
+        .says("3 migration(s) applied");
     assert!(!out.all().contains("s3cret"));
     assert_eq!(
         schema.tables(),
@@ -1224,6 +1241,7 @@ fn pg_fresh_apply_creates_jsonb_tables_in_the_schema_and_reapply_is_a_no_op() {
             "agno_memories",
             "agno_run_migrations",
             "agno_run_migrations_user",
+            "agno_run_runners",
             "agno_runs",
             "agno_schema_versions",
             "agno_sessions",
@@ -1260,7 +1278,7 @@ fn pg_fresh_apply_creates_jsonb_tables_in_the_schema_and_reapply_is_a_no_op() {
         schema.0
     ));
     assert_eq!(stamped, ["agno_memories=3.0.0", "agno_runs=3.0.0", "agno_sessions=3.0.0"]);
-    assert_eq!(schema.history("agno_run_migrations"), [1]);
+    assert_eq!(schema.history("agno_run_migrations"), [1, 2]);
     assert_eq!(schema.history("agno_run_migrations_user"), [1]);
     let stamp_dates =
         pg_strings(&format!("SELECT created_at FROM \"{}\".agno_schema_versions ORDER BY table_name", schema.0));
@@ -1268,7 +1286,7 @@ fn pg_fresh_apply_creates_jsonb_tables_in_the_schema_and_reapply_is_a_no_op() {
     let out = migrate(dir.path(), &[]);
     out.expect(EXIT_OK).says("up to date");
     assert!(!out.stdout.contains("applying"), "{}", out.stdout);
-    assert_eq!(schema.history("agno_run_migrations"), [1]);
+    assert_eq!(schema.history("agno_run_migrations"), [1, 2]);
     assert_eq!(schema.history("agno_run_migrations_user"), [1]);
     assert_eq!(
         pg_strings(&format!("SELECT created_at FROM \"{}\".agno_schema_versions ORDER BY table_name", schema.0)),
@@ -1278,7 +1296,7 @@ fn pg_fresh_apply_creates_jsonb_tables_in_the_schema_and_reapply_is_a_no_op() {
     let out = status(dir.path(), &["--format", "json"]);
     out.expect(EXIT_OK);
     let j: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(j[0]["applied"].as_array().unwrap().len(), 2);
+    assert_eq!(j[0]["applied"].as_array().unwrap().len(), 3);
     assert!(j[0]["applied"][0]["checksum"].as_str().is_some_and(|c| !c.is_empty()));
     assert!(j[0]["applied"][0]["applied_on"].as_str().is_some());
     assert_eq!(j[0]["pending"].as_array().unwrap().len(), 0);
@@ -1301,7 +1319,7 @@ fn pg_eight_processes_at_once_build_the_schema_once() {
     }
     let appliers = outs.iter().filter(|o| o.stdout.contains("applied V1__agno_core_tables")).count();
     assert_eq!(appliers, 1, "exactly one process applied the built-in migration");
-    assert_eq!(schema.history("agno_run_migrations"), [1]);
+    assert_eq!(schema.history("agno_run_migrations"), [1, 2]);
     assert_eq!(schema.history("agno_run_migrations_user"), [1]);
     assert_eq!(pg_count(&format!("SELECT count(*) FROM \"{}\".agno_schema_versions", schema.0)), 3);
 }
@@ -1445,8 +1463,11 @@ fn pg_reserved_words_and_mixed_case_names_are_quoted() {
     let dir = pg_dir(&schema, &["session_table: Select", "runs_table: order", "migrations_table: Hist"]);
     migrate(dir.path(), &[]).expect(EXIT_OK);
     migrate(dir.path(), &[]).expect(EXIT_OK).says("up to date");
-    assert_eq!(schema.tables(), ["Hist", "Select", "agno_memories", "agno_schema_versions", "order"]);
-    assert_eq!(schema.history("Hist"), [1]);
+    assert_eq!(
+        schema.tables(),
+        ["Hist", "Select", "agno_memories", "agno_run_runners", "agno_schema_versions", "order"]
+    );
+    assert_eq!(schema.history("Hist"), [1, 2]);
     let stamped = pg_strings(&format!(
         "SELECT table_name || '=' || version FROM \"{}\".agno_schema_versions ORDER BY 1",
         schema.0
@@ -1496,5 +1517,5 @@ fn pg_existing_agno_3_schema_is_adopted() {
         ["2025-06-01T10:00:00"],
         "Agno's stamps kept"
     );
-    assert_eq!(schema.history("agno_run_migrations"), [1]);
+    assert_eq!(schema.history("agno_run_migrations"), [1, 2]);
 }

@@ -559,7 +559,10 @@ fn unknown_agent_is_a_usage_error_listing_the_agents() {
         assert!(r.stderr.contains("nope"), "{args:?}: {r:?}");
         assert!(r.stderr.contains("echo") && r.stderr.contains("calc"), "the agents are not listed: {r:?}");
     }
-    assert!(runs(dir.path()).is_empty());
+    // Checked before anything is opened: no database was created.
+    assert!(!db_path(dir.path()).exists());
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--agent", "ecko", "hi"]);
+    assert!(r.stderr.contains("did you mean `echo`"), "{r:?}");
 }
 
 #[test]
@@ -579,14 +582,21 @@ fn invalid_config_exits_78() {
 
 #[test]
 fn teams_and_workflows_are_not_built_yet() {
-    let dir = setup(APP);
+    let dir = setup(&format!(
+        "{APP}teams:\n  desk: {{model: echo, members: [echo]}}\nworkflows:\n  brief:\n    steps:\n      - {{name: one, agent: echo}}\n"
+    ));
     for args in
         [&["run", "app.yaml", "--team", "desk", "hi"][..], &["run", "app.yaml", "--workflow", "brief", "hi"][..]]
     {
         let r = agno_run(dir.path(), args);
-        assert_ne!(r.code, Some(EXIT_OK), "{args:?}: {r:?}");
+        assert_eq!(r.code, Some(EXIT_FAILURE), "{args:?}: {r:?}");
         assert!(r.stderr.contains("not built yet"), "{args:?}: {r:?}");
     }
+    // An unknown team is a usage error, like an unknown agent.
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--team", "dusk", "hi"]);
+    assert_eq!(r.code, Some(EXIT_USAGE), "{r:?}");
+    assert!(r.stderr.contains("no team `dusk`") && r.stderr.contains("did you mean `desk`"), "{r:?}");
+    assert!(!db_path(dir.path()).exists(), "nothing was opened");
 }
 
 #[test]
@@ -629,7 +639,11 @@ agents:
     assert_eq!(rows[0].status.as_deref(), Some("ERROR"));
     assert_eq!(rows[0].run_data["status"], "ERROR");
     assert!(r.stderr.contains(&rows[0].session_id), "the session id is not given: {r:?}");
-    assert!(!r.stderr.contains("session: "), "{r:?}");
+    // The session and run ids are said when the run starts, before it fails.
+    let said = r.stderr.find(&format!("session: {}", rows[0].session_id)).expect("the session line");
+    let run = r.stderr.find(&format!("run: {}", rows[0].run_id)).expect("the run line");
+    let error = r.stderr.find("error:").unwrap();
+    assert!(said < error && run < error, "{r:?}");
 }
 
 #[test]
@@ -874,12 +888,12 @@ fn sessions_list_filters_by_agent_and_user() {
 #[test]
 fn sessions_show_and_runs() {
     let dir = three_sessions();
-    let r = sessions_cmd(dir.path(), &["show", "a1"]);
+    let r = sessions_cmd(dir.path(), &["show", "a1", "--user", "alice"]);
     assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
     assert!(r.stdout.contains("a1") && r.stdout.contains("alice"), "{r:?}");
     assert!(r.stdout.contains("COMPLETED"), "{r:?}");
 
-    let r = sessions_cmd(dir.path(), &["show", "a1", "--format", "json"]);
+    let r = sessions_cmd(dir.path(), &["--user", "alice", "show", "a1", "--format", "json"]);
     assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
     let v = parse_json(&r.stdout);
     assert_eq!(v["session_id"], "a1");
@@ -890,7 +904,7 @@ fn sessions_show_and_runs() {
     let shown_ids: Vec<&str> = shown.iter().map(|r| r["run_id"].as_str().unwrap()).collect();
     assert_eq!(shown_ids, stored);
 
-    let r = sessions_cmd(dir.path(), &["runs", "a1"]);
+    let r = sessions_cmd(dir.path(), &["runs", "a1", "--user", "alice"]);
     assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
     for text in ["user: hello", "assistant: hello", "user: again", "assistant: again"] {
         assert!(r.stdout.contains(text), "`{text}` is not shown: {r:?}");
@@ -899,7 +913,7 @@ fn sessions_show_and_runs() {
     let r = sessions_cmd(dir.path(), &["runs", "c1"]);
     assert!(r.stdout.contains("tool: 42"), "{r:?}");
 
-    let r = sessions_cmd(dir.path(), &["runs", "a1", "--format", "json"]);
+    let r = sessions_cmd(dir.path(), &["runs", "a1", "--format", "json", "--user", "alice"]);
     assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
     let v = parse_json(&r.stdout);
     let list = v.as_array().unwrap_or_else(|| panic!("not an array: {v:#}"));
@@ -910,16 +924,16 @@ fn sessions_show_and_runs() {
 #[test]
 fn sessions_rename_then_show_has_the_name() {
     let dir = three_sessions();
-    let r = sessions_cmd(dir.path(), &["rename", "a1", "Trip planning"]);
+    let r = sessions_cmd(dir.path(), &["rename", "a1", "Trip planning", "--user", "alice"]);
     assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
 
-    let r = sessions_cmd(dir.path(), &["show", "a1", "--format", "json"]);
+    let r = sessions_cmd(dir.path(), &["show", "a1", "--format", "json", "--user", "alice"]);
     let v = parse_json(&r.stdout);
     assert_eq!(v["session_data"]["session_name"], "Trip planning", "{v:#}");
     // Renaming keeps the rest of session_data.
     assert!(v["session_data"]["session_metrics"].is_object(), "{v:#}");
 
-    let r = sessions_cmd(dir.path(), &["show", "a1"]);
+    let r = sessions_cmd(dir.path(), &["show", "a1", "--user", "alice"]);
     assert!(r.stdout.contains("Trip planning"), "{r:?}");
     let r = sessions_cmd(dir.path(), &["list"]);
     assert!(r.stdout.contains("Trip planning"), "{r:?}");
@@ -935,19 +949,65 @@ fn sessions_rename_then_show_has_the_name() {
 #[test]
 fn sessions_delete_removes_the_session_and_its_runs() {
     let dir = three_sessions();
-    let r = sessions_cmd(dir.path(), &["delete", "a1"]);
+    let r = sessions_cmd(dir.path(), &["delete", "a1", "--user", "alice"]);
     assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
 
-    let r = sessions_cmd(dir.path(), &["show", "a1"]);
+    let r = sessions_cmd(dir.path(), &["show", "a1", "--user", "alice"]);
     assert_eq!(r.code, Some(EXIT_FAILURE), "{r:?}");
     assert!(r.stderr.contains("not found"), "{r:?}");
     assert!(runs_of(dir.path(), "a1").is_empty(), "the runs of a deleted session remain");
     let left: Vec<String> = sessions(dir.path()).into_iter().map(|s| s.session_id).collect();
     assert_eq!(left, ["b1", "c1"], "{left:?}");
 
-    let r = sessions_cmd(dir.path(), &["delete", "a1"]);
+    let r = sessions_cmd(dir.path(), &["delete", "a1", "--user", "alice"]);
     assert_eq!(r.code, Some(EXIT_FAILURE), "{r:?}");
     assert!(r.stderr.contains("not found"), "{r:?}");
+}
+
+#[test]
+fn sessions_of_another_user_or_of_a_user_without_user_are_refused_and_left_as_they_were() {
+    let dir = three_sessions();
+    let before = sessions(dir.path());
+    for args in [
+        &["show", "a1"][..],
+        &["show", "a1", "--user", "bob"][..],
+        &["runs", "a1", "--user", "bob"][..],
+        &["rename", "a1", "Bob's now", "--user", "bob"][..],
+        &["rename", "a1", "nobody's"][..],
+        &["delete", "a1", "--user", "bob"][..],
+        &["delete", "a1"][..],
+        &["show", "c1", "--user", "alice"][..],
+    ] {
+        let r = sessions_cmd(dir.path(), args);
+        assert_eq!(r.code, Some(EXIT_FAILURE), "{args:?}: {r:?}");
+        assert!(r.stderr.contains("belongs to another user") && r.stderr.contains("--user"), "{args:?}: {r:?}");
+        assert!(!r.stderr.contains("alice"), "the owner is not named: {args:?}: {r:?}");
+    }
+    let after = sessions(dir.path());
+    assert_eq!(format!("{before:?}"), format!("{after:?}"), "nothing changed");
+    assert_eq!(runs_of(dir.path(), "a1").len(), 2);
+    // Without --user, a session without a user is the caller's.
+    assert_eq!(sessions_cmd(dir.path(), &["show", "c1"]).code, Some(EXIT_OK));
+}
+
+#[test]
+fn a_run_by_another_agent_or_without_the_owner_is_refused_and_stores_nothing() {
+    let dir = setup(APP);
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--agent", "echo", "--session", "s1", "--user", "alice", "hi"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    // Another agent on echo's session: refused, saying whose session it is.
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--agent", "calc", "--session", "s1", "--user", "alice", "6*7"]);
+    assert_eq!(r.code, Some(EXIT_FAILURE), "{r:?}");
+    assert!(r.stderr.contains("session `s1` belongs to agent `echo`; agent `calc` cannot run in it"), "{r:?}");
+    // No user on alice's session: refused.
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--agent", "echo", "--session", "s1", "hi again"]);
+    assert_eq!(r.code, Some(EXIT_FAILURE), "{r:?}");
+    assert!(r.stderr.contains("belongs to another user"), "{r:?}");
+    let rows = runs(dir.path());
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let s = sessions(dir.path());
+    assert_eq!((s.len(), s[0].agent_id.as_deref(), s[0].user_id.as_deref()), (1, Some("echo"), Some("alice")));
+    assert_eq!(s[0].agent_data["agent_id"], "echo", "agent_id and agent_data agree");
 }
 
 #[test]

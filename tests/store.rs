@@ -7,8 +7,11 @@ use std::path::PathBuf;
 
 use agno_run::config::{DatabaseConfig, LoadOptions, load};
 use agno_run::migrate;
+use agno_run::run::Runner;
+use agno_run::run::reaper;
 use agno_run::store::{
-    Memory, MemoryQuery, Run, Session, SessionQuery, SessionType, SortBy, Store, StoreError, deep_merge,
+    BeginRun, Component, Conflict, Memory, MemoryQuery, Run, RunStatus, Session, SessionQuery, SessionRef, SessionType,
+    SortBy, Store, StoreError, deep_merge, now,
 };
 use serde_json::{Value, json};
 
@@ -92,6 +95,12 @@ conformance!(
     memories_are_created_listed_searched_and_deleted,
     concurrent_appends_never_share_a_run_index,
     concurrent_state_updates_of_different_keys_all_survive,
+    a_run_on_another_components_session_is_refused_saying_whose_it_is,
+    a_different_user_or_no_user_is_refused_on_run_read_rename_and_delete,
+    two_concurrent_first_runs_on_one_new_session_keep_both_state_updates,
+    a_member_run_is_written_into_its_parents_session_and_never_creates_or_reowns_one,
+    finish_run_and_modify_session_roll_back_when_their_change_fails,
+    runs_of_a_dead_runner_are_ended_as_error_and_live_ones_are_left_alone,
 );
 
 fn session(id: &str, user: Option<&str>) -> Session {
@@ -105,7 +114,7 @@ fn session(id: &str, user: Option<&str>) -> Session {
 }
 
 fn run(id: &str, session_id: &str, status: &str) -> Run {
-    let mut r = Run::new(id, session_id, SessionType::Agent, status);
+    let mut r = Run::new(id, session_id, SessionType::Agent, status.parse().unwrap());
     r.agent_id = Some("assistant".into());
     r.run_data = json!({
         "run_id": id, "agent_id": "assistant", "session_id": session_id, "content": format!("answer {id}"),
@@ -116,8 +125,8 @@ fn run(id: &str, session_id: &str, status: &str) -> Run {
 
 async fn sessions_are_created_read_and_updated_keeping_created_at(b: &Backend) {
     let s = b.store.upsert_session(&session("s1", Some("u1"))).await.unwrap();
-    assert_eq!(s.session_type, "agent");
-    let got = b.store.get_session("s1", None).await.unwrap();
+    assert_eq!(s.session_type, SessionType::Agent);
+    let got = b.store.get_session("s1", Some("u1")).await.unwrap();
     assert_eq!(got.session_data, Some(json!({"session_state": {"cart": []}})));
     assert_eq!(got.agent_data.as_ref().unwrap()["model"]["id"], "gpt-4o-mini");
     let mut later = session("s1", None);
@@ -133,8 +142,10 @@ async fn sessions_are_created_read_and_updated_keeping_created_at(b: &Backend) {
 async fn a_session_of_another_user_is_refused_on_write_and_hidden_on_read(b: &Backend) {
     b.store.upsert_session(&session("s1", Some("u1"))).await.unwrap();
     let err = b.store.upsert_session(&session("s1", Some("u2"))).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    assert!(matches!(b.store.get_session("s1", Some("u2")).await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(err, StoreError::Conflict(Conflict::NotOwner { .. })), "{err:?}");
+    let err = b.store.get_session("s1", Some("u2")).await.unwrap_err();
+    assert_eq!(err.to_string(), "session `s1` belongs to another user", "the owner is not named");
+    assert!(matches!(err, StoreError::Conflict(Conflict::NotOwner { .. })), "{err:?}");
     assert!(b.store.get_session("s1", Some("u1")).await.is_ok());
 }
 
@@ -180,7 +191,7 @@ async fn listing_filters_sorts_and_paginates_with_a_total(b: &Backend) {
 
 async fn rename_state_metadata_and_summary_updates_persist(b: &Backend) {
     b.store.upsert_session(&session("s1", None)).await.unwrap();
-    b.store.rename_session("s1", "Trip planning").await.unwrap();
+    b.store.rename_session("s1", "Trip planning", None).await.unwrap();
     let patch = json!({"cart": ["tea"], "prefs": {"lang": "en"}});
     b.store.update_session_state("s1", patch.as_object().unwrap().clone()).await.unwrap();
     let patch = json!({"prefs": {"tz": "UTC"}});
@@ -195,7 +206,7 @@ async fn rename_state_metadata_and_summary_updates_persist(b: &Backend) {
     );
     assert_eq!(s.metadata, Some(json!({"k": 1})));
     assert_eq!(s.summary.unwrap()["topics"], json!(["tea"]));
-    assert!(matches!(b.store.rename_session("nope", "x").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(b.store.rename_session("nope", "x", None).await, Err(StoreError::NotFound { .. })));
 }
 
 async fn deleting_sessions_deletes_their_runs(b: &Backend) {
@@ -204,9 +215,9 @@ async fn deleting_sessions_deletes_their_runs(b: &Backend) {
     }
     b.store.append_run(&run("r1", "s1", "COMPLETED")).await.unwrap();
     b.store.append_run(&run("r2", "s2", "COMPLETED")).await.unwrap();
-    b.store.delete_session("s1").await.unwrap();
+    b.store.delete_session("s1", None).await.unwrap();
     assert!(matches!(b.store.get_run("r1").await, Err(StoreError::NotFound { what: "run", .. })));
-    assert!(matches!(b.store.delete_session("s1").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(b.store.delete_session("s1", None).await, Err(StoreError::NotFound { .. })));
     let n = b.store.delete_sessions(&["s2".into(), "s3".into(), "missing".into()]).await.unwrap();
     assert_eq!(n, 2);
     assert!(b.store.list_runs("s2").await.unwrap().is_empty());
@@ -221,15 +232,14 @@ async fn runs_get_consecutive_indexes_and_can_be_updated(b: &Backend) {
     }
     let mut data = b.store.get_run("r2").await.unwrap().run_data;
     data["content"] = json!("final");
-    let r = b.store.update_run("r2", "COMPLETED", &data).await.unwrap();
-    assert_eq!(r.status.as_deref(), Some("COMPLETED"));
+    let r = b.store.update_run("r2", RunStatus::Completed, &data).await.unwrap();
+    assert_eq!(r.status, Some(RunStatus::Completed));
     assert_eq!(b.store.get_run("r2").await.unwrap().run_data["content"], "final");
     let runs = b.store.list_runs("s1").await.unwrap();
     assert_eq!(runs.iter().map(|r| r.run_index.unwrap()).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
     let (s, runs) = b.store.get_session_with_runs("s1", None).await.unwrap();
     assert_eq!((s.session_id.as_str(), runs.len()), ("s1", 5));
-    assert!(matches!(b.store.update_run("nope", "COMPLETED", &data).await, Err(StoreError::NotFound { .. })));
-    assert!(matches!(b.store.update_run("r1", "DONE", &data).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(b.store.update_run("nope", RunStatus::Completed, &data).await, Err(StoreError::NotFound { .. })));
 }
 
 async fn appending_to_a_missing_session_or_twice_the_same_run_is_refused(b: &Backend) {
@@ -239,13 +249,17 @@ async fn appending_to_a_missing_session_or_twice_the_same_run_is_refused(b: &Bac
     ));
     b.store.upsert_session(&session("s1", None)).await.unwrap();
     b.store.append_run(&run("r1", "s1", "COMPLETED")).await.unwrap();
-    assert!(matches!(b.store.append_run(&run("r1", "s1", "COMPLETED")).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        b.store.append_run(&run("r1", "s1", "COMPLETED")).await,
+        Err(StoreError::Conflict(Conflict::RunExists { .. }))
+    ));
     assert_eq!(b.store.list_runs("s1").await.unwrap().len(), 1);
 }
 
 async fn history_is_the_last_n_top_level_runs_that_did_not_fail(b: &Backend) {
     b.store.upsert_session(&session("s1", None)).await.unwrap();
-    let statuses = ["COMPLETED", "COMPLETED", "ERROR", "COMPLETED", "CANCELLED", "COMPLETED", "PAUSED", "RUNNING"];
+    let statuses =
+        ["COMPLETED", "COMPLETED", "ERROR", "COMPLETED", "CANCELLED", "COMPLETED", "PAUSED", "RUNNING", "PENDING"];
     for (i, st) in statuses.iter().enumerate() {
         b.store.append_run(&run(&format!("r{i}"), "s1", st)).await.unwrap();
     }
@@ -253,8 +267,9 @@ async fn history_is_the_last_n_top_level_runs_that_did_not_fail(b: &Backend) {
     member.parent_run_id = Some("r5".into());
     b.store.append_run(&member).await.unwrap();
     let ids = |runs: Vec<Run>| runs.into_iter().map(|r| r.run_id).collect::<Vec<_>>();
-    assert_eq!(ids(b.store.history_runs("s1", 3).await.unwrap()), vec!["r3", "r5", "r7"]);
-    assert_eq!(ids(b.store.history_runs("s1", 100).await.unwrap()), vec!["r0", "r1", "r3", "r5", "r7"]);
+    // Never a run in flight (RUNNING, PENDING), a failed or cancelled one, or a member run.
+    assert_eq!(ids(b.store.history_runs("s1", 3).await.unwrap()), vec!["r1", "r3", "r5"]);
+    assert_eq!(ids(b.store.history_runs("s1", 100).await.unwrap()), vec!["r0", "r1", "r3", "r5"]);
     assert!(b.store.history_runs("s1", 0).await.unwrap().is_empty());
     assert!(b.store.history_runs("other", 3).await.unwrap().is_empty());
 }
@@ -334,6 +349,293 @@ async fn concurrent_state_updates_of_different_keys_all_survive(b: &Backend) {
         assert_eq!(state["nested"][&format!("n{i}")], json!(true));
     }
     assert_eq!(state["cart"], json!([]));
+}
+
+fn agent(id: &str) -> Component {
+    Component::new(SessionType::Agent, id)
+}
+
+/// A RUNNING run of `component` in `session_id`, naming `runner` in its `run_data`.
+fn running(run_id: &str, session_id: &str, component: &Component, runner: Option<&str>) -> Run {
+    let mut r = Run::new(run_id, session_id, component.kind, RunStatus::Running);
+    match component.kind {
+        SessionType::Agent => r.agent_id = component.id.clone(),
+        SessionType::Team => r.team_id = component.id.clone(),
+        SessionType::Workflow => r.workflow_id = component.id.clone(),
+    }
+    r.run_data = json!({"run_id": run_id, "status": "RUNNING", "input": {"input_content": "q"}});
+    if let Some(id) = runner {
+        r.run_data["runner"] = json!({"id": id, "host": "h", "pid": 1, "started_at": 1});
+    }
+    r
+}
+
+/// A top-level run's start: creates the session of `owner` (with `state`) when absent.
+fn begin_top(session_id: &str, owner: &Component, user: Option<&str>, run_id: &str, state: Value) -> BeginRun {
+    let mut new = Session::new(session_id, owner.kind, owner.id.clone().unwrap());
+    new.user_id = user.map(str::to_string);
+    new.session_data = Some(json!({"session_state": state}));
+    let mut r = running(run_id, session_id, owner, None);
+    r.user_id = new.user_id.clone();
+    BeginRun {
+        session: SessionRef { id: session_id.into(), owner: owner.clone() },
+        user_id: user.map(str::to_string),
+        new_session: Some(new),
+        history_runs: 3,
+        run: r,
+    }
+}
+
+fn state_change(patch: Value) -> agno_run::store::SessionChange {
+    Box::new(move |s: &mut Session| {
+        let data = s.session_data.get_or_insert_with(|| json!({}));
+        let st = data.as_object_mut().unwrap().entry("session_state").or_insert_with(|| json!({}));
+        deep_merge(st, &patch);
+        Ok(())
+    })
+}
+
+async fn a_run_on_another_components_session_is_refused_saying_whose_it_is(b: &Backend) {
+    b.store.begin_run(begin_top("s1", &agent("alpha"), None, "r1", json!({}))).await.unwrap();
+    let err = b.store.begin_run(begin_top("s1", &agent("beta"), None, "r2", json!({}))).await.unwrap_err();
+    match &err {
+        StoreError::Conflict(Conflict::WrongSession { session_id, owner, wanted }) => {
+            assert_eq!(session_id, "s1");
+            assert_eq!(owner, &agent("alpha"));
+            assert_eq!(wanted, &agent("beta"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.to_string(), "session `s1` belongs to agent `alpha`; agent `beta` cannot run in it");
+    let team = Component::new(SessionType::Team, "alpha");
+    let err = b.store.begin_run(begin_top("s1", &team, None, "r3", json!({}))).await.unwrap_err();
+    assert!(err.to_string().contains("belongs to agent `alpha`; team `alpha`"), "{err}");
+    let (s, runs) = b.store.get_session_with_runs("s1", None).await.unwrap();
+    assert_eq!((s.agent_id.as_deref(), runs.len()), (Some("alpha"), 1), "nothing written by the refused runs");
+}
+
+async fn a_different_user_or_no_user_is_refused_on_run_read_rename_and_delete(b: &Backend) {
+    let a = agent("assistant");
+    b.store.begin_run(begin_top("owned", &a, Some("alice"), "r1", json!({}))).await.unwrap();
+    b.store.begin_run(begin_top("open", &a, None, "r2", json!({}))).await.unwrap();
+    let refused = |r: Result<(), StoreError>| {
+        assert!(matches!(r, Err(StoreError::Conflict(Conflict::NotOwner { .. }))), "{r:?}");
+    };
+    for (session, user) in [("owned", Some("bob")), ("owned", None), ("open", Some("alice"))] {
+        refused(b.store.begin_run(begin_top(session, &a, user, "rx", json!({}))).await.map(|_| ()));
+        refused(b.store.get_session(session, user).await.map(|_| ()));
+        refused(b.store.get_session_with_runs(session, user).await.map(|_| ()));
+        refused(b.store.rename_session(session, "mine now", user).await.map(|_| ()));
+        refused(b.store.delete_session(session, user).await);
+    }
+    let s = b.store.get_session("owned", Some("alice")).await.unwrap();
+    assert_eq!((s.user_id.as_deref(), s.session_name()), (Some("alice"), None), "not re-owned, not renamed");
+    assert_eq!(b.store.list_runs("owned").await.unwrap().len(), 1);
+    assert!(b.store.get_session("open", None).await.is_ok());
+    // The owner, and no user on a session without one, are let in.
+    b.store.begin_run(begin_top("owned", &a, Some("alice"), "r3", json!({}))).await.unwrap();
+    b.store.rename_session("owned", "Alice's", Some("alice")).await.unwrap();
+    b.store.delete_session("open", None).await.unwrap();
+    // A caller without a user lists only sessions without one.
+    b.store.begin_run(begin_top("open2", &a, None, "r4", json!({}))).await.unwrap();
+    let q = SessionQuery { anonymous: true, ..Default::default() };
+    let listed: Vec<String> =
+        b.store.list_sessions(&q).await.unwrap().items.into_iter().map(|s| s.session_id).collect();
+    assert_eq!(listed, ["open2"]);
+}
+
+async fn two_concurrent_first_runs_on_one_new_session_keep_both_state_updates(b: &Backend) {
+    let a = agent("assistant");
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = b.store.clone();
+        let begin = begin_top("fresh", &a, None, &format!("r{i}"), json!({"count": 0}));
+        tasks.push(tokio::spawn(async move {
+            let begun = store.begin_run(begin).await?;
+            let data = json!({"run_id": format!("r{i}"), "status": "COMPLETED"});
+            let patch = json!({ format!("k{i}"): i });
+            store.finish_run(&begun.run.run_id, RunStatus::Completed, &data, "fresh", state_change(patch)).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let (s, runs) = b.store.get_session_with_runs("fresh", None).await.unwrap();
+    let state = s.session_state().unwrap();
+    for i in 0..8 {
+        assert_eq!(state[&format!("k{i}")], json!(i), "{state:?}");
+    }
+    assert_eq!(state["count"], json!(0));
+    let mut idx: Vec<i64> = runs.iter().map(|r| r.run_index.unwrap()).collect();
+    idx.sort();
+    assert_eq!(idx, (0..8).collect::<Vec<_>>());
+}
+
+async fn a_member_run_is_written_into_its_parents_session_and_never_creates_or_reowns_one(b: &Backend) {
+    let team = Component::new(SessionType::Team, "desk");
+    let member = agent("writer");
+    let orphan = BeginRun {
+        session: SessionRef { id: "nope".into(), owner: team.clone() },
+        user_id: None,
+        new_session: None,
+        history_runs: 0,
+        run: running("m0", "nope", &member, None),
+    };
+    assert!(matches!(b.store.begin_run(orphan).await, Err(StoreError::NotFound { what: "session", .. })));
+    assert!(matches!(b.store.get_session("nope", None).await, Err(StoreError::NotFound { .. })));
+
+    let parent = b.store.begin_run(begin_top("t1", &team, Some("u"), "lead", json!({}))).await.unwrap();
+    let mut child = running("m1", "t1", &member, None);
+    child.parent_run_id = Some(parent.run.run_id.clone());
+    child.user_id = Some("u".into());
+    let begun = b
+        .store
+        .begin_run(BeginRun {
+            session: SessionRef { id: "t1".into(), owner: team.clone() },
+            user_id: Some("u".into()),
+            new_session: None,
+            history_runs: 0,
+            run: child,
+        })
+        .await
+        .unwrap();
+    assert_eq!(begun.session.owner(), team);
+    let stored = b.store.get_run("m1").await.unwrap();
+    assert_eq!(
+        (stored.run_type, stored.agent_id.as_deref(), stored.team_id.as_deref(), stored.parent_run_id.as_deref()),
+        (SessionType::Agent, Some("writer"), None, Some("lead"))
+    );
+    let s = b.store.get_session("t1", Some("u")).await.unwrap();
+    assert_eq!((s.session_type, s.team_id.as_deref(), s.agent_id.as_deref()), (SessionType::Team, Some("desk"), None));
+    assert!(b.store.history_runs("t1", 5).await.unwrap().is_empty(), "member runs are never history");
+}
+
+async fn finish_run_and_modify_session_roll_back_when_their_change_fails(b: &Backend) {
+    let a = agent("assistant");
+    let begun = b.store.begin_run(begin_top("s1", &a, None, "r1", json!({"kept": true}))).await.unwrap();
+    let before = b.store.get_session("s1", None).await.unwrap();
+    // The change edits the session, then fails: neither its edit nor the run's end is written.
+    let failing = || -> agno_run::store::SessionChange {
+        Box::new(|s: &mut Session| {
+            s.metadata = Some(json!({"half": "written"}));
+            s.session_data = Some(json!({"session_state": {"kept": false}}));
+            Err(StoreError::Invalid("the change failed".into()))
+        })
+    };
+    let data = json!({"run_id": "r1", "status": "COMPLETED", "content": "done"});
+    let err = b.store.finish_run(&begun.run.run_id, RunStatus::Completed, &data, "s1", failing()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    let run = b.store.get_run("r1").await.unwrap();
+    assert_eq!(run.status, Some(RunStatus::Running), "the run's end rolled back");
+    assert_eq!(run.run_data["status"], "RUNNING");
+    let err = b.store.modify_session("s1", failing()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    let after = b.store.get_session("s1", None).await.unwrap();
+    assert_eq!(after.metadata, before.metadata);
+    assert_eq!(after.session_data, before.session_data);
+    // A change on a session that does not exist fails as not found, and writes nothing.
+    let err =
+        b.store.finish_run("r1", RunStatus::Completed, &data, "missing", state_change(json!({}))).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { what: "session", .. }), "{err:?}");
+    assert_eq!(b.store.get_run("r1").await.unwrap().status, Some(RunStatus::Running));
+}
+
+async fn runs_of_a_dead_runner_are_ended_as_error_and_live_ones_are_left_alone(b: &Backend) {
+    let me = Runner::current();
+    let t = now();
+    // A runner on another host whose heartbeat lapsed, one on another host that is fresh, and
+    // one on this host whose process is gone.
+    let mut lapsed = me.row(t - 3600);
+    lapsed.runner_id = "lapsed".into();
+    lapsed.host_key = Some("elsewhere".into());
+    let mut fresh = me.row(t);
+    fresh.runner_id = "fresh".into();
+    fresh.host_key = Some("elsewhere".into());
+    let mut dead = me.row(t);
+    dead.runner_id = "dead".into();
+    dead.pid = i64::from(u32::MAX - 3);
+    for r in [&lapsed, &fresh, &dead] {
+        b.store.register_runner(r).await.unwrap();
+    }
+    let a = agent("assistant");
+    b.store.begin_run(begin_top("s1", &a, None, "done", json!({}))).await.unwrap();
+    b.store
+        .finish_run("done", RunStatus::Completed, &json!({"status": "COMPLETED"}), "s1", state_change(json!({})))
+        .await
+        .unwrap();
+    for (run_id, runner) in [
+        ("r-lapsed", Some("lapsed")),
+        ("r-fresh", Some("fresh")),
+        ("r-dead", Some("dead")),
+        ("r-ghost", Some("ghost")),
+        ("r-agno", None),
+    ] {
+        b.store.append_run(&running(run_id, "s1", &a, runner)).await.unwrap();
+    }
+    let in_flight = b.store.in_flight_runs().await.unwrap();
+    assert_eq!(in_flight.len(), 5);
+    assert_eq!(in_flight.iter().find(|r| r.run_id == "r-fresh").unwrap().runner_id.as_deref(), Some("fresh"));
+
+    let mut reaped = reaper::reap(&b.store, &me).await.unwrap();
+    reaped.sort_by(|x, y| x.run_id.cmp(&y.run_id));
+    let ids: Vec<&str> = reaped.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(ids, ["r-dead", "r-ghost", "r-lapsed"]);
+    for r in &reaped {
+        let run = b.store.get_run(&r.run_id).await.unwrap();
+        assert_eq!(run.status, Some(RunStatus::Error));
+        assert_eq!(run.run_data["status"], "ERROR");
+        assert_eq!(run.run_data["content"], json!(r.reason));
+        assert_eq!(run.run_data["input"]["input_content"], "q", "what the run was asked is kept");
+    }
+    assert!(reaped[0].reason.contains("no longer running"), "{}", reaped[0].reason);
+    assert!(reaped[2].reason.contains("stopped heartbeating"), "{}", reaped[2].reason);
+    for live in ["r-fresh", "r-agno"] {
+        assert_eq!(b.store.get_run(live).await.unwrap().status, Some(RunStatus::Running), "{live}");
+    }
+    let runners: Vec<String> = b.store.runners().await.unwrap().into_iter().map(|r| r.runner_id).collect();
+    assert_eq!(runners, ["fresh"], "the rows of dead runners are removed");
+    // A run that ended meanwhile is never overwritten.
+    assert!(!b.store.reap_run("done", "late").await.unwrap());
+    assert_eq!(b.store.get_run("done").await.unwrap().status, Some(RunStatus::Completed));
+    assert!(b.store.heartbeat_runner("fresh", t + 1).await.unwrap());
+    assert!(!b.store.heartbeat_runner("lapsed", t + 1).await.unwrap(), "a removed runner learns it was taken for dead");
+}
+
+#[tokio::test]
+async fn an_unknown_status_or_session_type_in_a_sqlite_row_is_an_error_naming_the_column() {
+    let b = backend("sqlite").await.unwrap();
+    b.store.upsert_session(&session("s1", None)).await.unwrap();
+    b.store.append_run(&run("r1", "s1", "COMPLETED")).await.unwrap();
+    let agno_run::config::Backend::Sqlite { path } = &b.db.backend else { unreachable!() };
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch("UPDATE agno_runs SET status = 'FINISHED'; UPDATE agno_sessions SET session_type = 'robot'")
+        .unwrap();
+    let err = b.store.get_run("r1").await.unwrap_err();
+    assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+    assert!(err.to_string().contains("status") && err.to_string().contains("FINISHED"), "{err}");
+    let err = b.store.get_session("s1", None).await.unwrap_err();
+    assert!(err.to_string().contains("session_type") && err.to_string().contains("robot"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unknown_status_or_a_column_of_another_type_in_a_postgres_row_is_an_error_naming_the_column() {
+    let Some(b) = backend("postgres").await else { return };
+    b.store.upsert_session(&session("s1", None)).await.unwrap();
+    b.store.append_run(&run("r1", "s1", "COMPLETED")).await.unwrap();
+    let schema = b.pg_schema.clone().unwrap();
+    let (client, conn) = tokio_postgres::connect(PG_URL, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client.batch_execute(&format!("UPDATE \"{schema}\".agno_runs SET status = 'FINISHED'")).await.unwrap();
+    let err = b.store.get_run("r1").await.unwrap_err();
+    assert!(err.to_string().contains("status") && err.to_string().contains("FINISHED"), "{err}");
+    // An adopted table whose column has another type: an error naming table and column, no panic.
+    client
+        .batch_execute(&format!("ALTER TABLE \"{schema}\".agno_sessions ALTER COLUMN created_at TYPE TEXT"))
+        .await
+        .unwrap();
+    let err = b.store.get_session("s1", None).await.unwrap_err();
+    assert!(err.to_string().contains("agno_sessions") && err.to_string().contains("created_at"), "{err}");
+    b.cleanup().await;
 }
 
 #[tokio::test]

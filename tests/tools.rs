@@ -4,13 +4,17 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 
-use agno_run::agent::{Agent, RunInput};
-use agno_run::config::{LoadOptions, load};
-use agno_run::runtime::Runtime;
-use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
+use std::sync::Arc;
 
-async fn agent(dir: &std::path::Path, replies: &str, tools: &str) -> (Runtime, Agent) {
+use agno_run::config::{LoadOptions, load};
+use agno_run::run::{Component, RunInput, RunRequest, SessionType};
+use agno_run::runtime::{self, Generation, Options, Process};
+use serde_json::{Value, json};
+
+/// The runtime of a config with one scripted agent `a`; runs go through it as every surface's do.
+struct Agent(Arc<Generation>);
+
+async fn agent(dir: &std::path::Path, replies: &str, tools: &str) -> ((), Agent) {
     let yaml = format!(
         "version: 1\ndatabases:\n  main: {{type: sqlite, db_file: t.db}}\nmodels:\n  m:\n    provider: scripted\n    replies:\n{replies}\nagents:\n  a:\n    model: m\n    tools: {tools}\n"
     );
@@ -18,9 +22,7 @@ async fn agent(dir: &std::path::Path, replies: &str, tools: &str) -> (Runtime, A
     std::fs::write(&path, yaml).unwrap();
     let loaded = load(&[path], &LoadOptions::with_env(HashMap::new()));
     let config = loaded.config.unwrap_or_else(|| panic!("{:?}", loaded.report.diagnostics));
-    let runtime = Runtime::start(config, true, &mut |_, _| {}).await.unwrap();
-    let agent = runtime.agent("a").unwrap();
-    (runtime, agent)
+    ((), Agent(Generation::build(config, None, Process::new(), Options::default())))
 }
 
 async fn run(agent: &Agent, session: &str, user: &str, message: &str) -> Value {
@@ -30,7 +32,8 @@ async fn run(agent: &Agent, session: &str, user: &str, message: &str) -> Value {
         user_id: Some(user.into()),
         ..Default::default()
     };
-    agent.run(input, &mut |_| {}, &CancellationToken::new()).await.unwrap().run.run_data
+    let request = RunRequest { target: Component::new(SessionType::Agent, "a"), input, parent: None };
+    runtime::start(&agent.0, request).await.unwrap().result().await.unwrap().run.run_data
 }
 
 fn tool<'a>(run_data: &'a Value, name: &str) -> &'a Value {

@@ -297,21 +297,27 @@ pub(crate) fn tokio_runtime() -> Result<tokio::runtime::Runtime, u8> {
     })
 }
 
-/// Builds the runtime (migrating unless told not to), printing applied migrations on stderr.
-pub(crate) async fn start_runtime(
+/// The first generation of `config` for this process: databases open on first use, migrated
+/// first unless `no_migrate`, each migration applied printed on stderr.
+pub(crate) fn generation(
     config: crate::config::Config,
     no_migrate: bool,
-) -> Result<crate::runtime::Runtime, u8> {
-    let mut progress = |db: &crate::config::DatabaseConfig, e: crate::migrate::Event| {
+) -> std::sync::Arc<crate::runtime::Generation> {
+    let progress: crate::runtime::Progress = std::sync::Arc::new(|db, e| {
         if let crate::migrate::Event::Applied(m, d) = e {
             eprintln!("migrated database `{}`: {} ({} ms)", db.id, m.name, d.as_millis());
         }
-    };
-    crate::runtime::Runtime::start(config, !no_migrate, &mut progress).await.map_err(|e| {
+    });
+    let options = crate::runtime::Options { migrate: !no_migrate, progress: Some(progress) };
+    crate::runtime::Generation::build(config, None, crate::runtime::Process::new(), options)
+}
+
+/// Opens (migrating first, unless the generation was told not to) the database `db`; prints
+/// why not, with what to do, on failure.
+pub(crate) async fn open_store(generation: &crate::runtime::Generation, db: &str) -> Result<crate::store::Store, u8> {
+    generation.store(db).await.map_err(|e| {
         eprintln!("error: {e}");
-        if let crate::runtime::RuntimeError::Migrate(m) = &e
-            && let Some(help) = m.help()
-        {
+        if let Some(help) = e.help() {
             eprintln!("  help: {help}");
         }
         EXIT_FAILURE

@@ -1,14 +1,19 @@
-//! `agno-run run` and `agno-run chat`: agent runs from the command line.
+//! `agno-run run` and `agno-run chat`: runs from the command line, through the same runtime and
+//! run lifecycle as every other surface. Ctrl-C, SIGTERM and SIGHUP cancel a run in progress
+//! (stored CANCELLED) instead of killing the process.
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 use tokio::io::AsyncBufReadExt;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::mpsc;
 
-use super::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, load_or_report, start_runtime, tokio_runtime, write_out};
-use crate::agent::{Agent, Event, RunError, RunInput};
+use super::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, generation, load_or_report, open_store, tokio_runtime, write_out};
+use crate::config::Config;
+use crate::run::{Component, Event, EventKind, RunError, RunHandle, RunInput, RunRequest, SessionType};
+use crate::runtime::{self, Generation};
 
 /// Options of `run`.
 #[derive(Debug, Args)]
@@ -60,14 +65,14 @@ pub struct ChatArgs {
 }
 
 fn print_event(e: &Event, stream_to_stdout: bool) {
-    match e {
-        Event::Content(text) if stream_to_stdout => {
+    match &e.kind {
+        EventKind::Content(text) if stream_to_stdout => {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
         }
-        Event::ToolCallStarted { name, arguments } => eprintln!("→ {name}({arguments})"),
-        Event::ToolCallCompleted { name, result, error } => {
+        EventKind::ToolCallStarted { name, arguments, .. } => eprintln!("→ {name}({arguments})"),
+        EventKind::ToolCallCompleted { name, result, error, .. } => {
             let shown: String = result.chars().take(300).collect();
             eprintln!("{} {name}: {shown}", if *error { "✗" } else { "←" });
         }
@@ -75,60 +80,149 @@ fn print_event(e: &Event, stream_to_stdout: bool) {
     }
 }
 
-/// A token cancelled by the next Ctrl-C. The handler is installed before this returns, so a
-/// Ctrl-C that arrives while the run starts cancels it rather than killing the process.
-fn cancel_on_interrupt() -> (CancellationToken, tokio::task::JoinHandle<()>) {
-    let cancel = CancellationToken::new();
-    let token = cancel.clone();
-    #[cfg(unix)]
-    let task = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
-        Ok(mut sigint) => tokio::spawn(async move {
-            if sigint.recv().await.is_some() {
-                token.cancel();
+/// A signal that stops a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Ctrl-C.
+    Interrupt,
+    /// SIGTERM or SIGHUP: the process is asked to end.
+    Terminate,
+}
+
+/// The signals that stop a run, listened to from before the run starts, so that one that
+/// arrives early cancels the run rather than killing the process.
+struct Signals {
+    rx: mpsc::UnboundedReceiver<Stop>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut tasks = Vec::new();
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            for (kind, stop) in [
+                (SignalKind::interrupt(), Stop::Interrupt),
+                (SignalKind::terminate(), Stop::Terminate),
+                (SignalKind::hangup(), Stop::Terminate),
+            ] {
+                match signal(kind) {
+                    Ok(mut s) => {
+                        let tx = tx.clone();
+                        tasks.push(tokio::spawn(async move {
+                            while s.recv().await.is_some() {
+                                if tx.send(stop).is_err() {
+                                    return;
+                                }
+                            }
+                        }));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot listen for a signal; it will kill the process"),
+                }
             }
-        }),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for Ctrl-C; a run cannot be cancelled");
-            tokio::spawn(async {})
         }
-    };
-    #[cfg(not(unix))]
-    let task = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            token.cancel();
+        #[cfg(not(unix))]
+        tasks.push(tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                if tx.send(Stop::Interrupt).is_err() {
+                    return;
+                }
+            }
+        }));
+        Signals { rx, tasks }
+    }
+
+    /// The next signal (pending forever when none can come).
+    async fn next(&mut self) -> Stop {
+        match self.rx.recv().await {
+            Some(s) => s,
+            None => std::future::pending().await,
         }
-    });
-    (cancel, task)
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
 }
 
 fn report_error(e: &RunError) {
     eprintln!("error: {e}");
-    match e {
-        RunError::Model { session_id, .. } | RunError::Malformed { session_id, .. } => {
-            eprintln!("  the run is stored as ERROR in session {session_id}");
-        }
-        RunError::Cancelled { session_id, .. } => eprintln!("  the run is stored as CANCELLED in session {session_id}"),
-        RunError::Store(_) => {}
+    if let RunError::Unavailable { help: Some(help), .. } = e {
+        eprintln!("  help: {help}");
+    }
+    if let Some(crate::run::Conflict::NotOwner { .. }) = e.conflict() {
+        eprintln!("  help: pass --user with the session's owner, or use another --session");
+    }
+    if let Some((_, session_id, status)) = e.stored() {
+        eprintln!("  the run is stored as {status} in session {session_id}");
     }
 }
 
-fn find_agent(runtime: &crate::runtime::Runtime, id: &str) -> Result<Agent, u8> {
-    runtime.agent(id).ok_or_else(|| {
-        let known: Vec<&str> = runtime.config().agents.keys().map(String::as_str).collect();
-        eprintln!("error: no agent `{id}` in the config; agents: {}", known.join(", "));
-        EXIT_USAGE
-    })
+/// The component `--agent`, `--team` or `--workflow` names, checked against the config before
+/// anything is opened.
+fn target(config: &Config, kind: SessionType, id: &str) -> Result<Component, u8> {
+    let known: Vec<&String> = match kind {
+        SessionType::Agent => config.agents.keys().collect(),
+        SessionType::Team => config.teams.keys().collect(),
+        SessionType::Workflow => config.workflows.keys().collect(),
+    };
+    if known.iter().any(|k| *k == id) {
+        return Ok(Component::new(kind, id));
+    }
+    let e = RunError::Unknown { target: Component::new(kind, id), known: known.into_iter().cloned().collect() };
+    eprintln!("error: {e}");
+    Err(EXIT_USAGE)
+}
+
+/// The database a top-level run of `target` writes to.
+fn database_of(config: &Config, target: &Component) -> Option<String> {
+    let id = target.id.as_deref()?;
+    match target.kind {
+        SessionType::Agent => config.agents.get(id).map(|a| a.db.clone()),
+        SessionType::Team => config.teams.get(id).map(|t| t.db.clone()),
+        SessionType::Workflow => config.workflows.get(id).map(|w| w.db.clone()),
+    }
+}
+
+/// Reads a run's events until it ends, printing them; a signal cancels it. Returns the result
+/// and the signal that stopped it, if one did.
+async fn follow(
+    mut handle: RunHandle,
+    signals: &mut Signals,
+    stream_to_stdout: bool,
+) -> (Result<crate::run::RunOutput, RunError>, Option<Stop>) {
+    let mut stopped = None;
+    loop {
+        tokio::select! {
+            event = handle.next_event() => match event {
+                Some(e) => print_event(&e, stream_to_stdout),
+                None => break,
+            },
+            stop = signals.next(), if stopped.is_none() => {
+                stopped = Some(stop);
+                handle.cancel();
+            }
+        }
+    }
+    (handle.result().await, stopped)
 }
 
 /// `agno-run run`.
 pub(super) fn run(mut args: RunArgs) -> u8 {
-    if args.team.is_some() || args.workflow.is_some() {
-        eprintln!("error: running teams and workflows is not built yet; run an agent with --agent");
-        return EXIT_FAILURE;
-    }
-    let Some(agent_id) = args.agent.clone() else {
-        eprintln!("error: give the agent to run with --agent ID");
-        return EXIT_USAGE;
+    let (kind, id) = match (&args.agent, &args.team, &args.workflow) {
+        (Some(a), _, _) => (SessionType::Agent, a.clone()),
+        (_, Some(t), _) => (SessionType::Team, t.clone()),
+        (_, _, Some(w)) => (SessionType::Workflow, w.clone()),
+        _ => {
+            eprintln!("error: give the agent to run with --agent ID");
+            return EXIT_USAGE;
+        }
     };
     let Some(message) = args.args.pop().filter(|_| !args.args.is_empty()) else {
         eprintln!("error: give the message to send, after the config");
@@ -139,45 +233,78 @@ pub(super) fn run(mut args: RunArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let target = match target(&config, kind, &id) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    if kind != SessionType::Agent {
+        eprintln!("error: {}", RunError::NotBuilt(kind));
+        return EXIT_FAILURE;
+    }
+    let db = database_of(&config, &target).unwrap_or_default();
     let rt = match tokio_runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let runtime = match start_runtime(config, args.no_migrate).await {
-            Ok(r) => r,
-            Err(code) => return code,
-        };
-        let agent = match find_agent(&runtime, &agent_id) {
-            Ok(a) => a,
-            Err(code) => return code,
-        };
+        let mut signals = Signals::install();
+        let generation = generation(config, args.no_migrate);
+        if let Err(code) = open_store(&generation, &db).await {
+            return code;
+        }
         let input =
             RunInput { message, session_id: args.session, user_id: args.user, session_state: None, stream: !args.json };
-        let (cancel, ctrl_c) = cancel_on_interrupt();
         let json = args.json;
-        let result = agent.run(input, &mut |e| print_event(&e, !json), &cancel).await;
-        ctrl_c.abort();
-        match result {
-            Ok(out) => {
-                if json {
-                    let v = serde_json::json!({
-                        "run_id": out.run.run_id, "session_id": out.session_id, "status": out.run.status,
-                        "content": out.content, "metrics": out.run.run_data.get("metrics"),
-                    });
-                    write_out(&format!("{v}\n"))
-                } else {
-                    let code = write_out("\n");
-                    eprintln!("session: {}", out.session_id);
-                    code
-                }
-            }
-            Err(e) => {
-                report_error(&e);
-                EXIT_FAILURE
+        let code = run_once(&generation, RunRequest { target, input, parent: None }, &mut signals, json).await;
+        settle(&generation).await;
+        code
+    })
+}
+
+async fn run_once(generation: &Arc<Generation>, request: RunRequest, signals: &mut Signals, json: bool) -> u8 {
+    // Starting is one transaction; a signal that arrives meanwhile waits in `signals` and
+    // cancels the run as soon as it exists.
+    let handle = match runtime::start(generation, request).await {
+        Ok(h) => h,
+        Err(e) => {
+            report_error(&e);
+            return EXIT_FAILURE;
+        }
+    };
+    // Said as soon as the run exists, so that a run that never ends can still be found.
+    eprintln!("session: {}", handle.session_id());
+    eprintln!("run: {}", handle.run_id());
+    let (result, _) = follow(handle, signals, !json).await;
+    match result {
+        Ok(out) => {
+            if json {
+                let v = serde_json::json!({
+                    "run_id": out.run.run_id, "session_id": out.session_id, "status": out.run.status,
+                    "content": out.content, "metrics": out.run.run_data.get("metrics"),
+                });
+                write_out(&format!("{v}\n"))
+            } else {
+                write_out("\n")
             }
         }
-    })
+        Err(e) => {
+            if !json {
+                write_out("\n");
+            }
+            report_error(&e);
+            EXIT_FAILURE
+        }
+    }
+}
+
+/// Before exiting: lets runs still ending store their end (bounded), then removes this
+/// process's runner rows.
+async fn settle(generation: &Generation) {
+    let registry = generation.process().registry();
+    if tokio::time::timeout(std::time::Duration::from_secs(10), registry.idle()).await.is_err() {
+        tracing::warn!(runs = registry.len(), "runs still ending at exit; the next agno-run process will end them");
+    }
+    generation.close().await;
 }
 
 /// `agno-run chat`.
@@ -186,63 +313,83 @@ pub(super) fn chat(args: ChatArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let target = match target(&config, SessionType::Agent, &args.agent) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let db = database_of(&config, &target).unwrap_or_default();
     let rt = match tokio_runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
     let code = rt.block_on(async move {
-        let runtime = match start_runtime(config, args.no_migrate).await {
-            Ok(r) => r,
-            Err(code) => return code,
-        };
-        let agent = match find_agent(&runtime, &args.agent) {
-            Ok(a) => a,
-            Err(code) => return code,
-        };
-        let mut session = args.session.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        eprintln!("chatting with `{}` in session {session} (Ctrl-D ends, Ctrl-C cancels a turn)", agent.config.id);
-        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-        loop {
-            eprint!("> ");
-            // Once a turn has installed the Ctrl-C handler, Ctrl-C no longer kills the process: at
-            // the prompt it ends the chat, as Ctrl-D does.
-            let next = tokio::select! {
-                line = lines.next_line() => line,
-                _ = tokio::signal::ctrl_c() => Ok(None),
-            };
-            let line = match next {
-                Ok(Some(l)) => l,
-                Ok(None) => {
-                    eprintln!();
-                    return EXIT_OK;
-                }
-                Err(e) => {
-                    eprintln!("error: cannot read stdin: {e}");
-                    return EXIT_FAILURE;
-                }
-            };
-            if line.trim().is_empty() {
-                continue;
-            }
-            let input = RunInput {
-                message: line,
-                session_id: Some(session.clone()),
-                user_id: args.user.clone(),
-                session_state: None,
-                stream: true,
-            };
-            let (cancel, watcher) = cancel_on_interrupt();
-            let result = agent.run(input, &mut |e| print_event(&e, true), &cancel).await;
-            watcher.abort();
-            write_out("\n");
-            match result {
-                Ok(out) => session = out.session_id,
-                Err(RunError::Cancelled { .. }) => eprintln!("(cancelled; stored as CANCELLED)"),
-                Err(e) => report_error(&e),
-            }
+        let mut signals = Signals::install();
+        let generation = generation(config, args.no_migrate);
+        if let Err(code) = open_store(&generation, &db).await {
+            return code;
         }
+        let code = chat_loop(&generation, &target, &args, &mut signals).await;
+        settle(&generation).await;
+        code
     });
-    // A blocking read of stdin may still be pending (Ctrl-C at the prompt): do not wait for it.
+    // A blocking read of stdin may still be pending (a signal at the prompt): do not wait for it.
     rt.shutdown_background();
     code
+}
+
+async fn chat_loop(generation: &Arc<Generation>, target: &Component, args: &ChatArgs, signals: &mut Signals) -> u8 {
+    let mut session = args.session.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    eprintln!(
+        "chatting with `{}` in session {session} (Ctrl-D ends, Ctrl-C cancels a turn)",
+        target.id.as_deref().unwrap_or_default()
+    );
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        eprint!("> ");
+        // At the prompt, Ctrl-C (like SIGTERM and SIGHUP) ends the chat, as Ctrl-D does.
+        let next = tokio::select! {
+            line = lines.next_line() => line,
+            _ = signals.next() => Ok(None),
+        };
+        let line = match next {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                eprintln!();
+                return EXIT_OK;
+            }
+            Err(e) => {
+                eprintln!("error: cannot read stdin: {e}");
+                return EXIT_FAILURE;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let input = RunInput {
+            message: line,
+            session_id: Some(session.clone()),
+            user_id: args.user.clone(),
+            session_state: None,
+            stream: true,
+        };
+        let request = RunRequest { target: target.clone(), input, parent: None };
+        let handle = match runtime::start(generation, request).await {
+            Ok(h) => h,
+            Err(e) => {
+                report_error(&e);
+                continue;
+            }
+        };
+        let (result, stopped) = follow(handle, signals, true).await;
+        write_out("\n");
+        match result {
+            Ok(out) => session = out.session_id,
+            Err(RunError::Cancelled { .. }) => eprintln!("(cancelled; stored as CANCELLED)"),
+            Err(e) => report_error(&e),
+        }
+        if stopped == Some(Stop::Terminate) {
+            eprintln!("(asked to end: the chat stops)");
+            return EXIT_FAILURE;
+        }
+    }
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::{EXIT_FAILURE, EXIT_USAGE, load_or_report, start_runtime, tokio_runtime, write_out};
-use crate::store::{SessionQuery, SessionType, Store, StoreError};
+use super::{EXIT_FAILURE, EXIT_USAGE, generation, load_or_report, open_store, tokio_runtime, write_out};
+use crate::store::{Conflict, SessionQuery, SessionType, Store, StoreError};
 
 /// Options of `sessions`.
 #[derive(Debug, Args)]
@@ -23,6 +23,10 @@ pub struct SessionsArgs {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = SessionsFormat::Human)]
     pub format: SessionsFormat,
+    /// The user acting: `show`, `runs`, `rename` and `delete` are refused on a session of
+    /// another user (or, without --user, on a session that has one); `list --user` lists only theirs.
+    #[arg(long, global = true)]
+    pub user: Option<String>,
     /// Do not migrate the databases first.
     #[arg(long, global = true)]
     pub no_migrate: bool,
@@ -48,9 +52,6 @@ pub enum Action {
         /// Only this agent's sessions.
         #[arg(long)]
         agent: Option<String>,
-        /// Only this user's.
-        #[arg(long)]
-        user: Option<String>,
         /// Page size.
         #[arg(long, default_value_t = 20)]
         limit: u32,
@@ -112,15 +113,20 @@ pub(super) fn run(args: SessionsArgs) -> u8 {
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let runtime = match start_runtime(config, args.no_migrate).await {
-            Ok(r) => r,
+        let generation = generation(config, args.no_migrate);
+        let store = match open_store(&generation, &db).await {
+            Ok(s) => s,
             Err(code) => return code,
         };
-        let Some(store) = runtime.store(&db) else { return EXIT_FAILURE };
-        match act(store, args.action, args.format).await {
+        match act(&store, args.action, args.format, args.user.as_deref()).await {
             Ok(text) => write_out(&text),
             Err(StoreError::NotFound { what, id }) => {
                 eprintln!("error: {what} `{id}` not found in database `{db}`");
+                EXIT_FAILURE
+            }
+            Err(e @ StoreError::Conflict(Conflict::NotOwner { .. })) => {
+                eprintln!("error: {e}");
+                eprintln!("  help: pass --user with the session's owner (`sessions list` shows each session's user)");
                 EXIT_FAILURE
             }
             Err(e) => {
@@ -135,14 +141,15 @@ fn runs_json(runs: &[crate::store::Run]) -> Value {
     Value::Array(runs.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect())
 }
 
-async fn act(store: &Store, action: Action, format: SessionsFormat) -> Result<String, StoreError> {
+async fn act(store: &Store, action: Action, format: SessionsFormat, user: Option<&str>) -> Result<String, StoreError> {
     let json_out = format == SessionsFormat::Json;
+    let user_id = user.map(str::to_string);
     Ok(match action {
-        Action::List { agent, user, limit, page } => {
+        Action::List { agent, limit, page } => {
             let q = SessionQuery {
                 session_type: agent.as_ref().map(|_| SessionType::Agent),
                 component_id: agent,
-                user_id: user,
+                user_id,
                 limit: Some(limit),
                 page: Some(page),
                 ..Default::default()
@@ -174,7 +181,7 @@ async fn act(store: &Store, action: Action, format: SessionsFormat) -> Result<St
             }
         }
         Action::Show { id } => {
-            let (s, runs) = store.get_session_with_runs(&id, None).await?;
+            let (s, runs) = store.get_session_with_runs(&id, user).await?;
             if json_out {
                 let mut v = serde_json::to_value(&s).unwrap_or_default();
                 v["runs"] = runs_json(&runs);
@@ -195,7 +202,7 @@ async fn act(store: &Store, action: Action, format: SessionsFormat) -> Result<St
                     t.push_str(&format!(
                         "  #{:<4} {:<10} {}  {}\n",
                         r.run_index.unwrap_or(-1),
-                        r.status.as_deref().unwrap_or("-"),
+                        r.status.map_or("-", |s| s.as_str()),
                         r.run_id,
                         content.replace('\n', " ")
                     ));
@@ -204,7 +211,7 @@ async fn act(store: &Store, action: Action, format: SessionsFormat) -> Result<St
             }
         }
         Action::Runs { id } => {
-            store.get_session(&id, None).await?;
+            store.get_session(&id, user).await?;
             let runs = store.list_runs(&id).await?;
             if json_out {
                 format!("{}\n", serde_json::to_string_pretty(&runs_json(&runs)).unwrap_or_default())
@@ -215,7 +222,7 @@ async fn act(store: &Store, action: Action, format: SessionsFormat) -> Result<St
                         "run #{} {} {}\n",
                         r.run_index.unwrap_or(-1),
                         r.run_id,
-                        r.status.as_deref().unwrap_or("-")
+                        r.status.map_or("-", |s| s.as_str())
                     ));
                     for m in r.run_data.get("messages").and_then(Value::as_array).into_iter().flatten() {
                         let role = m.get("role").and_then(Value::as_str).unwrap_or("?");
@@ -227,11 +234,11 @@ async fn act(store: &Store, action: Action, format: SessionsFormat) -> Result<St
             }
         }
         Action::Delete { id } => {
-            store.delete_session(&id).await?;
+            store.delete_session(&id, user).await?;
             if json_out { format!("{}\n", json!({"deleted": id})) } else { format!("deleted session {id}\n") }
         }
         Action::Rename { id, name } => {
-            let s = store.rename_session(&id, &name).await?;
+            let s = store.rename_session(&id, &name, user).await?;
             if json_out {
                 format!("{}\n", serde_json::to_string_pretty(&s).unwrap_or_default())
             } else {

@@ -106,6 +106,8 @@ pub struct TableNames {
     pub versions: String,
     /// agno-run's migration history table.
     pub migrations: String,
+    /// agno-run's table of runner processes (who runs each RUNNING run, and their heartbeats).
+    pub runners: String,
 }
 
 impl Default for TableNames {
@@ -117,12 +119,13 @@ impl Default for TableNames {
             memories: "agno_memories".into(),
             versions: "agno_schema_versions".into(),
             migrations: "agno_run_migrations".into(),
+            runners: "agno_run_runners".into(),
         }
     }
 }
 
 /// Where a database lives.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Backend {
     /// An SQLite file.
@@ -151,7 +154,7 @@ fn serialize_redacted_url<S: serde::Serializer>(url: &Secret, s: S) -> Result<S:
 }
 
 /// A declared (or the implicit) database, resolved.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DatabaseConfig {
     /// Its id.
     pub id: String,
@@ -310,6 +313,7 @@ impl Config {
                 memories: tables.memory_table.unwrap_or(d.memories),
                 versions: tables.versions_table.unwrap_or(d.versions),
                 migrations: tables.migrations_table.unwrap_or(d.migrations),
+                runners: tables.runners_table.unwrap_or(d.runners),
             };
             let migrations = tables.migrations.iter().map(|m| resolve_path(&dir, m)).collect();
             databases.insert(id.clone(), DatabaseConfig { id, backend, tables: names, migrations, implicit: false });

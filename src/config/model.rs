@@ -101,6 +101,10 @@ pub struct Tables {
     /// agno-run's migration history table. Default: `agno_run_migrations`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migrations_table: Option<String>,
+    /// agno-run's table of runner processes, which names the process behind each RUNNING run
+    /// so that runs of a process that died are ended. Default: `agno_run_runners`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runners_table: Option<String>,
     /// The user's own versioned migration folders (`V<n>__<name>.sql`), applied after the
     /// built-in ones; relative to the config file's folder.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -108,7 +112,7 @@ pub struct Tables {
 }
 
 /// A chat model, tagged by `provider`.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "provider", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Model {
     /// Any OpenAI-compatible chat-completions API (OpenAI, Ollama, vLLM, llama.cpp, ...).
@@ -129,10 +133,15 @@ pub enum Model {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(range(min = 1))]
         max_tokens: Option<u32>,
-        /// Seconds before a request is abandoned. Default: 60.
+        /// Seconds to wait for the server to answer, and then between two pieces of a streamed
+        /// answer (an idle timeout: a long, healthy stream is never cut). Default: 60.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(range(min = 0.001, max = 3600.0))]
         timeout: Option<f64>,
+        /// Seconds one model call may take in all, retries and streaming included. Default: none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 0.001, max = 86400.0))]
+        deadline: Option<f64>,
         /// Retries on 429 and 5xx, with backoff. Default: 2.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(range(max = 20))]
@@ -153,7 +162,7 @@ pub enum Model {
 }
 
 /// One scripted model turn: text, tool calls, or both.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ScriptedReply {
     /// A plain text answer.
@@ -163,7 +172,7 @@ pub enum ScriptedReply {
 }
 
 /// A structured scripted turn.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptedTurn {
     /// Text of the reply.
@@ -175,7 +184,7 @@ pub struct ScriptedTurn {
 }
 
 /// A tool call emitted by the scripted model.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptedToolCall {
     /// Tool name.

@@ -28,11 +28,18 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 pub const AGNO_SCHEMA_VERSION: &str = "3.0.0";
 
 /// Built-in migrations: (refinery name, SQLite template, PostgreSQL template).
-const BUILT_IN: &[(&str, &str, &str)] = &[(
-    "V1__agno_core_tables",
-    include_str!("../../migrations/sqlite/V1__agno_core_tables.sql"),
-    include_str!("../../migrations/postgres/V1__agno_core_tables.sql"),
-)];
+const BUILT_IN: &[(&str, &str, &str)] = &[
+    (
+        "V1__agno_core_tables",
+        include_str!("../../migrations/sqlite/V1__agno_core_tables.sql"),
+        include_str!("../../migrations/postgres/V1__agno_core_tables.sql"),
+    ),
+    (
+        "V2__agno_run_runners",
+        include_str!("../../migrations/sqlite/V2__agno_run_runners.sql"),
+        include_str!("../../migrations/postgres/V2__agno_run_runners.sql"),
+    ),
+];
 
 /// The highest built-in version this binary knows.
 pub fn latest_built_in() -> i32 {
@@ -218,6 +225,7 @@ fn render(template: &str, tables: &TableNames, schema: Option<&str>) -> String {
         .replace("{runs}", &qualified(&tables.runs))
         .replace("{memories}", &qualified(&tables.memories))
         .replace("{versions}", &qualified(&tables.versions))
+        .replace("{runners}", &qualified(&tables.runners))
         .replace("{sessions_name}", &tables.sessions)
         .replace("{runs_name}", &tables.runs)
         .replace("{memories_name}", &tables.memories)
@@ -442,7 +450,7 @@ pub(crate) fn verify(
                         };
                         return Err(refused(
                             reason,
-                            "put the table names the database was migrated with back in the config (`session_table`, `runs_table`, `memory_table`, `versions_table`, `db_schema`); agno-run never recreates tables under new names".into(),
+                            "put the table names the database was migrated with back in the config (`session_table`, `runs_table`, `memory_table`, `versions_table`, `runners_table`, `db_schema`); agno-run never recreates tables under new names".into(),
                         ));
                     }
                     return Err(refused(
@@ -615,12 +623,16 @@ mod tests {
             memories: "m".into(),
             versions: "v".into(),
             migrations: "h".into(),
+            runners: "w".into(),
         };
         let sql = render(BUILT_IN[0].2, &tables, Some("ai"));
         assert!(sql.contains("CREATE TABLE IF NOT EXISTS \"ai\".\"s\""));
         assert!(sql.contains("REFERENCES \"ai\".\"s\" (session_id) ON DELETE CASCADE"));
         assert!(sql.contains("\"idx_r_session_id_run_index\""));
         assert!(!sql.contains('{') || !sql.contains("{sessions"), "every placeholder replaced");
+        let sql = render(BUILT_IN[1].1, &tables, None);
+        assert!(sql.contains("CREATE TABLE IF NOT EXISTS \"w\""), "{sql}");
+        assert!(!sql.contains("{runners}"));
     }
 
     #[test]

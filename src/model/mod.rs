@@ -1,7 +1,9 @@
 //! Chat models: an OpenAI-compatible chat-completions client and a scripted model, behind one
-//! `Model` type that takes messages and tool specs and returns the assistant's turn.
+//! `Model` type that takes messages and tool specs, reports the reply as [`ModelEvent`]s while
+//! it arrives, and returns the assistant's whole turn.
 //!
-//! It knows nothing of sessions or storage; the agent loop in `agent` drives it.
+//! It knows nothing of sessions or storage; the agent loop in `agent` drives it. Everything a
+//! model server sends is bounded here, where it enters: tool calls per turn, body sizes.
 
 mod openai;
 mod scripted;
@@ -58,6 +60,35 @@ pub struct ToolSpec {
     pub parameters: Value,
 }
 
+/// Most tool calls one model turn may carry; a turn with more (or a streamed tool-call index
+/// past it) is a malformed answer, not an allocation.
+pub const MAX_TOOL_CALLS: usize = 128;
+
+/// What a model reports while its turn arrives, in order. Text pieces and tool-call pieces come
+/// as the server streams them (a non-streamed turn reports its text once); usage comes last.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelEvent<'a> {
+    /// A piece of the answer's text.
+    Text(&'a str),
+    /// A piece of a tool call: the call at `index`, with its id and name when this piece
+    /// carries them, and a piece of its JSON arguments.
+    ToolCallDelta {
+        /// Position of the call in the turn.
+        index: usize,
+        /// Call id, when this piece carries it.
+        id: Option<&'a str>,
+        /// Function name, when this piece carries it.
+        name: Option<&'a str>,
+        /// A piece of the arguments' JSON text.
+        arguments: Option<&'a str>,
+    },
+    /// Tokens used by the call.
+    Usage(Usage),
+}
+
+/// Where a model call reports its [`ModelEvent`]s.
+pub type OnEvent<'a> = &'a mut (dyn FnMut(ModelEvent<'_>) + Send);
+
 /// Token counts of one model call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
@@ -109,7 +140,8 @@ pub enum ModelError {
         /// ` in X` when known.
         hint: String,
     },
-    /// The call took too long.
+    /// The server sent nothing for longer than the idle `timeout` (before answering, or
+    /// between two pieces of a stream).
     #[error("model `{model}` did not answer within {elapsed:.1?} (timeout {timeout:.1?})")]
     Timeout {
         /// Model id.
@@ -118,6 +150,23 @@ pub enum ModelError {
         elapsed: std::time::Duration,
         /// The limit.
         timeout: std::time::Duration,
+    },
+    /// The whole call took longer than the model's `deadline`.
+    #[error("model `{model}` did not finish within its deadline of {deadline:.1?}")]
+    Deadline {
+        /// Model id.
+        model: String,
+        /// The limit.
+        deadline: std::time::Duration,
+    },
+    /// The server reported an error inside a successful response (an `error` object in the
+    /// stream or in the body).
+    #[error("model `{model}` reported an error: {message}")]
+    Remote {
+        /// Model id.
+        model: String,
+        /// The server's message (shortened).
+        message: String,
     },
     /// An HTTP error that retries did not fix, or one that is not retried.
     #[error("model `{model}`: HTTP {status} after {attempts} attempt(s): {body}")]
@@ -163,8 +212,9 @@ pub enum Model {
 }
 
 impl Model {
-    /// Builds the model `id` of the config.
-    pub fn new(id: &str, cfg: &config::model::Model, key_hint: Option<&str>) -> Model {
+    /// Builds the model `id` of the config. OpenAI-compatible models send through `http`, the
+    /// process's one HTTP client (connection pools shared by every model and generation).
+    pub fn new(id: &str, cfg: &config::model::Model, key_hint: Option<&str>, http: &reqwest::Client) -> Model {
         match cfg {
             config::model::Model::Openai {
                 id: name,
@@ -173,20 +223,25 @@ impl Model {
                 temperature,
                 max_tokens,
                 timeout,
+                deadline,
                 max_retries,
                 headers,
-            } => Model::OpenAi(OpenAiModel::new(openai::Settings {
-                model_id: id.to_string(),
-                name: name.clone(),
-                base_url: base_url.clone().unwrap_or_else(|| "https://api.openai.com/v1".into()),
-                api_key: Secret::new(api_key.clone().unwrap_or_default()),
-                key_hint: key_hint.map(str::to_string),
-                temperature: *temperature,
-                max_tokens: *max_tokens,
-                timeout: std::time::Duration::from_secs_f64(timeout.unwrap_or(60.0)),
-                max_retries: max_retries.unwrap_or(2),
-                headers: headers.clone(),
-            })),
+            } => Model::OpenAi(OpenAiModel::new(
+                openai::Settings {
+                    model_id: id.to_string(),
+                    name: name.clone(),
+                    base_url: base_url.clone().unwrap_or_else(|| "https://api.openai.com/v1".into()),
+                    api_key: Secret::new(api_key.clone().unwrap_or_default()),
+                    key_hint: key_hint.map(str::to_string),
+                    temperature: *temperature,
+                    max_tokens: *max_tokens,
+                    timeout: std::time::Duration::from_secs_f64(timeout.unwrap_or(60.0)),
+                    deadline: deadline.map(std::time::Duration::from_secs_f64),
+                    max_retries: max_retries.unwrap_or(2),
+                    headers: headers.clone(),
+                },
+                http.clone(),
+            )),
             config::model::Model::Scripted { id: name, replies } => {
                 Model::Scripted(ScriptedModel::new(name.clone().unwrap_or_else(|| "scripted".into()), replies.clone()))
             }
@@ -217,17 +272,28 @@ impl Model {
         }
     }
 
-    /// One assistant turn. With `on_delta`, the reply is streamed and each text piece is passed
-    /// to it as it arrives.
+    /// One assistant turn, streamed from the server when `stream`; its pieces are reported to
+    /// `on_event` as they arrive.
     pub async fn complete(
         &self,
         messages: &[ChatMessage],
         tools: &[ToolSpec],
-        on_delta: Option<&mut (dyn FnMut(&str) + Send)>,
+        stream: bool,
+        on_event: OnEvent<'_>,
     ) -> Result<Reply, ModelError> {
         match self {
-            Model::OpenAi(m) => m.complete(messages, tools, on_delta).await,
-            Model::Scripted(m) => Ok(m.complete(messages, on_delta)),
+            Model::OpenAi(m) => m.complete(messages, tools, stream, on_event).await,
+            Model::Scripted(m) => Ok(m.complete(messages, on_event)),
         }
+    }
+
+    /// The shared HTTP client models use: connection pools shared by every model of the
+    /// process, a connect timeout, no overall timeout (each call sets its own idle timeout).
+    pub fn http_client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .pool_idle_timeout(std::time::Duration::from_secs(90))
+            .build()
+            .unwrap_or_default()
     }
 }

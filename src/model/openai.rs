@@ -1,19 +1,29 @@
 //! An OpenAI-compatible chat-completions client: non-streaming and SSE streaming, tool calls
 //! (several per turn, streamed as deltas), token usage, retries with backoff and jitter on 429
 //! (honouring `Retry-After`), 5xx and connection failures; no retry on other 4xx.
+//!
+//! Time: `timeout` is an idle timeout (for the response to start, then between two pieces of
+//! its body), so a long, healthy stream is never cut; `deadline`, when set, bounds the whole
+//! call. A stream must end with `[DONE]` or a `finish_reason`: one cut short, one carrying an
+//! `error` object, or one holding more than [`MAX_TOOL_CALLS`] calls is an error, never an
+//! empty answer. A plain JSON body answering a streaming request is read as the answer.
 
 use std::time::{Duration, Instant};
 
 use eventsource_stream::Eventsource;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use indexmap::IndexMap;
 use serde_json::{Value, json};
 
-use super::{ChatMessage, ModelError, Reply, ToolCall, ToolSpec, Usage};
+use super::{ChatMessage, MAX_TOOL_CALLS, ModelError, ModelEvent, OnEvent, Reply, ToolCall, ToolSpec, Usage};
 use crate::config::Secret;
 
 /// Most seconds a `Retry-After` is honoured for.
 const MAX_RETRY_AFTER: f64 = 30.0;
+/// Largest non-streamed response body read; beyond it the answer is malformed.
+const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Most bytes of an error body kept for the message.
+const MAX_ERROR_BODY: usize = 8 * 1024;
 
 /// Settings of one OpenAI-compatible model.
 #[derive(Debug, Clone)]
@@ -26,21 +36,51 @@ pub(crate) struct Settings {
     pub key_hint: Option<String>,
     pub temperature: Option<f64>,
     pub max_tokens: Option<u32>,
+    /// Idle timeout: for the response to start, and between two pieces of its body.
     pub timeout: Duration,
+    /// Limit of a whole call, retries included.
+    pub deadline: Option<Duration>,
     pub max_retries: u32,
     pub headers: IndexMap<String, String>,
 }
 
-/// A model served by an OpenAI-compatible API; clones share the HTTP connection pool.
+/// A model served by an OpenAI-compatible API; clones share the settings and the HTTP client.
 #[derive(Debug, Clone)]
 pub struct OpenAiModel {
     settings: std::sync::Arc<Settings>,
     http: reqwest::Client,
 }
 
+/// A failure while reading a body: the transport's, or the idle timeout's.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("{0}")]
+    Transport(String),
+    #[error("idle timeout")]
+    Idle,
+}
+
+/// `stream` with an idle timeout: an item that takes longer than `idle` ends it with
+/// [`BodyError::Idle`].
+fn idle_limited<S, B>(stream: S, idle: Duration) -> impl Stream<Item = Result<B, BodyError>>
+where
+    S: Stream<Item = reqwest::Result<B>> + Unpin,
+{
+    futures_util::stream::unfold((stream, false), move |(mut s, done)| async move {
+        if done {
+            return None;
+        }
+        match tokio::time::timeout(idle, s.next()).await {
+            Ok(Some(Ok(b))) => Some((Ok(b), (s, false))),
+            Ok(Some(Err(e))) => Some((Err(BodyError::Transport(error_chain(&e))), (s, true))),
+            Ok(None) => None,
+            Err(_) => Some((Err(BodyError::Idle), (s, true))),
+        }
+    })
+}
+
 impl OpenAiModel {
-    pub(crate) fn new(settings: Settings) -> Self {
-        let http = reqwest::Client::builder().timeout(settings.timeout).build().unwrap_or_default();
+    pub(crate) fn new(settings: Settings, http: reqwest::Client) -> Self {
         OpenAiModel { settings: std::sync::Arc::new(settings), http }
     }
 
@@ -96,8 +136,45 @@ impl OpenAiModel {
         self.settings.key_hint.as_ref().map(|h| format!(" in {h}")).unwrap_or_default()
     }
 
+    fn timeout_error(&self, start: Instant) -> ModelError {
+        ModelError::Timeout {
+            model: self.settings.model_id.clone(),
+            elapsed: start.elapsed(),
+            timeout: self.settings.timeout,
+        }
+    }
+
+    fn malformed(&self, message: String) -> ModelError {
+        ModelError::Malformed { model: self.settings.model_id.clone(), message }
+    }
+
+    /// Reads a whole body, chunk by chunk under the idle timeout, up to `limit` bytes; returns
+    /// the bytes and whether there were more.
+    async fn read_body(
+        &self,
+        resp: reqwest::Response,
+        limit: usize,
+        start: Instant,
+    ) -> Result<(Vec<u8>, bool), ModelError> {
+        let mut body = Vec::new();
+        let mut chunks = std::pin::pin!(idle_limited(resp.bytes_stream(), self.settings.timeout));
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| match e {
+                BodyError::Idle => self.timeout_error(start),
+                BodyError::Transport(t) => self.malformed(format!("reading the response failed: {t}")),
+            })?;
+            let room = limit - body.len();
+            if chunk.len() > room {
+                body.extend_from_slice(&chunk[..room]);
+                return Ok((body, true));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((body, false))
+    }
+
     /// Sends the request, retrying what is worth retrying. Returns the successful response.
-    async fn send(&self, body: &Value) -> Result<reqwest::Response, ModelError> {
+    async fn send(&self, body: &Value, start: Instant) -> Result<reqwest::Response, ModelError> {
         let s = &self.settings;
         if s.api_key.is_empty() && s.base_url.contains("api.openai.com") {
             return Err(ModelError::MissingKey {
@@ -106,7 +183,6 @@ impl OpenAiModel {
             });
         }
         let url = self.url();
-        let start = Instant::now();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -117,7 +193,11 @@ impl OpenAiModel {
             for (k, v) in &s.headers {
                 req = req.header(k, v);
             }
-            let retry_in = match req.send().await {
+            let sent = match tokio::time::timeout(s.timeout, req.send()).await {
+                Ok(r) => r,
+                Err(_) => return Err(self.timeout_error(start)),
+            };
+            let retry_in = match sent {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => {
                     let status = resp.status().as_u16();
@@ -126,11 +206,11 @@ impl OpenAiModel {
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<f64>().ok());
-                    let text = resp.text().await.unwrap_or_default();
-                    let body_start: String = text.chars().take(300).collect();
                     if status == 401 || status == 403 {
                         return Err(ModelError::Auth { model: s.model_id.clone(), status, hint: self.hint() });
                     }
+                    let (text, _) = self.read_body(resp, MAX_ERROR_BODY, start).await.unwrap_or_default();
+                    let body_start: String = String::from_utf8_lossy(&text).chars().take(300).collect();
                     let retryable = status == 429 || status >= 500;
                     if !retryable || attempt > s.max_retries {
                         return Err(ModelError::Http {
@@ -145,13 +225,7 @@ impl OpenAiModel {
                         _ => backoff(attempt),
                     }
                 }
-                Err(e) if e.is_timeout() => {
-                    return Err(ModelError::Timeout {
-                        model: s.model_id.clone(),
-                        elapsed: start.elapsed(),
-                        timeout: s.timeout,
-                    });
-                }
+                Err(e) if e.is_timeout() => return Err(self.timeout_error(start)),
                 Err(e) => {
                     if attempt > s.max_retries {
                         return Err(ModelError::Transport {
@@ -173,86 +247,149 @@ impl OpenAiModel {
         &self,
         messages: &[ChatMessage],
         tools: &[ToolSpec],
-        on_delta: Option<&mut (dyn FnMut(&str) + Send)>,
+        stream: bool,
+        on_event: OnEvent<'_>,
     ) -> Result<Reply, ModelError> {
-        let stream = on_delta.is_some();
-        let start = Instant::now();
-        let resp = self.send(&self.body(messages, tools, stream)).await?;
-        let timeout = |e: &reqwest::Error| e.is_timeout();
-        let model = &self.settings.model_id;
-        let malformed = |message: String| ModelError::Malformed { model: model.clone(), message };
-        match on_delta {
-            None => {
-                let text = resp.text().await.map_err(|e| {
-                    if timeout(&e) {
-                        ModelError::Timeout {
-                            model: model.clone(),
-                            elapsed: start.elapsed(),
-                            timeout: self.settings.timeout,
-                        }
-                    } else {
-                        malformed(error_chain(&e))
-                    }
-                })?;
-                let v: Value = serde_json::from_str(&text).map_err(|e| malformed(format!("invalid JSON: {e}")))?;
-                parse_completion(&v).map_err(malformed)
-            }
-            Some(on_delta) => {
-                let mut events = resp.bytes_stream().eventsource();
-                let mut reply = Reply::default();
-                let mut calls: Vec<(String, String, String)> = Vec::new();
-                while let Some(event) = events.next().await {
-                    let event = event.map_err(|e| match &e {
-                        eventsource_stream::EventStreamError::Transport(t) if t.is_timeout() => ModelError::Timeout {
-                            model: model.clone(),
-                            elapsed: start.elapsed(),
-                            timeout: self.settings.timeout,
-                        },
-                        _ => malformed(format!("broken event stream: {}", error_chain(&e))),
-                    })?;
-                    if event.data.trim() == "[DONE]" {
-                        break;
-                    }
-                    let v: Value = serde_json::from_str(&event.data)
-                        .map_err(|e| malformed(format!("invalid JSON in a stream chunk: {e}")))?;
-                    if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-                        reply.usage = usage(u);
-                    }
-                    let Some(delta) = v.pointer("/choices/0/delta") else { continue };
-                    if let Some(text) = delta.get("content").and_then(Value::as_str)
-                        && !text.is_empty()
-                    {
-                        on_delta(text);
-                        reply.content.get_or_insert_with(String::new).push_str(text);
-                    }
-                    for tc in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
-                        let index = tc.get("index").and_then(Value::as_u64).unwrap_or(calls.len() as u64) as usize;
-                        while calls.len() <= index {
-                            calls.push(Default::default());
-                        }
-                        let slot = &mut calls[index];
-                        if let Some(id) = tc.get("id").and_then(Value::as_str) {
-                            slot.0.push_str(id);
-                        }
-                        if let Some(name) = tc.pointer("/function/name").and_then(Value::as_str) {
-                            slot.1.push_str(name);
-                        }
-                        if let Some(args) = tc.pointer("/function/arguments").and_then(Value::as_str) {
-                            slot.2.push_str(args);
-                        }
-                    }
-                }
-                for (i, (id, name, arguments)) in calls.into_iter().enumerate() {
-                    if name.is_empty() {
-                        return Err(malformed(format!("tool call {i} has no function name")));
-                    }
-                    let id = if id.is_empty() { format!("call_{i}") } else { id };
-                    reply.tool_calls.push(ToolCall { id, name, arguments });
-                }
-                Ok(reply)
-            }
+        let call = self.call(messages, tools, stream, on_event);
+        match self.settings.deadline {
+            Some(deadline) => tokio::time::timeout(deadline, call)
+                .await
+                .unwrap_or_else(|_| Err(ModelError::Deadline { model: self.settings.model_id.clone(), deadline })),
+            None => call.await,
         }
     }
+
+    async fn call(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[ToolSpec],
+        stream: bool,
+        on_event: OnEvent<'_>,
+    ) -> Result<Reply, ModelError> {
+        let start = Instant::now();
+        let resp = self.send(&self.body(messages, tools, stream), start).await?;
+        let is_sse = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("text/event-stream"));
+        if !stream || !is_sse {
+            // A server that answers a streaming request with a plain JSON completion is read
+            // as if it had not been asked to stream.
+            let (text, cut) = self.read_body(resp, MAX_BODY_BYTES, start).await?;
+            if cut {
+                return Err(self.malformed(format!("the response is larger than {MAX_BODY_BYTES} bytes")));
+            }
+            let v: Value = serde_json::from_slice(&text).map_err(|e| {
+                let what = if stream {
+                    "a streaming request was answered with a body that is neither SSE nor JSON"
+                } else {
+                    "invalid JSON"
+                };
+                self.malformed(format!("{what}: {e}"))
+            })?;
+            if let Some(message) = remote_error(&v) {
+                return Err(ModelError::Remote { model: self.settings.model_id.clone(), message });
+            }
+            let reply = parse_completion(&v).map_err(|m| self.malformed(m))?;
+            if let Some(text) = reply.content.as_deref().filter(|t| !t.is_empty()) {
+                on_event(ModelEvent::Text(text));
+            }
+            on_event(ModelEvent::Usage(reply.usage));
+            return Ok(reply);
+        }
+        self.read_stream(resp, start, on_event).await
+    }
+
+    async fn read_stream(
+        &self,
+        resp: reqwest::Response,
+        start: Instant,
+        on_event: OnEvent<'_>,
+    ) -> Result<Reply, ModelError> {
+        let mut events = std::pin::pin!(idle_limited(resp.bytes_stream(), self.settings.timeout).eventsource());
+        let mut reply = Reply::default();
+        let mut calls: Vec<(String, String, String)> = Vec::new();
+        let mut finished = false;
+        while let Some(event) = events.next().await {
+            let event = event.map_err(|e| match &e {
+                eventsource_stream::EventStreamError::Transport(BodyError::Idle) => self.timeout_error(start),
+                _ => self.malformed(format!("broken event stream: {}", error_chain(&e))),
+            })?;
+            if event.data.trim() == "[DONE]" {
+                finished = true;
+                break;
+            }
+            let v: Value = serde_json::from_str(&event.data)
+                .map_err(|e| self.malformed(format!("invalid JSON in a stream chunk: {e}")))?;
+            if let Some(message) = remote_error(&v) {
+                return Err(ModelError::Remote { model: self.settings.model_id.clone(), message });
+            }
+            if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+                reply.usage = usage(u);
+            }
+            if v.pointer("/choices/0/finish_reason").is_some_and(|f| !f.is_null()) {
+                finished = true;
+            }
+            let Some(delta) = v.pointer("/choices/0/delta") else { continue };
+            if let Some(text) = delta.get("content").and_then(Value::as_str)
+                && !text.is_empty()
+            {
+                on_event(ModelEvent::Text(text));
+                reply.content.get_or_insert_with(String::new).push_str(text);
+            }
+            for tc in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+                let index = match tc.get("index") {
+                    Some(i) => i.as_u64().map_or(usize::MAX, |i| usize::try_from(i).unwrap_or(usize::MAX)),
+                    // No index: a piece with an id starts a call, one without continues the last.
+                    None if tc.get("id").is_some() || calls.is_empty() => calls.len(),
+                    None => calls.len() - 1,
+                };
+                if index >= MAX_TOOL_CALLS {
+                    return Err(self.malformed(format!(
+                        "a streamed tool call has index {}; at most {MAX_TOOL_CALLS} tool calls fit in one turn",
+                        tc.get("index").map_or_else(|| "?".to_string(), Value::to_string)
+                    )));
+                }
+                while calls.len() <= index {
+                    calls.push(Default::default());
+                }
+                let (id, name, arguments) = (
+                    tc.get("id").and_then(Value::as_str),
+                    tc.pointer("/function/name").and_then(Value::as_str),
+                    tc.pointer("/function/arguments").and_then(Value::as_str),
+                );
+                let slot = &mut calls[index];
+                slot.0.push_str(id.unwrap_or_default());
+                slot.1.push_str(name.unwrap_or_default());
+                slot.2.push_str(arguments.unwrap_or_default());
+                on_event(ModelEvent::ToolCallDelta { index, id, name, arguments });
+            }
+        }
+        if !finished {
+            return Err(self
+                .malformed("the stream ended before the model finished (no `finish_reason` and no `[DONE]`)".into()));
+        }
+        for (i, (id, name, arguments)) in calls.into_iter().enumerate() {
+            if name.is_empty() {
+                return Err(self.malformed(format!("tool call {i} has no function name")));
+            }
+            let id = if id.is_empty() { format!("call_{i}") } else { id };
+            reply.tool_calls.push(ToolCall { id, name, arguments });
+        }
+        on_event(ModelEvent::Usage(reply.usage));
+        Ok(reply)
+    }
+}
+
+/// The message of an `{"error": ...}` object a server sent instead of (or inside) an answer.
+fn remote_error(v: &Value) -> Option<String> {
+    let e = v.get("error").filter(|e| !e.is_null())?;
+    let text = match e {
+        Value::String(s) => s.clone(),
+        other => other.get("message").and_then(Value::as_str).map_or_else(|| other.to_string(), str::to_string),
+    };
+    Some(text.chars().take(300).collect())
 }
 
 fn usage(u: &Value) -> Usage {
@@ -267,7 +404,11 @@ fn parse_completion(v: &Value) -> Result<Reply, String> {
     let message = v.pointer("/choices/0/message").ok_or("no choices[0].message in the response")?;
     let content = message.get("content").and_then(Value::as_str).map(str::to_string);
     let mut tool_calls = Vec::new();
-    for (i, tc) in message.get("tool_calls").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    let calls = message.get("tool_calls").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    if calls.len() > MAX_TOOL_CALLS {
+        return Err(format!("the answer has {} tool calls; at most {MAX_TOOL_CALLS} fit in one turn", calls.len()));
+    }
+    for (i, tc) in calls.iter().enumerate() {
         let name = tc
             .pointer("/function/name")
             .and_then(Value::as_str)
@@ -318,9 +459,46 @@ mod tests {
     }
 
     #[test]
+    fn a_completion_with_too_many_tool_calls_is_refused() {
+        let calls: Vec<Value> =
+            (0..=MAX_TOOL_CALLS).map(|i| json!({"id": i.to_string(), "function": {"name": "f"}})).collect();
+        let v = json!({"choices": [{"message": {"role": "assistant", "tool_calls": calls}}]});
+        assert!(parse_completion(&v).unwrap_err().contains("at most"));
+    }
+
+    #[test]
+    fn error_objects_are_read_as_their_message() {
+        assert_eq!(remote_error(&json!({"error": {"message": "overloaded"}})).as_deref(), Some("overloaded"));
+        assert_eq!(remote_error(&json!({"error": "bad"})).as_deref(), Some("bad"));
+        assert_eq!(remote_error(&json!({"error": null, "choices": []})), None);
+    }
+
+    #[test]
     fn backoff_grows_and_is_capped() {
         assert!(backoff(1) < Duration::from_millis(400));
         assert!(backoff(3) >= Duration::from_secs(1));
         assert!(backoff(30) <= Duration::from_secs(8));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_limit_lets_a_slow_steady_stream_through_and_stops_a_stalled_one() {
+        // 90 pieces a second apart pass a 5 s idle limit; a 6 s gap does not.
+        let steady = futures_util::stream::unfold(0u32, |i| async move {
+            if i == 90 {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Some((reqwest::Result::Ok(vec![b'x']), i + 1))
+        });
+        let got: Vec<_> = idle_limited(Box::pin(steady), Duration::from_secs(5)).collect::<Vec<_>>().await;
+        assert_eq!(got.len(), 90);
+        assert!(got.iter().all(Result::is_ok));
+        let stalled = futures_util::stream::unfold(0u32, |i| async move {
+            tokio::time::sleep(Duration::from_secs(if i == 2 { 6 } else { 1 })).await;
+            Some((reqwest::Result::Ok(vec![b'x']), i + 1))
+        });
+        let got: Vec<_> = idle_limited(Box::pin(stalled), Duration::from_secs(5)).collect::<Vec<_>>().await;
+        assert_eq!(got.len(), 3);
+        assert!(matches!(got[2], Err(BodyError::Idle)));
     }
 }

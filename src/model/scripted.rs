@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{ChatMessage, Reply, ToolCall, Usage};
+use super::{ChatMessage, ModelEvent, OnEvent, Reply, ToolCall, Usage};
 use crate::config::model::ScriptedReply;
 
 /// A scripted model; clones share the reply cursor.
@@ -27,7 +27,7 @@ impl ScriptedModel {
         &self.name
     }
 
-    pub(crate) fn complete(&self, messages: &[ChatMessage], on_delta: Option<&mut (dyn FnMut(&str) + Send)>) -> Reply {
+    pub(crate) fn complete(&self, messages: &[ChatMessage], on_event: OnEvent<'_>) -> Reply {
         let count = |s: &str| s.split_whitespace().count() as u64;
         let input_tokens: u64 = messages.iter().filter_map(|m| m.content.as_deref()).map(count).sum();
         let mut reply = if self.replies.is_empty() {
@@ -55,11 +55,18 @@ impl ScriptedModel {
         };
         let output_tokens = reply.content.as_deref().map_or(0, count);
         reply.usage = Usage { input_tokens, output_tokens, total_tokens: input_tokens + output_tokens };
-        if let (Some(f), Some(text)) = (on_delta, reply.content.as_deref())
-            && !text.is_empty()
-        {
-            f(text);
+        if let Some(text) = reply.content.as_deref().filter(|t| !t.is_empty()) {
+            on_event(ModelEvent::Text(text));
         }
+        for (index, c) in reply.tool_calls.iter().enumerate() {
+            on_event(ModelEvent::ToolCallDelta {
+                index,
+                id: Some(&c.id),
+                name: Some(&c.name),
+                arguments: Some(&c.arguments),
+            });
+        }
+        on_event(ModelEvent::Usage(reply.usage));
         reply
     }
 }

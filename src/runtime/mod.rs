@@ -1,22 +1,37 @@
-//! The runtime built from a validated config: migrated databases with open stores, models, and
-//! ready-to-run agents. One generation of the config; the server's reload path will swap it.
+//! The runtime: one immutable [`Generation`] per loaded config, shared behind an `Arc`, and the
+//! [`Process`] state every generation of this process shares (its runner identity, the registry
+//! of runs in flight, the one HTTP client of its models).
+//!
+//! A generation is built from a config and, optionally, the previous generation: databases
+//! whose declaration did not change keep their open store (pool, heartbeat) and are not
+//! migrated again; models whose declaration did not change are reused. Databases open lazily,
+//! on first use (migrated first, unless told not to, then searched for runs of dead runners), so
+//! a command opens only the databases it needs. Only a reload path replaces the generation that
+//! serves; runs in flight keep the `Arc` of the generation they started on.
 
-use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use indexmap::IndexMap;
+use tokio::sync::OnceCell;
 
 use crate::agent::Agent;
 use crate::config::{Config, DatabaseConfig};
 use crate::migrate::{self, MigrateError};
 use crate::model::Model;
+use crate::run::runner::Heartbeat;
+use crate::run::{
+    self, Component, Launcher, Registry, RootScope, RunError, RunHandle, RunRequest, Runner, Scope, SessionType, reaper,
+};
 use crate::store::{Store, StoreError};
-use crate::tool::Toolbox;
 
-/// What building a runtime can fail with.
+/// What building or using a runtime can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// A database could not be migrated.
     #[error(transparent)]
     Migrate(#[from] MigrateError),
-    /// A database could not be opened.
+    /// A database could not be opened, or is not ready for runs.
     #[error("database `{db}`: {source}")]
     Store {
         /// Database id.
@@ -24,56 +39,313 @@ pub enum RuntimeError {
         /// Why.
         source: StoreError,
     },
+    /// No such database in the config.
+    #[error("no database `{0}` in the config")]
+    UnknownDatabase(String),
 }
 
-/// Databases, models and agents of one config.
-#[derive(Debug)]
-pub struct Runtime {
-    config: Config,
-    stores: HashMap<String, Store>,
-    models: HashMap<String, Model>,
-}
-
-impl Runtime {
-    /// Opens (and, unless `migrate` is false, first migrates) the databases the config uses.
-    /// `progress` hears about each migration applied.
-    pub async fn start(
-        config: Config,
-        migrate: bool,
-        progress: &mut (dyn FnMut(&DatabaseConfig, migrate::Event) + Send),
-    ) -> Result<Runtime, RuntimeError> {
-        let mut stores = HashMap::new();
-        for db in config.databases.values() {
-            if migrate {
-                migrate::apply(db, &migrate::Options::default(), &mut |e| progress(db, e)).await?;
+impl RuntimeError {
+    /// What to do about it, when known.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            RuntimeError::Migrate(m) => m.help().map(str::to_string),
+            RuntimeError::Store { source: StoreError::Backend { message, .. }, .. }
+                if message.contains("no such table") || message.contains("does not exist") =>
+            {
+                Some("run `agno-run migrate CONFIG` (or drop --no-migrate) to bring the database to this agno-run's schema".into())
             }
-            let store = Store::open(db).await.map_err(|source| RuntimeError::Store { db: db.id.clone(), source })?;
-            stores.insert(db.id.clone(), store);
+            _ => None,
         }
-        let models = config
-            .models
-            .iter()
-            .map(|(id, m)| (id.clone(), Model::new(id, m, config.key_hints.get(id).map(String::as_str))))
-            .collect();
-        Ok(Runtime { config, stores, models })
+    }
+}
+
+impl From<RuntimeError> for RunError {
+    fn from(e: RuntimeError) -> RunError {
+        RunError::Unavailable { help: e.help(), message: e.to_string() }
+    }
+}
+
+/// Hears about each migration applied while a database opens.
+pub type Progress = Arc<dyn Fn(&DatabaseConfig, migrate::Event) + Send + Sync>;
+
+/// How a generation opens its databases.
+#[derive(Clone)]
+pub struct Options {
+    /// Migrate a database before opening it.
+    pub migrate: bool,
+    /// Told of each migration applied.
+    pub progress: Option<Progress>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { migrate: true, progress: None }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options").field("migrate", &self.migrate).finish_non_exhaustive()
+    }
+}
+
+/// What every generation of one process shares.
+#[derive(Debug)]
+pub struct Process {
+    runner: Arc<Runner>,
+    registry: Registry,
+    http: reqwest::Client,
+}
+
+impl Process {
+    /// This process: a new runner identity, an empty registry, one HTTP client.
+    pub fn new() -> Arc<Process> {
+        Arc::new(Process {
+            runner: Arc::new(Runner::current()),
+            registry: Registry::default(),
+            http: Model::http_client(),
+        })
     }
 
-    /// The config this runtime was built from.
+    /// The runner identity the runs of this process carry.
+    pub fn runner(&self) -> &Arc<Runner> {
+        &self.runner
+    }
+
+    /// The runs in flight in this process.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+}
+
+/// One database of a generation: opened on first use, shared with the next generation when its
+/// declaration does not change.
+struct Database {
+    config: DatabaseConfig,
+    options: Options,
+    /// The open store (migrated first unless `options.migrate` is false).
+    store: OnceCell<Store>,
+    /// This process's runner row and heartbeat there, from its first run on.
+    heartbeat: OnceCell<Heartbeat>,
+}
+
+impl Database {
+    async fn store(&self, runner: &Runner) -> Result<&Store, RuntimeError> {
+        self.store
+            .get_or_try_init(|| async {
+                let db = &self.config;
+                if self.options.migrate {
+                    let progress = self.options.progress.clone();
+                    migrate::apply(db, &migrate::Options::default(), &mut |e| {
+                        if let Some(p) = &progress {
+                            p(db, e);
+                        }
+                    })
+                    .await?;
+                }
+                let store =
+                    Store::open(db).await.map_err(|source| RuntimeError::Store { db: db.id.clone(), source })?;
+                // Runs left RUNNING by a process that died are ended the first time any process
+                // opens the database. Failing to look is not a reason to refuse to open it.
+                if let Err(e) = reaper::reap(&store, runner).await {
+                    tracing::warn!(db = %db.id, error = %e, "cannot look for runs of dead runners");
+                }
+                Ok(store)
+            })
+            .await
+    }
+
+    /// The store, with this process recorded as a runner there (heartbeating).
+    async fn store_for_runs(&self, runner: &Arc<Runner>) -> Result<Store, RuntimeError> {
+        let store = self.store(runner).await?.clone();
+        self.heartbeat
+            .get_or_try_init(|| Heartbeat::start(store.clone(), runner.clone()))
+            .await
+            .map_err(|source| RuntimeError::Store { db: self.config.id.clone(), source })?;
+        Ok(store)
+    }
+}
+
+/// One generation of a config: its databases (opened lazily), models and agents.
+pub struct Generation {
+    number: u64,
+    config: Config,
+    process: Arc<Process>,
+    databases: IndexMap<String, Arc<Database>>,
+    models: IndexMap<String, Model>,
+    agents: IndexMap<String, Arc<Agent>>,
+}
+
+impl std::fmt::Debug for Generation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Generation")
+            .field("number", &self.number)
+            .field("databases", &self.databases.keys().collect::<Vec<_>>())
+            .field("agents", &self.agents.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Generation {
+    /// Builds a generation of `config` for `process`, reusing from `previous` every database
+    /// and model whose declaration (and options) did not change. Does no I/O.
+    pub fn build(
+        config: Config,
+        previous: Option<&Generation>,
+        process: Arc<Process>,
+        options: Options,
+    ) -> Arc<Generation> {
+        let databases = config
+            .databases
+            .iter()
+            .map(|(id, db)| {
+                let reused = previous
+                    .and_then(|p| p.databases.get(id))
+                    .filter(|d| d.config == *db && d.options.migrate == options.migrate)
+                    .cloned();
+                let slot = reused.unwrap_or_else(|| {
+                    Arc::new(Database {
+                        config: db.clone(),
+                        options: options.clone(),
+                        store: OnceCell::new(),
+                        heartbeat: OnceCell::new(),
+                    })
+                });
+                (id.clone(), slot)
+            })
+            .collect();
+        let models: IndexMap<String, Model> = config
+            .models
+            .iter()
+            .map(|(id, m)| {
+                let hint = config.key_hints.get(id).map(String::as_str);
+                let reused = previous.and_then(|p| {
+                    let same =
+                        p.config.models.get(id) == Some(m) && p.config.key_hints.get(id).map(String::as_str) == hint;
+                    same.then(|| p.models.get(id).cloned()).flatten()
+                });
+                (id.clone(), reused.unwrap_or_else(|| Model::new(id, m, hint, &process.http)))
+            })
+            .collect();
+        let agents = config
+            .agents
+            .iter()
+            .filter_map(|(id, a)| {
+                let model = models.get(&a.model)?.clone();
+                Some((id.clone(), Arc::new(Agent::new(a.clone(), model))))
+            })
+            .collect();
+        let number = previous.map_or(1, |p| p.number + 1);
+        Arc::new(Generation { number, config, process, databases, models, agents })
+    }
+
+    /// 1 for the first generation of a process, then one more per reload.
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// The config it was built from.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
-    /// The store of a database.
-    pub fn store(&self, db: &str) -> Option<&Store> {
-        self.stores.get(db)
+    /// The process it runs in.
+    pub fn process(&self) -> &Arc<Process> {
+        &self.process
     }
 
     /// The agent `id`, ready to run.
-    pub fn agent(&self, id: &str) -> Option<Agent> {
-        let config = self.config.agents.get(id)?.clone();
-        let model = self.models.get(&config.model)?.clone();
-        let store = self.stores.get(&config.db)?.clone();
-        let tools = Toolbox::for_agent(&config);
-        Some(Agent { config, model, store, tools })
+    pub fn agent(&self, id: &str) -> Option<&Arc<Agent>> {
+        self.agents.get(id)
     }
+
+    /// The store of database `db`, opened (and migrated) on first use.
+    pub async fn store(&self, db: &str) -> Result<Store, RuntimeError> {
+        let slot = self.databases.get(db).ok_or_else(|| RuntimeError::UnknownDatabase(db.to_string()))?;
+        slot.store(&self.process.runner).await.cloned()
+    }
+
+    /// Opens every database (a server fails early rather than at its first request).
+    pub async fn open_all(&self) -> Result<(), RuntimeError> {
+        for db in self.databases.keys() {
+            self.store(db).await?;
+        }
+        Ok(())
+    }
+
+    /// True when `other` and this generation share database `db` (same open store).
+    pub fn shares_database(&self, other: &Generation, db: &str) -> bool {
+        match (self.databases.get(db), other.databases.get(db)) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// Ends this process's presence in the databases it ran runs in (stops the heartbeats,
+    /// removes its runner rows); call at a clean exit, after the runs ended.
+    pub async fn close(&self) {
+        for db in self.databases.values() {
+            if let Some(h) = db.heartbeat.get() {
+                h.stop().await;
+            }
+        }
+    }
+
+    fn unknown(&self, target: &Component) -> RunError {
+        let known = match target.kind {
+            SessionType::Agent => self.agents.keys().cloned().collect(),
+            SessionType::Team => self.config.teams.keys().cloned().collect(),
+            SessionType::Workflow => self.config.workflows.keys().cloned().collect(),
+        };
+        RunError::Unknown { target: target.clone(), known }
+    }
+}
+
+impl Launcher for Generation {
+    fn start(self: Arc<Self>, request: RunRequest) -> BoxFuture<'static, Result<RunHandle, RunError>> {
+        Box::pin(async move {
+            let target = request.target.clone();
+            let id = target.id.as_deref().unwrap_or_default();
+            let agent = match target.kind {
+                SessionType::Agent => self.agents.get(id).cloned().ok_or_else(|| self.unknown(&target))?,
+                kind @ (SessionType::Team | SessionType::Workflow) => {
+                    let declared = match kind {
+                        SessionType::Team => self.config.teams.contains_key(id),
+                        _ => self.config.workflows.contains_key(id),
+                    };
+                    return Err(if declared { RunError::NotBuilt(kind) } else { self.unknown(&target) });
+                }
+            };
+            let (scope, events, started) = match &request.parent {
+                Some(parent) => {
+                    let (scope, started) = parent.child(target);
+                    (scope, None, started)
+                }
+                None => {
+                    let slot = self
+                        .databases
+                        .get(&agent.config.db)
+                        .ok_or_else(|| RuntimeError::UnknownDatabase(agent.config.db.clone()))?;
+                    let store = slot.store_for_runs(&self.process.runner).await?;
+                    let (scope, events, started) = Scope::root(RootScope {
+                        component: target,
+                        session_id: request.input.session_id.clone(),
+                        user_id: request.input.user_id.clone(),
+                        store,
+                        runner: self.process.runner.clone(),
+                    });
+                    (scope, Some(events), started)
+                }
+            };
+            let launcher: Arc<dyn Launcher> = self.clone();
+            let task_scope = scope.clone();
+            let work = async move { agent.execute(task_scope, request.input, launcher).await };
+            run::spawn(&self.process.registry, scope, events, started, work).started().await
+        })
+    }
+}
+
+/// Starts `request` on `generation` (the same as [`Launcher::start`], without naming the trait).
+pub async fn start(generation: &Arc<Generation>, request: RunRequest) -> Result<RunHandle, RunError> {
+    generation.clone().start(request).await
 }

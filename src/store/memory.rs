@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::{
-    HISTORY_SKIP, Memory, MemoryQuery, Page, Result, Run, Session, SessionChange, SessionQuery, SortBy, StoreError,
-    component_filter, now, page_bounds,
+    BeginRun, Begun, Conflict, InFlightRun, Memory, MemoryQuery, Page, Result, Run, RunStatus, RunnerRow, Session,
+    SessionChange, SessionQuery, SortBy, StoreError, admit, check_owner, component_filter, now, page_bounds,
+    reaped_run_data,
 };
 use crate::config::TableNames;
 
@@ -18,6 +19,7 @@ struct Data {
     /// Runs in insertion order; a session's runs are found by scanning (tests and demos only).
     runs: Vec<Run>,
     memories: HashMap<String, Memory>,
+    runners: HashMap<String, RunnerRow>,
 }
 
 /// In-memory store; clones share the data.
@@ -51,7 +53,7 @@ impl MemoryStore {
             if let (Some(a), Some(b)) = (&existing.user_id, &s.user_id)
                 && a != b
             {
-                return Err(StoreError::Conflict(format!("session `{}` belongs to another user", s.session_id)));
+                return Err(StoreError::Conflict(Conflict::NotOwner { session_id: s.session_id.clone() }));
             }
             new.created_at = existing.created_at;
             if new.user_id.is_none() {
@@ -63,13 +65,9 @@ impl MemoryStore {
         Ok(new)
     }
 
-    pub(super) async fn get_session(&self, id: &str, user: Option<&str>) -> Result<Session> {
+    pub(super) async fn get_session(&self, id: &str) -> Result<Session> {
         let d = self.lock("read a session")?;
-        d.sessions
-            .get(id)
-            .filter(|s| user.is_none() || s.user_id.as_deref() == user)
-            .cloned()
-            .ok_or_else(|| StoreError::NotFound { what: "session", id: id.into() })
+        d.sessions.get(id).cloned().ok_or_else(|| StoreError::NotFound { what: "session", id: id.into() })
     }
 
     pub(super) async fn list_sessions(&self, q: &SessionQuery) -> Result<Page<Session>> {
@@ -79,7 +77,7 @@ impl MemoryStore {
         let mut all: Vec<&Session> = d
             .sessions
             .values()
-            .filter(|s| q.session_type.is_none_or(|t| s.session_type == t.as_str()))
+            .filter(|s| q.session_type.is_none_or(|t| s.session_type == t))
             .filter(|s| match component {
                 Some(("team_id", id)) => s.team_id.as_deref() == Some(id),
                 Some(("workflow_id", id)) => s.workflow_id.as_deref() == Some(id),
@@ -87,6 +85,7 @@ impl MemoryStore {
                 None => true,
             })
             .filter(|s| q.user_id.is_none() || s.user_id == q.user_id)
+            .filter(|s| !q.anonymous || q.user_id.is_some() || s.user_id.is_none())
             .filter(|s| name.as_ref().is_none_or(|n| s.session_name().is_some_and(|x| x.to_lowercase().contains(n))))
             .filter(|s| q.created_after.is_none_or(|t| s.created_at >= t))
             .filter(|s| q.created_before.is_none_or(|t| s.created_at <= t))
@@ -119,7 +118,7 @@ impl MemoryStore {
     pub(super) async fn finish_run(
         &self,
         run_id: &str,
-        status: &str,
+        status: RunStatus,
         data: &serde_json::Value,
         session_id: &str,
         change: SessionChange,
@@ -137,10 +136,19 @@ impl MemoryStore {
         session.updated_at = Some(now());
         d.sessions.insert(session_id.to_string(), session.clone());
         let r = d.runs.iter_mut().find(|r| r.run_id == run_id).ok_or_else(|| backend("finish a run"))?;
-        r.status = Some(status.into());
+        r.status = Some(status);
         r.run_data = data.clone();
         r.updated_at = Some(now());
         Ok((r.clone(), session))
+    }
+
+    pub(super) async fn delete_session(&self, id: &str, user: Option<&str>) -> Result<()> {
+        let mut d = self.lock("delete a session")?;
+        let s = d.sessions.get(id).ok_or_else(|| StoreError::NotFound { what: "session", id: id.into() })?;
+        check_owner(s, user)?;
+        d.sessions.remove(id);
+        d.runs.retain(|r| r.session_id != id);
+        Ok(())
     }
 
     pub(super) async fn delete_sessions(&self, ids: &[String]) -> Result<u64> {
@@ -155,35 +163,37 @@ impl MemoryStore {
         Ok(n)
     }
 
-    pub(super) async fn append_run(&self, run: &Run) -> Result<Run> {
-        let mut d = self.lock("append a run")?;
-        if !d.sessions.contains_key(&run.session_id) {
-            return Err(StoreError::NotFound { what: "session", id: run.session_id.clone() });
-        }
-        if d.runs.iter().any(|r| r.run_id == run.run_id) {
-            return Err(StoreError::Conflict(format!("run `{}` already exists", run.run_id)));
-        }
-        let next = d
-            .runs
-            .iter()
-            .filter(|r| r.session_id == run.session_id)
-            .filter_map(|r| r.run_index)
-            .max()
-            .map_or(0, |m| m + 1);
-        let mut stored = run.clone();
-        stored.run_index = Some(next);
-        d.runs.push(stored.clone());
-        Ok(stored)
+    pub(super) async fn begin_run(&self, b: BeginRun) -> Result<Begun> {
+        let mut d = self.lock("start a run")?;
+        let session = match (d.sessions.get(&b.session.id), b.new_session) {
+            (Some(s), _) => {
+                admit(s, &b.session.owner, b.user_id.as_deref())?;
+                s.clone()
+            }
+            (None, Some(new)) => {
+                d.sessions.insert(new.session_id.clone(), new.clone());
+                new
+            }
+            (None, None) => return Err(StoreError::NotFound { what: "session", id: b.session.id.clone() }),
+        };
+        let history = history_of(&d, &b.session.id, b.history_runs);
+        let run = append_in(&mut d, &b.run)?;
+        Ok(Begun { session, history, run })
     }
 
-    pub(super) async fn update_run(&self, run_id: &str, status: &str, data: &serde_json::Value) -> Result<Run> {
+    pub(super) async fn append_run(&self, run: &Run) -> Result<Run> {
+        let mut d = self.lock("append a run")?;
+        append_in(&mut d, run)
+    }
+
+    pub(super) async fn update_run(&self, run_id: &str, status: RunStatus, data: &serde_json::Value) -> Result<Run> {
         let mut d = self.lock("update a run")?;
         let r = d
             .runs
             .iter_mut()
             .find(|r| r.run_id == run_id)
             .ok_or_else(|| StoreError::NotFound { what: "run", id: run_id.into() })?;
-        r.status = Some(status.into());
+        r.status = Some(status);
         r.run_data = data.clone();
         r.updated_at = Some(now());
         Ok(r.clone())
@@ -200,22 +210,69 @@ impl MemoryStore {
 
     pub(super) async fn list_runs(&self, session_id: &str) -> Result<Vec<Run>> {
         let d = self.lock("list runs")?;
-        let mut runs: Vec<Run> = d.runs.iter().filter(|r| r.session_id == session_id).cloned().collect();
-        runs.sort_by(|a, b| a.run_index.cmp(&b.run_index).then(a.created_at.cmp(&b.created_at)));
-        Ok(runs)
+        Ok(runs_of(&d, session_id))
     }
 
     pub(super) async fn history_runs(&self, session_id: &str, n: u32) -> Result<Vec<Run>> {
-        let mut runs: Vec<Run> = self
-            .list_runs(session_id)
-            .await?
-            .into_iter()
-            .filter(|r| r.parent_run_id.is_none())
-            .filter(|r| r.status.as_deref().is_none_or(|s| !HISTORY_SKIP.contains(&s)))
-            .collect();
-        let skip = runs.len().saturating_sub(n as usize);
-        runs.drain(..skip);
-        Ok(runs)
+        let d = self.lock("read history runs")?;
+        Ok(history_of(&d, session_id, n))
+    }
+
+    pub(super) async fn register_runner(&self, r: &RunnerRow) -> Result<()> {
+        let mut d = self.lock("record a runner")?;
+        match d.runners.get_mut(&r.runner_id) {
+            Some(existing) => existing.heartbeat_at = r.heartbeat_at,
+            None => {
+                d.runners.insert(r.runner_id.clone(), r.clone());
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn heartbeat_runner(&self, runner_id: &str, at: i64) -> Result<bool> {
+        let mut d = self.lock("heartbeat")?;
+        Ok(d.runners.get_mut(runner_id).map(|r| r.heartbeat_at = at).is_some())
+    }
+
+    pub(super) async fn remove_runner(&self, runner_id: &str) -> Result<()> {
+        self.lock("remove a runner")?.runners.remove(runner_id);
+        Ok(())
+    }
+
+    pub(super) async fn runners(&self) -> Result<Vec<RunnerRow>> {
+        let d = self.lock("list runners")?;
+        let mut all: Vec<RunnerRow> = d.runners.values().cloned().collect();
+        all.sort_by(|a, b| a.started_at.cmp(&b.started_at).then_with(|| a.runner_id.cmp(&b.runner_id)));
+        Ok(all)
+    }
+
+    pub(super) async fn in_flight_runs(&self) -> Result<Vec<InFlightRun>> {
+        let d = self.lock("list runs in flight")?;
+        Ok(d.runs
+            .iter()
+            .filter_map(|r| {
+                let status = r.status.filter(|s| s.in_flight())?;
+                Some(InFlightRun {
+                    run_id: r.run_id.clone(),
+                    session_id: r.session_id.clone(),
+                    status,
+                    runner_id: r.run_data.pointer("/runner/id").and_then(|v| v.as_str()).map(str::to_string),
+                    created_at: r.created_at,
+                })
+            })
+            .collect())
+    }
+
+    pub(super) async fn reap_run(&self, run_id: &str, reason: &str) -> Result<bool> {
+        let mut d = self.lock("end a run of a dead runner")?;
+        let Some(r) = d.runs.iter_mut().find(|r| r.run_id == run_id && r.status.is_some_and(RunStatus::in_flight))
+        else {
+            return Ok(false);
+        };
+        r.status = Some(RunStatus::Error);
+        r.run_data = reaped_run_data(std::mem::take(&mut r.run_data), reason);
+        r.updated_at = Some(now());
+        Ok(true)
     }
 
     pub(super) async fn upsert_memory(&self, m: &Memory) -> Result<Memory> {
@@ -266,6 +323,38 @@ impl MemoryStore {
         let mut d = self.lock("delete a memory")?;
         d.memories.remove(id).map(|_| ()).ok_or_else(|| StoreError::NotFound { what: "memory", id: id.into() })
     }
+}
+
+fn runs_of(d: &Data, session_id: &str) -> Vec<Run> {
+    let mut runs: Vec<Run> = d.runs.iter().filter(|r| r.session_id == session_id).cloned().collect();
+    runs.sort_by(|a, b| a.run_index.cmp(&b.run_index).then(a.created_at.cmp(&b.created_at)));
+    runs
+}
+
+fn history_of(d: &Data, session_id: &str, n: u32) -> Vec<Run> {
+    let mut runs: Vec<Run> = runs_of(d, session_id)
+        .into_iter()
+        .filter(|r| r.parent_run_id.is_none())
+        .filter(|r| r.status.is_none_or(|s| !s.skipped_by_history()))
+        .collect();
+    let skip = runs.len().saturating_sub(n as usize);
+    runs.drain(..skip);
+    runs
+}
+
+fn append_in(d: &mut Data, run: &Run) -> Result<Run> {
+    if !d.sessions.contains_key(&run.session_id) {
+        return Err(StoreError::NotFound { what: "session", id: run.session_id.clone() });
+    }
+    if d.runs.iter().any(|r| r.run_id == run.run_id) {
+        return Err(StoreError::Conflict(Conflict::RunExists { run_id: run.run_id.clone() }));
+    }
+    let next =
+        d.runs.iter().filter(|r| r.session_id == run.session_id).filter_map(|r| r.run_index).max().map_or(0, |m| m + 1);
+    let mut stored = run.clone();
+    stored.run_index = Some(next);
+    d.runs.push(stored.clone());
+    Ok(stored)
 }
 
 /// The searchable text of a memory value.

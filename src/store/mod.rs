@@ -22,11 +22,78 @@ use crate::config::{Backend, DatabaseConfig, TableNames};
 
 pub use json::{decode_json, deep_merge};
 
-/// Statuses a run can have (Agno's `RunStatus`).
-pub const RUN_STATUSES: &[&str] = &["PENDING", "RUNNING", "COMPLETED", "PAUSED", "CANCELLED", "ERROR", "REGENERATED"];
+/// The status of a run (Agno's `RunStatus`), stored as its upper-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RunStatus {
+    /// Accepted, not started.
+    Pending,
+    /// In progress; its runner is alive (or the reaper will say otherwise).
+    Running,
+    /// Finished with an answer.
+    Completed,
+    /// Waiting for a human (written by Python Agno).
+    Paused,
+    /// Stopped by a cancel, a signal or a dropped handle.
+    Cancelled,
+    /// Failed; `run_data.content` says why.
+    Error,
+    /// Replaced by a regenerated run (written by Python Agno).
+    Regenerated,
+}
 
-/// Statuses whose runs are left out of history (Agno's `HISTORY_SKIP_STATUSES`).
-pub const HISTORY_SKIP: &[&str] = &["PAUSED", "CANCELLED", "ERROR", "REGENERATED"];
+impl RunStatus {
+    /// Every status, in Agno's order.
+    pub const ALL: [RunStatus; 7] = [
+        RunStatus::Pending,
+        RunStatus::Running,
+        RunStatus::Completed,
+        RunStatus::Paused,
+        RunStatus::Cancelled,
+        RunStatus::Error,
+        RunStatus::Regenerated,
+    ];
+
+    /// The stored name: `PENDING`, `RUNNING`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "PENDING",
+            RunStatus::Running => "RUNNING",
+            RunStatus::Completed => "COMPLETED",
+            RunStatus::Paused => "PAUSED",
+            RunStatus::Cancelled => "CANCELLED",
+            RunStatus::Error => "ERROR",
+            RunStatus::Regenerated => "REGENERATED",
+        }
+    }
+
+    /// True for runs that have not finished (PENDING, RUNNING).
+    pub fn in_flight(self) -> bool {
+        matches!(self, RunStatus::Pending | RunStatus::Running)
+    }
+
+    /// True for runs history leaves out: Agno's `HISTORY_SKIP_STATUSES` (PAUSED, CANCELLED,
+    /// ERROR, REGENERATED) and the runs that have not finished.
+    pub fn skipped_by_history(self) -> bool {
+        self != RunStatus::Completed
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RunStatus {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        RunStatus::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
+            let all: Vec<&str> = RunStatus::ALL.iter().map(|r| r.as_str()).collect();
+            format!("unknown run status `{s}`; one of {}", all.join(", "))
+        })
+    }
+}
 
 /// What a store operation can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -39,9 +106,10 @@ pub enum StoreError {
         /// Its id.
         id: String,
     },
-    /// The write was refused because it conflicts with what is stored.
-    #[error("{0}")]
-    Conflict(String),
+    /// Refused because it conflicts with what is stored: another user's session, a session of
+    /// another type or component, a run id already taken.
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
     /// The input is invalid (unknown status, bad JSON shape).
     #[error("invalid input: {0}")]
     Invalid(String),
@@ -57,6 +125,91 @@ pub enum StoreError {
     },
 }
 
+/// Why a write or read was refused: the session rules and unique ids.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    /// The session belongs to another user (or to a user, and the caller gave none; or to
+    /// nobody, and the caller gave a user).
+    #[error("session `{session_id}` belongs to another user")]
+    NotOwner {
+        /// The session.
+        session_id: String,
+    },
+    /// The session belongs to another kind of component or another component.
+    #[error("session `{session_id}` belongs to {owner}; {wanted} cannot run in it")]
+    WrongSession {
+        /// The session.
+        session_id: String,
+        /// Whose session it is.
+        owner: Component,
+        /// Who wanted to use it.
+        wanted: Component,
+    },
+    /// A run with this id exists.
+    #[error("run `{run_id}` already exists")]
+    RunExists {
+        /// The run.
+        run_id: String,
+    },
+}
+
+/// An agent, team or workflow, by kind and id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Component {
+    /// Agent, team or workflow.
+    pub kind: SessionType,
+    /// Its id (None for a stored session whose id column is empty).
+    pub id: Option<String>,
+}
+
+impl Component {
+    /// The component `kind` `id`.
+    pub fn new(kind: SessionType, id: impl Into<String>) -> Self {
+        Component { kind, id: Some(id.into()) }
+    }
+}
+
+impl std::fmt::Display for Component {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.id {
+            Some(id) => write!(f, "{} `{id}`", self.kind.as_str()),
+            None => write!(f, "an {} session with no {}_id", self.kind.as_str(), self.kind.as_str()),
+        }
+    }
+}
+
+/// The session a run is written into: its id and the component it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRef {
+    /// Session id.
+    pub id: String,
+    /// The component that owns the session (for a member or step run: the root's).
+    pub owner: Component,
+}
+
+/// The session rules, the same on every backend: a session is used only by the user who created
+/// it (`None` included: an owned session refuses a caller without a user, and a session without
+/// a user refuses a caller with one), and only by the component it belongs to. The user is
+/// checked first, so that another user learns nothing about whose session it is.
+pub fn admit(session: &Session, wanted: &Component, user: Option<&str>) -> std::result::Result<(), Conflict> {
+    if session.user_id.as_deref() != user {
+        return Err(Conflict::NotOwner { session_id: session.session_id.clone() });
+    }
+    let owner = session.owner();
+    if owner != *wanted {
+        return Err(Conflict::WrongSession { session_id: session.session_id.clone(), owner, wanted: wanted.clone() });
+    }
+    Ok(())
+}
+
+/// Only the user rule of [`admit`], for reads, renames and deletes.
+pub fn check_owner(session: &Session, user: Option<&str>) -> std::result::Result<(), Conflict> {
+    if session.user_id.as_deref() != user {
+        return Err(Conflict::NotOwner { session_id: session.session_id.clone() });
+    }
+    Ok(())
+}
+
 /// Result of a store operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -70,8 +223,8 @@ pub fn now() -> i64 {
 pub struct Session {
     /// Primary key.
     pub session_id: String,
-    /// `agent`, `team` or `workflow`.
-    pub session_type: String,
+    /// Agent, team or workflow.
+    pub session_type: SessionType,
     /// Agent id for agent sessions.
     pub agent_id: Option<String>,
     /// Team id for team sessions.
@@ -105,7 +258,7 @@ impl Session {
         let now = now();
         Session {
             session_id: session_id.into(),
-            session_type: session_type.as_str().into(),
+            session_type,
             agent_id: if session_type == SessionType::Agent { id.clone() } else { None },
             team_id: if session_type == SessionType::Team { id.clone() } else { None },
             workflow_id: if session_type == SessionType::Workflow { id } else { None },
@@ -130,10 +283,20 @@ impl Session {
     pub fn session_name(&self) -> Option<&str> {
         self.session_data.as_ref()?.get("session_name")?.as_str()
     }
+
+    /// The component the session belongs to (by its type and matching id column).
+    pub fn owner(&self) -> Component {
+        let id = match self.session_type {
+            SessionType::Agent => &self.agent_id,
+            SessionType::Team => &self.team_id,
+            SessionType::Workflow => &self.workflow_id,
+        };
+        Component { kind: self.session_type, id: id.clone() }
+    }
 }
 
-/// Kinds of session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Kinds of session, and of run (`run_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionType {
     /// An agent's session.
@@ -155,6 +318,27 @@ impl SessionType {
     }
 }
 
+impl std::fmt::Display for SessionType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SessionType {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "agent" => Ok(SessionType::Agent),
+            "team" => Ok(SessionType::Team),
+            "workflow" => Ok(SessionType::Workflow),
+            other => Err(format!("unknown session type `{other}`; one of agent, team, workflow")),
+        }
+    }
+}
+
+/// A run's kind is a session's kind: `agent`, `team` or `workflow`.
+pub type RunType = SessionType;
+
 /// A run row of `agno_runs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
@@ -162,8 +346,8 @@ pub struct Run {
     pub run_id: String,
     /// Its session.
     pub session_id: String,
-    /// `agent`, `team` or `workflow`.
-    pub run_type: String,
+    /// Agent, team or workflow.
+    pub run_type: RunType,
     /// Agent id.
     pub agent_id: Option<String>,
     /// Team id.
@@ -174,8 +358,8 @@ pub struct Run {
     pub user_id: Option<String>,
     /// Set on team-member runs.
     pub parent_run_id: Option<String>,
-    /// PENDING, RUNNING, COMPLETED, PAUSED, CANCELLED, ERROR (REGENERATED from Agno).
-    pub status: Option<String>,
+    /// Its status (None only in rows written without one).
+    pub status: Option<RunStatus>,
     /// 0-based position in the session.
     pub run_index: Option<i64>,
     /// Agno's `RunOutput` dict.
@@ -188,18 +372,18 @@ pub struct Run {
 
 impl Run {
     /// A new run of `session_id`; `run_index` is assigned by [`Store::append_run`].
-    pub fn new(run_id: impl Into<String>, session_id: impl Into<String>, run_type: SessionType, status: &str) -> Self {
+    pub fn new(run_id: impl Into<String>, session_id: impl Into<String>, run_type: RunType, status: RunStatus) -> Self {
         let now = now();
         Run {
             run_id: run_id.into(),
             session_id: session_id.into(),
-            run_type: run_type.as_str().into(),
+            run_type,
             agent_id: None,
             team_id: None,
             workflow_id: None,
             user_id: None,
             parent_run_id: None,
-            status: Some(status.into()),
+            status: Some(status),
             run_index: None,
             run_data: Value::Object(Map::new()),
             created_at: now,
@@ -265,6 +449,9 @@ pub struct SessionQuery {
     pub component_id: Option<String>,
     /// Only this owner.
     pub user_id: Option<String>,
+    /// Only sessions without an owner (ignored when `user_id` is set): what a caller without a
+    /// user may see.
+    pub anonymous: bool,
     /// Session name contains this text (case-insensitive).
     pub name: Option<String>,
     /// Created at or after (epoch seconds).
@@ -354,21 +541,25 @@ impl Store {
         dispatch!(self, s => s.tables())
     }
 
-    /// Creates a session, or updates it. Refused with `Conflict` when it exists and belongs to
-    /// another user. `created_at` of an existing session is kept.
+    /// Creates a session, or updates it. Refused with [`Conflict::NotOwner`] when it exists and
+    /// belongs to another user. `created_at` of an existing session is kept. This is the raw
+    /// write of an import or an operator; runs create their sessions through [`Store::begin_run`].
     pub async fn upsert_session(&self, session: &Session) -> Result<Session> {
         validate_session(session)?;
         dispatch!(self, s => s.upsert_session(session).await)
     }
 
-    /// One session, without its runs. With `user_id`, a session of another user is not found.
-    pub async fn get_session(&self, session_id: &str, user_id: Option<&str>) -> Result<Session> {
-        dispatch!(self, s => s.get_session(session_id, user_id).await)
+    /// One session, without its runs, read by `user` (None: a caller without a user). Another
+    /// user's session is refused with [`Conflict::NotOwner`] (see [`admit`]).
+    pub async fn get_session(&self, session_id: &str, user: Option<&str>) -> Result<Session> {
+        let session = dispatch!(self, s => s.get_session(session_id).await)?;
+        check_owner(&session, user)?;
+        Ok(session)
     }
 
-    /// One session and all its runs in `run_index` order.
-    pub async fn get_session_with_runs(&self, session_id: &str, user_id: Option<&str>) -> Result<(Session, Vec<Run>)> {
-        let session = self.get_session(session_id, user_id).await?;
+    /// One session and all its runs in `run_index` order, read by `user`.
+    pub async fn get_session_with_runs(&self, session_id: &str, user: Option<&str>) -> Result<(Session, Vec<Run>)> {
+        let session = self.get_session(session_id, user).await?;
         let runs = self.list_runs(session_id).await?;
         Ok((session, runs))
     }
@@ -378,10 +569,18 @@ impl Store {
         dispatch!(self, s => s.list_sessions(query).await)
     }
 
-    /// Sets `session_data.session_name`.
-    pub async fn rename_session(&self, session_id: &str, name: &str) -> Result<Session> {
+    /// Sets `session_data.session_name`, by `user` (another user's session is refused).
+    pub async fn rename_session(&self, session_id: &str, name: &str, user: Option<&str>) -> Result<Session> {
         let patch = serde_json::json!({ "session_name": name });
-        self.modify_session(session_id, Box::new(move |s| merge_session_data(s, patch))).await
+        let user = user.map(str::to_string);
+        self.modify_session(
+            session_id,
+            Box::new(move |s| {
+                check_owner(s, user.as_deref())?;
+                merge_session_data(s, patch)
+            }),
+        )
+        .await
     }
 
     /// Deep-merges `patch` into `session_data.session_state` under the session's write lock:
@@ -425,32 +624,49 @@ impl Store {
         .await
     }
 
-    /// Read-modify-write of one session under its write lock.
+    /// Read-modify-write of one session under its write lock. When `change` fails, nothing is
+    /// written.
     pub async fn modify_session(&self, session_id: &str, change: SessionChange) -> Result<Session> {
         dispatch!(self, s => s.modify_session(session_id, change).await)
     }
 
-    /// Deletes a session and its runs.
-    pub async fn delete_session(&self, session_id: &str) -> Result<()> {
-        let n = self.delete_sessions(&[session_id.to_string()]).await?;
-        if n == 0 { Err(StoreError::NotFound { what: "session", id: session_id.into() }) } else { Ok(()) }
+    /// Deletes a session and its runs, by `user` (another user's session is refused).
+    pub async fn delete_session(&self, session_id: &str, user: Option<&str>) -> Result<()> {
+        dispatch!(self, s => s.delete_session(session_id, user).await)
     }
 
-    /// Deletes sessions and their runs; returns how many sessions were deleted.
+    /// Deletes sessions and their runs whatever their owner (an operator's bulk delete); returns
+    /// how many sessions were deleted.
     pub async fn delete_sessions(&self, session_ids: &[String]) -> Result<u64> {
         dispatch!(self, s => s.delete_sessions(session_ids).await)
+    }
+
+    /// Starts a run in one transaction under the session's write lock: reads the session (or,
+    /// for a top-level run, creates it from `new_session` when it does not exist: two first
+    /// runs of one new session never reset each other), applies the session rules ([`admit`]),
+    /// reads the history (before the run's own row exists), then inserts the run with the next
+    /// `run_index`. A member or step run (no `new_session`) needs its parent's session.
+    pub async fn begin_run(&self, begin: BeginRun) -> Result<Begun> {
+        if let Some(s) = &begin.new_session {
+            validate_session(s)?;
+            if s.session_id != begin.session.id {
+                return Err(StoreError::Invalid("the new session's id is not the run's session id".into()));
+            }
+        }
+        if begin.run.session_id != begin.session.id {
+            return Err(StoreError::Invalid("the run's session id is not the session's id".into()));
+        }
+        dispatch!(self, s => s.begin_run(begin).await)
     }
 
     /// Appends a run to its (existing) session with the next `run_index`, assigned under the
     /// session's write lock. Returns the stored run.
     pub async fn append_run(&self, run: &Run) -> Result<Run> {
-        validate_status(run.status.as_deref())?;
         dispatch!(self, s => s.append_run(run).await)
     }
 
     /// Sets a run's status and `run_data` (and `updated_at`).
-    pub async fn update_run(&self, run_id: &str, status: &str, run_data: &Value) -> Result<Run> {
-        validate_status(Some(status))?;
+    pub async fn update_run(&self, run_id: &str, status: RunStatus, run_data: &Value) -> Result<Run> {
         // Backends do not read run_data back (it was just written): it is set from the input.
         let mut run = dispatch!(self, s => s.update_run(run_id, status, run_data).await)?;
         run.run_data = run_data.clone();
@@ -458,16 +674,16 @@ impl Store {
     }
 
     /// Sets a run's final status and data and changes its session, in one transaction: a run
-    /// never ends without its session's state and metrics.
+    /// never ends without its session's state and metrics. When `change` fails, neither is
+    /// written.
     pub async fn finish_run(
         &self,
         run_id: &str,
-        status: &str,
+        status: RunStatus,
         run_data: &Value,
         session_id: &str,
         change: SessionChange,
     ) -> Result<(Run, Session)> {
-        validate_status(Some(status))?;
         let (mut run, session) =
             dispatch!(self, s => s.finish_run(run_id, status, run_data, session_id, change).await)?;
         run.run_data = run_data.clone();
@@ -485,13 +701,45 @@ impl Store {
     }
 
     /// The last `n` history runs of a session, oldest first: top-level runs (no
-    /// `parent_run_id`) whose status is not PAUSED, CANCELLED, ERROR or REGENERATED. One
-    /// indexed query of those `n` rows: the cost does not grow with the session.
+    /// `parent_run_id`) that completed (not PENDING, RUNNING, PAUSED, CANCELLED, ERROR or
+    /// REGENERATED). One indexed query of those `n` rows: the cost does not grow with the
+    /// session.
     pub async fn history_runs(&self, session_id: &str, n: u32) -> Result<Vec<Run>> {
         if n == 0 {
             return Ok(Vec::new());
         }
         dispatch!(self, s => s.history_runs(session_id, n).await)
+    }
+
+    /// Records (or refreshes) a runner process: every RUNNING row it writes names it.
+    pub async fn register_runner(&self, runner: &RunnerRow) -> Result<()> {
+        dispatch!(self, s => s.register_runner(runner).await)
+    }
+
+    /// Sets a runner's `heartbeat_at`; false when its row is gone (a reaper took it for dead).
+    pub async fn heartbeat_runner(&self, runner_id: &str, at: i64) -> Result<bool> {
+        dispatch!(self, s => s.heartbeat_runner(runner_id, at).await)
+    }
+
+    /// Removes a runner's row (at a clean exit, or when a reaper found it dead).
+    pub async fn remove_runner(&self, runner_id: &str) -> Result<()> {
+        dispatch!(self, s => s.remove_runner(runner_id).await)
+    }
+
+    /// Every recorded runner.
+    pub async fn runners(&self) -> Result<Vec<RunnerRow>> {
+        dispatch!(self, s => s.runners().await)
+    }
+
+    /// The runs that have not finished (PENDING or RUNNING), with the runner each names.
+    pub async fn in_flight_runs(&self) -> Result<Vec<InFlightRun>> {
+        dispatch!(self, s => s.in_flight_runs().await)
+    }
+
+    /// Ends a run whose runner is gone: ERROR, with `reason` as its content. Only a run still
+    /// PENDING or RUNNING is changed; returns whether it was.
+    pub async fn reap_run(&self, run_id: &str, reason: &str) -> Result<bool> {
+        dispatch!(self, s => s.reap_run(run_id, reason).await)
     }
 
     /// Creates (or replaces) a memory.
@@ -515,6 +763,82 @@ impl Store {
     }
 }
 
+/// The start of a run, for [`Store::begin_run`].
+#[derive(Debug, Clone)]
+pub struct BeginRun {
+    /// The session the run is written into, and whose it must be.
+    pub session: SessionRef,
+    /// The caller; the session's owner must be this user.
+    pub user_id: Option<String>,
+    /// For a top-level run: the session to create when it does not exist. None for a member or
+    /// step run, which is written into its parent's (existing) session.
+    pub new_session: Option<Session>,
+    /// History runs to read before the run's row exists (0: none).
+    pub history_runs: u32,
+    /// The run's first row (RUNNING); its `run_index` is assigned.
+    pub run: Run,
+}
+
+/// What [`Store::begin_run`] read and wrote.
+#[derive(Debug, Clone)]
+pub struct Begun {
+    /// The session, as stored (created or existing).
+    pub session: Session,
+    /// Its last history runs, oldest first.
+    pub history: Vec<Run>,
+    /// The run row, with its `run_index`.
+    pub run: Run,
+}
+
+/// A runner process, as recorded in the runners table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunnerRow {
+    /// A fresh id per process.
+    pub runner_id: String,
+    /// Host name, for people.
+    pub host: String,
+    /// Boot and pid-namespace id of the host: equal keys share a process table, so a reaper
+    /// with the same key may check the pid itself. None where it cannot be read.
+    pub host_key: Option<String>,
+    /// Process id.
+    pub pid: i64,
+    /// The process's start time in the kernel's clock ticks since boot (tells a reused pid
+    /// apart), when known.
+    pub process_start: Option<i64>,
+    /// When the process started running runs (epoch seconds).
+    pub started_at: i64,
+    /// Its last heartbeat (epoch seconds).
+    pub heartbeat_at: i64,
+    /// agno-run version.
+    pub version: String,
+}
+
+/// A run that has not finished, as the reaper sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlightRun {
+    /// Run id.
+    pub run_id: String,
+    /// Its session.
+    pub session_id: String,
+    /// PENDING or RUNNING.
+    pub status: RunStatus,
+    /// `run_data.runner.id`, when the row names its runner (rows written by Python Agno do not).
+    pub runner_id: Option<String>,
+    /// Epoch seconds.
+    pub created_at: i64,
+}
+
+/// `run_data` of a run ended by the reaper: ERROR, the reason as content, the runner kept.
+pub(crate) fn reaped_run_data(mut data: Value, reason: &str) -> Value {
+    if !data.is_object() {
+        data = Value::Object(Map::new());
+    }
+    data["status"] = Value::String(RunStatus::Error.as_str().into());
+    data["content"] = Value::String(reason.into());
+    data["content_type"] = Value::String("str".into());
+    data
+}
+
 /// A change applied to a session under its write lock.
 pub type SessionChange = Box<dyn FnOnce(&mut Session) -> Result<()> + Send>;
 
@@ -527,19 +851,7 @@ fn merge_session_data(s: &mut Session, patch: Value) -> Result<()> {
     Ok(())
 }
 
-fn validate_status(status: Option<&str>) -> Result<()> {
-    match status {
-        Some(s) if !RUN_STATUSES.contains(&s) => {
-            Err(StoreError::Invalid(format!("unknown run status `{s}`; one of {}", RUN_STATUSES.join(", "))))
-        }
-        _ => Ok(()),
-    }
-}
-
 fn validate_session(s: &Session) -> Result<()> {
-    if !["agent", "team", "workflow"].contains(&s.session_type.as_str()) {
-        return Err(StoreError::Invalid(format!("unknown session type `{}`", s.session_type)));
-    }
     if s.session_id.is_empty() {
         return Err(StoreError::Invalid("empty session id".into()));
     }

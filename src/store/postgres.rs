@@ -11,7 +11,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use super::sql::{Dialect, Listing, Param, Statements, memory_listing, session_listing};
-use super::{Memory, MemoryQuery, Page, Result, Run, Session, SessionChange, SessionQuery, StoreError, now};
+use super::{
+    BeginRun, Begun, Conflict, InFlightRun, Memory, MemoryQuery, Page, Result, Run, RunStatus, RunnerRow, Session,
+    SessionChange, SessionQuery, StoreError, admit, check_owner, now, reaped_run_data,
+};
 use crate::config::{TableNames, redact_url};
 
 /// PostgreSQL store; clones share the pool.
@@ -133,72 +136,125 @@ fn norm(v: Option<Value>) -> Option<Value> {
     })
 }
 
-fn session_row(r: &Row) -> Session {
-    Session {
-        session_id: r.get(0),
-        session_type: r.get(1),
-        agent_id: r.get(2),
-        team_id: r.get(3),
-        workflow_id: r.get(4),
-        user_id: r.get(5),
-        session_data: norm(r.get(6)),
-        agent_data: norm(r.get(7)),
-        team_data: norm(r.get(8)),
-        workflow_data: norm(r.get(9)),
-        metadata: norm(r.get(10)),
-        summary: norm(r.get(11)),
-        created_at: r.get(12),
-        updated_at: r.get(13),
+/// Decodes the columns of one row, naming the table and column of a value of an unexpected type
+/// (an adopted table with other column types) instead of panicking.
+struct Decode<'r> {
+    row: &'r Row,
+    table: &'r str,
+}
+
+impl<'r> Decode<'r> {
+    fn get<T: tokio_postgres::types::FromSql<'r>>(&self, i: usize) -> Result<T> {
+        self.row.try_get(i).map_err(|e| {
+            let column = self.row.columns().get(i).map_or("?", |c| c.name());
+            err(&format!("read table `{}`", self.table), format!("column `{column}`: {e}"))
+        })
+    }
+
+    fn json(&self, i: usize) -> Result<Option<Value>> {
+        Ok(norm(self.get(i)?))
+    }
+
+    fn parsed<T: std::str::FromStr<Err = String>>(&self, i: usize) -> Result<T> {
+        let text: String = self.get(i)?;
+        text.parse().map_err(|e: String| {
+            let column = self.row.columns().get(i).map_or("?", |c| c.name());
+            err(&format!("read table `{}`", self.table), format!("column `{column}`: {e}"))
+        })
+    }
+
+    fn status(&self, i: usize) -> Result<Option<RunStatus>> {
+        match self.get::<Option<String>>(i)? {
+            None => Ok(None),
+            Some(_) => self.parsed(i).map(Some),
+        }
     }
 }
 
-fn run_row(r: &Row) -> Run {
-    Run {
-        run_id: r.get(0),
-        session_id: r.get(1),
-        run_type: r.get(2),
-        agent_id: r.get(3),
-        team_id: r.get(4),
-        workflow_id: r.get(5),
-        user_id: r.get(6),
-        parent_run_id: r.get(7),
-        status: r.get(8),
-        run_index: r.get(9),
-        run_data: norm(r.get(10)).unwrap_or(Value::Null),
-        created_at: r.get(11),
-        updated_at: r.get(12),
-    }
+fn session_row(row: &Row, table: &str) -> Result<Session> {
+    let d = Decode { row, table };
+    Ok(Session {
+        session_id: d.get(0)?,
+        session_type: d.parsed(1)?,
+        agent_id: d.get(2)?,
+        team_id: d.get(3)?,
+        workflow_id: d.get(4)?,
+        user_id: d.get(5)?,
+        session_data: d.json(6)?,
+        agent_data: d.json(7)?,
+        team_data: d.json(8)?,
+        workflow_data: d.json(9)?,
+        metadata: d.json(10)?,
+        summary: d.json(11)?,
+        created_at: d.get(12)?,
+        updated_at: d.get(13)?,
+    })
 }
 
-fn memory_row(r: &Row) -> Memory {
-    Memory {
-        memory_id: r.get(0),
-        memory: norm(r.get(1)).unwrap_or(Value::Null),
-        input: r.get(2),
-        agent_id: r.get(3),
-        team_id: r.get(4),
-        user_id: r.get(5),
-        topics: norm(r.get(6)),
-        feedback: r.get(7),
-        created_at: r.get(8),
-        updated_at: r.get(9),
-    }
+fn run_row(row: &Row, table: &str) -> Result<Run> {
+    let d = Decode { row, table };
+    Ok(Run {
+        run_id: d.get(0)?,
+        session_id: d.get(1)?,
+        run_type: d.parsed(2)?,
+        agent_id: d.get(3)?,
+        team_id: d.get(4)?,
+        workflow_id: d.get(5)?,
+        user_id: d.get(6)?,
+        parent_run_id: d.get(7)?,
+        status: d.status(8)?,
+        run_index: d.get(9)?,
+        run_data: d.json(10)?.unwrap_or(Value::Null),
+        created_at: d.get(11)?,
+        updated_at: d.get(12)?,
+    })
+}
+
+fn memory_row(row: &Row, table: &str) -> Result<Memory> {
+    let d = Decode { row, table };
+    Ok(Memory {
+        memory_id: d.get(0)?,
+        memory: d.json(1)?.unwrap_or(Value::Null),
+        input: d.get(2)?,
+        agent_id: d.get(3)?,
+        team_id: d.get(4)?,
+        user_id: d.get(5)?,
+        topics: d.json(6)?,
+        feedback: d.get(7)?,
+        created_at: d.get(8)?,
+        updated_at: d.get(9)?,
+    })
+}
+
+fn runner_row(row: &Row, table: &str) -> Result<RunnerRow> {
+    let d = Decode { row, table };
+    Ok(RunnerRow {
+        runner_id: d.get(0)?,
+        host: d.get(1)?,
+        host_key: d.get(2)?,
+        pid: d.get(3)?,
+        process_start: d.get(4)?,
+        started_at: d.get(5)?,
+        heartbeat_at: d.get(6)?,
+        version: d.get(7)?,
+    })
 }
 
 /// Read-modify-write of a session inside a transaction, the row locked.
 async fn modify_in(
     tx: &deadpool_postgres::Transaction<'_>,
-    sql: &Statements,
+    inner: &Inner,
     id: &str,
     change: SessionChange,
     action: &str,
 ) -> Result<Session> {
+    let sql = &inner.sql;
     let row = tx
         .query_opt(&sql.get_session_for_update, &[&id])
         .await
         .map_err(|e| pg_err(action, &e))?
         .ok_or_else(|| StoreError::NotFound { what: "session", id: id.into() })?;
-    let mut s = session_row(&row);
+    let mut s = session_row(&row, &inner.tables.sessions)?;
     change(&mut s)?;
     let row = tx
         .query_one(
@@ -207,7 +263,67 @@ async fn modify_in(
         )
         .await
         .map_err(|e| pg_err(action, &e))?;
-    Ok(session_row(&row))
+    session_row(&row, &inner.tables.sessions)
+}
+
+/// Inserts a run with the next `run_index` of its session, whose row this transaction has locked.
+async fn append_in(tx: &deadpool_postgres::Transaction<'_>, inner: &Inner, r: &Run, action: &str) -> Result<Run> {
+    let sql = &inner.sql;
+    let index: i64 = tx
+        .query_one(&sql.next_run_index, &[&r.session_id])
+        .await
+        .map_err(|e| pg_err(action, &e))?
+        .try_get(0)
+        .map_err(|e| pg_err(action, &e))?;
+    let updated = r.updated_at.unwrap_or_else(now);
+    let row = tx
+        .query_one(
+            &sql.insert_run,
+            &[
+                &r.run_id,
+                &r.session_id,
+                &r.run_type.as_str(),
+                &r.agent_id,
+                &r.team_id,
+                &r.workflow_id,
+                &r.user_id,
+                &r.parent_run_id,
+                &r.status.map(RunStatus::as_str),
+                &index,
+                &r.run_data,
+                &r.created_at,
+                &updated,
+            ],
+        )
+        .await;
+    let row = match row {
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            return Err(StoreError::Conflict(Conflict::RunExists { run_id: r.run_id.clone() }));
+        }
+        other => other.map_err(|e| pg_err(action, &e))?,
+    };
+    run_row(&row, &inner.tables.runs)
+}
+
+/// The last `n` history runs, oldest first (bounded query, then unbounded when too few).
+async fn history_in(
+    c: &impl deadpool_postgres::GenericClient,
+    inner: &Inner,
+    session_id: &str,
+    n: u32,
+    action: &str,
+) -> Result<Vec<Run>> {
+    let sql = &inner.sql;
+    let stmt = c.prepare_cached(&sql.history_runs).await.map_err(|e| pg_err(action, &e))?;
+    let window = super::sql::history_window(n);
+    let mut rows = c.query(&stmt, &[&session_id, &i64::from(n), &window]).await.map_err(|e| pg_err(action, &e))?;
+    if rows.len() < n as usize {
+        let stmt = c.prepare_cached(&sql.history_runs_unbounded).await.map_err(|e| pg_err(action, &e))?;
+        rows = c.query(&stmt, &[&session_id, &i64::from(n)]).await.map_err(|e| pg_err(action, &e))?;
+    }
+    let mut runs = rows.iter().map(|r| run_row(r, &inner.tables.runs)).collect::<Result<Vec<_>>>()?;
+    runs.reverse();
+    Ok(runs)
 }
 
 fn bind(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {
@@ -278,11 +394,11 @@ impl PostgresStore {
         let tx = c.transaction().await.map_err(|e| pg_err(A, &e))?;
         let sql = &self.inner.sql;
         if let Some(row) = tx.query_opt(&sql.session_owner, &[&s.session_id]).await.map_err(|e| pg_err(A, &e))? {
-            let owner: Option<String> = row.get(0);
+            let owner: Option<String> = row.try_get(0).map_err(|e| pg_err(A, &e))?;
             if let (Some(existing), Some(new)) = (&owner, &s.user_id)
                 && existing != new
             {
-                return Err(StoreError::Conflict(format!("session `{}` belongs to another user", s.session_id)));
+                return Err(StoreError::Conflict(Conflict::NotOwner { session_id: s.session_id.clone() }));
             }
         }
         let row = tx
@@ -290,7 +406,7 @@ impl PostgresStore {
                 &sql.upsert_session,
                 &[
                     &s.session_id,
-                    &s.session_type,
+                    &s.session_type.as_str(),
                     &s.agent_id,
                     &s.team_id,
                     &s.workflow_id,
@@ -308,37 +424,50 @@ impl PostgresStore {
             .await
             .map_err(|e| pg_err(A, &e))?;
         tx.commit().await.map_err(|e| pg_err(A, &e))?;
-        Ok(session_row(&row))
+        session_row(&row, &self.inner.tables.sessions)
     }
 
-    pub(super) async fn get_session(&self, id: &str, user: Option<&str>) -> Result<Session> {
+    pub(super) async fn get_session(&self, id: &str) -> Result<Session> {
         const A: &str = "read a session";
         let c = self.client(A).await?;
         let row = c.query_opt(&self.inner.sql.get_session, &[&id]).await.map_err(|e| pg_err(A, &e))?;
-        row.map(|r| session_row(&r))
-            .filter(|s| user.is_none() || s.user_id.as_deref() == user)
-            .ok_or_else(|| StoreError::NotFound { what: "session", id: id.into() })
+        match row {
+            Some(r) => session_row(&r, &self.inner.tables.sessions),
+            None => Err(StoreError::NotFound { what: "session", id: id.into() }),
+        }
     }
 
     pub(super) async fn list_sessions(&self, q: &SessionQuery) -> Result<Page<Session>> {
         let listing = session_listing(Dialect::Postgres, &self.inner.sql.sessions, q);
-        self.paged("list sessions", listing, session_row).await
+        self.paged("list sessions", listing, session_row, &self.inner.tables.sessions).await
     }
 
     /// Runs a listing's count and page queries.
-    async fn paged<T>(&self, action: &str, l: Listing, row: fn(&Row) -> T) -> Result<Page<T>> {
+    async fn paged<T>(
+        &self,
+        action: &str,
+        l: Listing,
+        row: fn(&Row, &str) -> Result<T>,
+        table: &str,
+    ) -> Result<Page<T>> {
         let c = self.client(action).await?;
         let params = bind(&l.params);
-        let total: i64 = c.query_one(&l.count, &refs(&params)).await.map_err(|e| pg_err(action, &e))?.get(0);
+        let total: i64 = c
+            .query_one(&l.count, &refs(&params))
+            .await
+            .map_err(|e| pg_err(action, &e))?
+            .try_get(0)
+            .map_err(|e| pg_err(action, &e))?;
         let rows = c.query(&l.select, &refs(&params)).await.map_err(|e| pg_err(action, &e))?;
-        Ok(Page { items: rows.iter().map(row).collect(), total: total as u64, page: l.page, limit: l.limit })
+        let items = rows.iter().map(|r| row(r, table)).collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, total: total as u64, page: l.page, limit: l.limit })
     }
 
     pub(super) async fn modify_session(&self, id: &str, change: SessionChange) -> Result<Session> {
         const A: &str = "update a session";
         let mut c = self.client(A).await?;
         let tx = c.transaction().await.map_err(|e| pg_err(A, &e))?;
-        let session = modify_in(&tx, &self.inner.sql, id, change, A).await?;
+        let session = modify_in(&tx, &self.inner, id, change, A).await?;
         tx.commit().await.map_err(|e| pg_err(A, &e))?;
         Ok(session)
     }
@@ -346,7 +475,7 @@ impl PostgresStore {
     pub(super) async fn finish_run(
         &self,
         run_id: &str,
-        status: &str,
+        status: RunStatus,
         data: &Value,
         session_id: &str,
         change: SessionChange,
@@ -355,13 +484,29 @@ impl PostgresStore {
         let mut c = self.client(A).await?;
         let tx = c.transaction().await.map_err(|e| pg_err(A, &e))?;
         let row = tx
-            .query_opt(&self.inner.sql.update_run, &[&run_id, &status, data, &now()])
+            .query_opt(&self.inner.sql.update_run, &[&run_id, &status.as_str(), data, &now()])
             .await
             .map_err(|e| pg_err(A, &e))?
             .ok_or_else(|| StoreError::NotFound { what: "run", id: run_id.into() })?;
-        let session = modify_in(&tx, &self.inner.sql, session_id, change, A).await?;
+        let session = modify_in(&tx, &self.inner, session_id, change, A).await?;
         tx.commit().await.map_err(|e| pg_err(A, &e))?;
-        Ok((run_row(&row), session))
+        Ok((run_row(&row, &self.inner.tables.runs)?, session))
+    }
+
+    pub(super) async fn delete_session(&self, id: &str, user: Option<&str>) -> Result<()> {
+        const A: &str = "delete a session";
+        let mut c = self.client(A).await?;
+        let tx = c.transaction().await.map_err(|e| pg_err(A, &e))?;
+        let sql = &self.inner.sql;
+        let row = tx
+            .query_opt(&sql.get_session_for_update, &[&id])
+            .await
+            .map_err(|e| pg_err(A, &e))?
+            .ok_or_else(|| StoreError::NotFound { what: "session", id: id.into() })?;
+        check_owner(&session_row(&row, &self.inner.tables.sessions)?, user)?;
+        tx.execute(&sql.delete_session, &[&id]).await.map_err(|e| pg_err(A, &e))?;
+        tx.commit().await.map_err(|e| pg_err(A, &e))?;
+        Ok(())
     }
 
     pub(super) async fn delete_sessions(&self, ids: &[String]) -> Result<u64> {
@@ -371,62 +516,95 @@ impl PostgresStore {
         c.execute(&sql, &[&ids]).await.map_err(|e| pg_err(A, &e))
     }
 
+    pub(super) async fn begin_run(&self, b: BeginRun) -> Result<Begun> {
+        const A: &str = "start a run";
+        let mut c = self.client(A).await?;
+        let tx = c.transaction().await.map_err(|e| pg_err(A, &e))?;
+        let (sql, table) = (&self.inner.sql, &self.inner.tables.sessions);
+        let lock = tx.prepare_cached(&sql.get_session_for_update).await.map_err(|e| pg_err(A, &e))?;
+        let mut row = tx.query_opt(&lock, &[&b.session.id]).await.map_err(|e| pg_err(A, &e))?;
+        let mut created = false;
+        if row.is_none()
+            && let Some(s) = &b.new_session
+        {
+            // Insert-if-absent: of two first runs, one inserts and the other waits for its
+            // commit, then finds the session; neither resets the other.
+            let n = tx
+                .execute(
+                    &sql.insert_session,
+                    &[
+                        &s.session_id,
+                        &s.session_type.as_str(),
+                        &s.agent_id,
+                        &s.team_id,
+                        &s.workflow_id,
+                        &s.user_id,
+                        &s.session_data,
+                        &s.agent_data,
+                        &s.team_data,
+                        &s.workflow_data,
+                        &s.metadata,
+                        &s.summary,
+                        &s.created_at,
+                        &s.updated_at.unwrap_or(s.created_at),
+                    ],
+                )
+                .await
+                .map_err(|e| pg_err(A, &e))?;
+            created = n == 1;
+            row = tx.query_opt(&lock, &[&b.session.id]).await.map_err(|e| pg_err(A, &e))?;
+        }
+        let Some(row) = row else {
+            return Err(StoreError::NotFound { what: "session", id: b.session.id.clone() });
+        };
+        let session = session_row(&row, table)?;
+        if !created {
+            admit(&session, &b.session.owner, b.user_id.as_deref())?;
+        }
+        let history = if b.history_runs > 0 {
+            history_in(&tx, &self.inner, &b.session.id, b.history_runs, A).await?
+        } else {
+            Vec::new()
+        };
+        let run = append_in(&tx, &self.inner, &b.run, A).await?;
+        tx.commit().await.map_err(|e| pg_err(A, &e))?;
+        Ok(Begun { session, history, run })
+    }
+
     pub(super) async fn append_run(&self, r: &Run) -> Result<Run> {
         const A: &str = "append a run";
         let mut c = self.client(A).await?;
         let tx = c.transaction().await.map_err(|e| pg_err(A, &e))?;
-        let sql = &self.inner.sql;
         // Locks the session row: appends to one session are serialized, across processes too.
-        if tx.query_opt(&sql.session_owner, &[&r.session_id]).await.map_err(|e| pg_err(A, &e))?.is_none() {
+        if tx.query_opt(&self.inner.sql.session_owner, &[&r.session_id]).await.map_err(|e| pg_err(A, &e))?.is_none() {
             return Err(StoreError::NotFound { what: "session", id: r.session_id.clone() });
         }
-        let index: i64 = tx.query_one(&sql.next_run_index, &[&r.session_id]).await.map_err(|e| pg_err(A, &e))?.get(0);
-        let updated = r.updated_at.unwrap_or_else(now);
-        let row = tx
-            .query_one(
-                &sql.insert_run,
-                &[
-                    &r.run_id,
-                    &r.session_id,
-                    &r.run_type,
-                    &r.agent_id,
-                    &r.team_id,
-                    &r.workflow_id,
-                    &r.user_id,
-                    &r.parent_run_id,
-                    &r.status,
-                    &index,
-                    &r.run_data,
-                    &r.created_at,
-                    &updated,
-                ],
-            )
-            .await;
-        let row = match row {
-            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
-                return Err(StoreError::Conflict(format!("run `{}` already exists", r.run_id)));
-            }
-            other => other.map_err(|e| pg_err(A, &e))?,
-        };
+        let run = append_in(&tx, &self.inner, r, A).await?;
         tx.commit().await.map_err(|e| pg_err(A, &e))?;
-        Ok(run_row(&row))
+        Ok(run)
     }
 
-    pub(super) async fn update_run(&self, run_id: &str, status: &str, data: &Value) -> Result<Run> {
+    pub(super) async fn update_run(&self, run_id: &str, status: RunStatus, data: &Value) -> Result<Run> {
         const A: &str = "update a run";
         let c = self.client(A).await?;
         let row = c
-            .query_opt(&self.inner.sql.update_run, &[&run_id, &status, data, &now()])
+            .query_opt(&self.inner.sql.update_run, &[&run_id, &status.as_str(), data, &now()])
             .await
             .map_err(|e| pg_err(A, &e))?;
-        row.map(|r| run_row(&r)).ok_or_else(|| StoreError::NotFound { what: "run", id: run_id.into() })
+        match row {
+            Some(r) => run_row(&r, &self.inner.tables.runs),
+            None => Err(StoreError::NotFound { what: "run", id: run_id.into() }),
+        }
     }
 
     pub(super) async fn get_run(&self, run_id: &str) -> Result<Run> {
         const A: &str = "read a run";
         let c = self.client(A).await?;
         let row = c.query_opt(&self.inner.sql.get_run, &[&run_id]).await.map_err(|e| pg_err(A, &e))?;
-        row.map(|r| run_row(&r)).ok_or_else(|| StoreError::NotFound { what: "run", id: run_id.into() })
+        match row {
+            Some(r) => run_row(&r, &self.inner.tables.runs),
+            None => Err(StoreError::NotFound { what: "run", id: run_id.into() }),
+        }
     }
 
     pub(super) async fn list_runs(&self, session_id: &str) -> Result<Vec<Run>> {
@@ -434,22 +612,81 @@ impl PostgresStore {
         let c = self.client(A).await?;
         let stmt = c.prepare_cached(&self.inner.sql.list_runs).await.map_err(|e| pg_err(A, &e))?;
         let rows = c.query(&stmt, &[&session_id]).await.map_err(|e| pg_err(A, &e))?;
-        Ok(rows.iter().map(run_row).collect())
+        rows.iter().map(|r| run_row(r, &self.inner.tables.runs)).collect()
     }
 
     pub(super) async fn history_runs(&self, session_id: &str, n: u32) -> Result<Vec<Run>> {
         const A: &str = "read history runs";
         let c = self.client(A).await?;
-        let stmt = c.prepare_cached(&self.inner.sql.history_runs).await.map_err(|e| pg_err(A, &e))?;
-        let window = super::sql::history_window(n);
-        let mut rows = c.query(&stmt, &[&session_id, &i64::from(n), &window]).await.map_err(|e| pg_err(A, &e))?;
-        if rows.len() < n as usize {
-            let stmt = c.prepare_cached(&self.inner.sql.history_runs_unbounded).await.map_err(|e| pg_err(A, &e))?;
-            rows = c.query(&stmt, &[&session_id, &i64::from(n)]).await.map_err(|e| pg_err(A, &e))?;
-        }
-        let mut runs: Vec<Run> = rows.iter().map(run_row).collect();
-        runs.reverse();
-        Ok(runs)
+        history_in(&c, &self.inner, session_id, n, A).await
+    }
+
+    pub(super) async fn register_runner(&self, r: &RunnerRow) -> Result<()> {
+        const A: &str = "record a runner";
+        let c = self.client(A).await?;
+        c.execute(
+            &self.inner.sql.upsert_runner,
+            &[&r.runner_id, &r.host, &r.host_key, &r.pid, &r.process_start, &r.started_at, &r.heartbeat_at, &r.version],
+        )
+        .await
+        .map_err(|e| pg_err(A, &e))?;
+        Ok(())
+    }
+
+    pub(super) async fn heartbeat_runner(&self, runner_id: &str, at: i64) -> Result<bool> {
+        const A: &str = "heartbeat";
+        let c = self.client(A).await?;
+        let n = c.execute(&self.inner.sql.heartbeat_runner, &[&runner_id, &at]).await.map_err(|e| pg_err(A, &e))?;
+        Ok(n > 0)
+    }
+
+    pub(super) async fn remove_runner(&self, runner_id: &str) -> Result<()> {
+        const A: &str = "remove a runner";
+        let c = self.client(A).await?;
+        c.execute(&self.inner.sql.delete_runner, &[&runner_id]).await.map_err(|e| pg_err(A, &e))?;
+        Ok(())
+    }
+
+    pub(super) async fn runners(&self) -> Result<Vec<RunnerRow>> {
+        const A: &str = "list runners";
+        let c = self.client(A).await?;
+        let rows = c.query(&self.inner.sql.list_runners, &[]).await.map_err(|e| pg_err(A, &e))?;
+        rows.iter().map(|r| runner_row(r, &self.inner.tables.runners)).collect()
+    }
+
+    pub(super) async fn in_flight_runs(&self) -> Result<Vec<InFlightRun>> {
+        const A: &str = "list runs in flight";
+        let c = self.client(A).await?;
+        let rows = c.query(&self.inner.sql.in_flight_runs, &[]).await.map_err(|e| pg_err(A, &e))?;
+        let table = &self.inner.tables.runs;
+        rows.iter()
+            .map(|row| {
+                let d = Decode { row, table };
+                Ok(InFlightRun {
+                    run_id: d.get(0)?,
+                    session_id: d.get(1)?,
+                    status: d.parsed(2)?,
+                    runner_id: d.get(3)?,
+                    created_at: d.get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn reap_run(&self, run_id: &str, reason: &str) -> Result<bool> {
+        const A: &str = "end a run of a dead runner";
+        let mut c = self.client(A).await?;
+        let tx = c.transaction().await.map_err(|e| pg_err(A, &e))?;
+        let Some(row) =
+            tx.query_opt(&self.inner.sql.in_flight_run_data, &[&run_id]).await.map_err(|e| pg_err(A, &e))?
+        else {
+            return Ok(false);
+        };
+        let data: Option<Value> = Decode { row: &row, table: &self.inner.tables.runs }.json(0)?;
+        let data = reaped_run_data(data.unwrap_or(Value::Null), reason);
+        let n = tx.execute(&self.inner.sql.reap_run, &[&run_id, &data, &now()]).await.map_err(|e| pg_err(A, &e))?;
+        tx.commit().await.map_err(|e| pg_err(A, &e))?;
+        Ok(n > 0)
     }
 
     pub(super) async fn upsert_memory(&self, m: &Memory) -> Result<Memory> {
@@ -473,21 +710,22 @@ impl PostgresStore {
             )
             .await
             .map_err(|e| pg_err(A, &e))?;
-        Ok(memory_row(&row))
+        memory_row(&row, &self.inner.tables.memories)
     }
 
     pub(super) async fn get_memory(&self, id: &str, user: Option<&str>) -> Result<Memory> {
         const A: &str = "read a memory";
         let c = self.client(A).await?;
         let row = c.query_opt(&self.inner.sql.get_memory, &[&id]).await.map_err(|e| pg_err(A, &e))?;
-        row.map(|r| memory_row(&r))
+        let memory = row.map(|r| memory_row(&r, &self.inner.tables.memories)).transpose()?;
+        memory
             .filter(|m| user.is_none() || m.user_id.as_deref() == user)
             .ok_or_else(|| StoreError::NotFound { what: "memory", id: id.into() })
     }
 
     pub(super) async fn list_memories(&self, q: &MemoryQuery) -> Result<Page<Memory>> {
         let listing = memory_listing(Dialect::Postgres, &self.inner.sql.memories, q);
-        self.paged("list memories", listing, memory_row).await
+        self.paged("list memories", listing, memory_row, &self.inner.tables.memories).await
     }
 
     pub(super) async fn delete_memory(&self, id: &str) -> Result<()> {

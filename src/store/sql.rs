@@ -19,6 +19,12 @@ pub(crate) const SESSION_COLUMNS: &str = "session_id, session_type, agent_id, te
 pub(crate) const RUN_COLUMNS: &str = "run_id, session_id, run_type, agent_id, team_id, workflow_id, user_id, parent_run_id, status, run_index, run_data, created_at, updated_at";
 pub(crate) const MEMORY_COLUMNS: &str =
     "memory_id, memory, input, agent_id, team_id, user_id, topics, feedback, created_at, updated_at";
+pub(crate) const RUNNER_COLUMNS: &str =
+    "runner_id, host, host_key, pid, process_start, started_at, heartbeat_at, version";
+
+/// The statuses history leaves out, as an SQL list: Agno's `HISTORY_SKIP_STATUSES` and the runs
+/// that have not finished.
+const HISTORY_SKIP_SQL: &str = "('PENDING', 'RUNNING', 'PAUSED', 'CANCELLED', 'ERROR', 'REGENERATED')";
 
 /// The statements one store uses, rendered once at open.
 #[derive(Debug, Clone)]
@@ -44,6 +50,19 @@ pub(crate) struct Statements {
     pub upsert_memory: String,
     pub get_memory: String,
     pub delete_memory: String,
+    /// Inserts a session; when it exists, does nothing (PostgreSQL `ON CONFLICT DO NOTHING`).
+    pub insert_session: String,
+    pub delete_session: String,
+    pub upsert_runner: String,
+    pub heartbeat_runner: String,
+    pub delete_runner: String,
+    pub list_runners: String,
+    /// Runs not finished, with `run_data.runner.id`.
+    pub in_flight_runs: String,
+    /// `run_data` of a run still in flight, locked (PostgreSQL).
+    pub in_flight_run_data: String,
+    /// Ends a run still in flight (compare-and-set on its status).
+    pub reap_run: String,
 }
 
 impl Statements {
@@ -52,7 +71,7 @@ impl Statements {
             Some(s) => format!("{}.{}", quote(s), quote(name)),
             None => quote(name),
         };
-        let (sessions, runs, memories) = (q(&t.sessions), q(&t.runs), q(&t.memories));
+        let (sessions, runs, memories, runners) = (q(&t.sessions), q(&t.runs), q(&t.memories), q(&t.runners));
         let for_update = if dialect == Dialect::Postgres { " FOR UPDATE" } else { "" };
         let json = |n: u32| if dialect == Dialect::Postgres { format!("${n}::jsonb") } else { format!("${n}") };
         let s = Statements {
@@ -113,12 +132,12 @@ impl Statements {
                 "SELECT {RUN_COLUMNS} FROM {runs} WHERE session_id = $1 \
                  AND run_index > (SELECT MAX(run_index) FROM {runs} WHERE session_id = $1) - $3 \
                  AND parent_run_id IS NULL \
-                 AND (status IS NULL OR status NOT IN ('PAUSED', 'CANCELLED', 'ERROR', 'REGENERATED')) \
+                 AND (status IS NULL OR status NOT IN {HISTORY_SKIP_SQL}) \
                  ORDER BY run_index DESC LIMIT $2"
             ),
             history_runs_unbounded: format!(
                 "SELECT {RUN_COLUMNS} FROM {runs} WHERE session_id = $1 AND parent_run_id IS NULL \
-                 AND (status IS NULL OR status NOT IN ('PAUSED', 'CANCELLED', 'ERROR', 'REGENERATED')) \
+                 AND (status IS NULL OR status NOT IN {HISTORY_SKIP_SQL}) \
                  ORDER BY run_index DESC LIMIT $2"
             ),
             upsert_memory: format!(
@@ -132,6 +151,43 @@ impl Statements {
             ),
             get_memory: format!("SELECT {MEMORY_COLUMNS} FROM {memories} WHERE memory_id = $1"),
             delete_memory: format!("DELETE FROM {memories} WHERE memory_id = $1"),
+            insert_session: format!(
+                "INSERT INTO {sessions} ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, {}, {}, {}, {}, {}, {}, $13, $14) \
+                 ON CONFLICT (session_id) DO NOTHING",
+                json(7),
+                json(8),
+                json(9),
+                json(10),
+                json(11),
+                json(12)
+            ),
+            delete_session: format!("DELETE FROM {sessions} WHERE session_id = $1"),
+            upsert_runner: format!(
+                "INSERT INTO {runners} ({RUNNER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (runner_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at"
+            ),
+            heartbeat_runner: format!("UPDATE {runners} SET heartbeat_at = $2 WHERE runner_id = $1"),
+            delete_runner: format!("DELETE FROM {runners} WHERE runner_id = $1"),
+            list_runners: format!("SELECT {RUNNER_COLUMNS} FROM {runners} ORDER BY started_at, runner_id"),
+            in_flight_runs: {
+                let runner = match dialect {
+                    // json_extract fails on text that is not JSON: such a row names no runner.
+                    Dialect::Sqlite => "CASE WHEN json_valid(run_data) THEN json_extract(run_data, '$.runner.id') END",
+                    Dialect::Postgres => "run_data #>> '{runner,id}'",
+                };
+                format!(
+                    "SELECT run_id, session_id, status, {runner}, created_at FROM {runs} \
+                     WHERE status IN ('PENDING', 'RUNNING') ORDER BY created_at, run_id"
+                )
+            },
+            in_flight_run_data: format!(
+                "SELECT run_data FROM {runs} WHERE run_id = $1 AND status IN ('PENDING', 'RUNNING'){for_update}"
+            ),
+            reap_run: format!(
+                "UPDATE {runs} SET status = 'ERROR', run_data = {}, updated_at = $3 \
+                 WHERE run_id = $1 AND status IN ('PENDING', 'RUNNING')",
+                json(2)
+            ),
             sessions,
             memories,
         };
@@ -158,6 +214,15 @@ impl Statements {
                 &mut self.upsert_memory,
                 &mut self.get_memory,
                 &mut self.delete_memory,
+                &mut self.insert_session,
+                &mut self.delete_session,
+                &mut self.upsert_runner,
+                &mut self.heartbeat_runner,
+                &mut self.delete_runner,
+                &mut self.list_runners,
+                &mut self.in_flight_runs,
+                &mut self.in_flight_run_data,
+                &mut self.reap_run,
             ] {
                 *field = sqlite_params(field);
             }
@@ -272,6 +337,8 @@ fn session_filter(d: Dialect, q: &super::SessionQuery) -> Filter {
     }
     if let Some(u) = &q.user_id {
         f.push(d, "user_id = {}", Param::Text(u.clone()));
+    } else if q.anonymous {
+        f.clauses.push("user_id IS NULL".into());
     }
     if let Some(name) = &q.name {
         let clause = match d {

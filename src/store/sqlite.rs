@@ -13,7 +13,8 @@ use tokio::sync::Semaphore;
 
 use super::sql::{Dialect, Listing, Param, Statements, memory_listing, session_listing};
 use super::{
-    Memory, MemoryQuery, Page, Result, Run, Session, SessionChange, SessionQuery, StoreError, decode_json, now,
+    BeginRun, Begun, Conflict, InFlightRun, Memory, MemoryQuery, Page, Result, Run, RunStatus, RunnerRow, Session,
+    SessionChange, SessionQuery, StoreError, admit, check_owner, decode_json, now, reaped_run_data,
 };
 use crate::config::TableNames;
 
@@ -68,10 +69,30 @@ fn opt_json(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Value>> {
     Ok(row.get::<_, Option<String>>(i)?.map(|t| decode_json(&t)))
 }
 
+/// A text column parsed into an enum; a value the enum does not know is a conversion error that
+/// names the column.
+fn parsed<T: std::str::FromStr<Err = String>>(row: &Row<'_>, i: usize, column: &str) -> rusqlite::Result<T> {
+    let text: String = row.get(i)?;
+    text.parse().map_err(|e: String| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("column {column}: {e}").into(),
+        )
+    })
+}
+
+fn status(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<RunStatus>> {
+    match row.get_ref(i)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        _ => parsed(row, i, "status").map(Some),
+    }
+}
+
 fn session_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     Ok(Session {
         session_id: row.get(0)?,
-        session_type: row.get(1)?,
+        session_type: parsed(row, 1, "session_type")?,
         agent_id: row.get(2)?,
         team_id: row.get(3)?,
         workflow_id: row.get(4)?,
@@ -91,13 +112,13 @@ fn run_row(row: &Row<'_>) -> rusqlite::Result<Run> {
     Ok(Run {
         run_id: row.get(0)?,
         session_id: row.get(1)?,
-        run_type: row.get(2)?,
+        run_type: parsed(row, 2, "run_type")?,
         agent_id: row.get(3)?,
         team_id: row.get(4)?,
         workflow_id: row.get(5)?,
         user_id: row.get(6)?,
         parent_run_id: row.get(7)?,
-        status: row.get(8)?,
+        status: status(row, 8)?,
         run_index: row.get(9)?,
         run_data: opt_json(row, 10)?.unwrap_or(Value::Null),
         created_at: row.get(11)?,
@@ -141,6 +162,90 @@ fn modify_in(tx: &rusqlite::Transaction<'_>, sql: &Statements, id: &str, change:
         ],
         session_row,
     )?)
+}
+
+fn runner_row(row: &Row<'_>) -> rusqlite::Result<RunnerRow> {
+    Ok(RunnerRow {
+        runner_id: row.get(0)?,
+        host: row.get(1)?,
+        host_key: row.get(2)?,
+        pid: row.get(3)?,
+        process_start: row.get(4)?,
+        started_at: row.get(5)?,
+        heartbeat_at: row.get(6)?,
+        version: row.get(7)?,
+    })
+}
+
+/// Inserts a session that does not exist yet (inside a write transaction).
+fn insert_session_in(tx: &rusqlite::Transaction<'_>, sql: &Statements, s: &Session) -> rusqlite::Result<()> {
+    tx.prepare_cached(&sql.insert_session)?.execute(params![
+        s.session_id,
+        s.session_type.as_str(),
+        s.agent_id,
+        s.team_id,
+        s.workflow_id,
+        s.user_id,
+        json_text(&s.session_data),
+        json_text(&s.agent_data),
+        json_text(&s.team_data),
+        json_text(&s.workflow_data),
+        json_text(&s.metadata),
+        json_text(&s.summary),
+        s.created_at,
+        s.updated_at.unwrap_or(s.created_at),
+    ])?;
+    Ok(())
+}
+
+/// Inserts a run with the next `run_index` of its session (inside a write transaction, whose
+/// lock makes the index unique).
+fn append_in(tx: &rusqlite::Transaction<'_>, sql: &Statements, mut r: Run) -> Op<Run> {
+    r.updated_at = Some(r.updated_at.unwrap_or_else(now));
+    let index = tx.prepare_cached(&sql.append_run)?.query_row(
+        params![
+            r.run_id,
+            r.session_id,
+            r.run_type.as_str(),
+            r.agent_id,
+            r.team_id,
+            r.workflow_id,
+            r.user_id,
+            r.parent_run_id,
+            r.status.map(RunStatus::as_str),
+            r.run_data.to_string(),
+            r.created_at,
+            r.updated_at,
+        ],
+        |row| row.get::<_, i64>(0),
+    );
+    let index = match index {
+        // Foreign key: the session does not exist. Primary key: the run does.
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+            return Err(StoreError::NotFound { what: "session", id: r.session_id.clone() }.into());
+        }
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            return Err(StoreError::Conflict(Conflict::RunExists { run_id: r.run_id.clone() }).into());
+        }
+        other => other?,
+    };
+    r.run_index = Some(index);
+    Ok(r)
+}
+
+/// The last `n` history runs, oldest first: the bounded query, then the unbounded one when
+/// failed or member runs leave too few in its window.
+fn history_in(c: &Connection, sql: &Statements, id: &str, n: u32) -> rusqlite::Result<Vec<Run>> {
+    let mut stmt = c.prepare_cached(&sql.history_runs)?;
+    let mut runs = stmt
+        .query_map(params![id, n, super::sql::history_window(n)], run_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if runs.len() < n as usize {
+        let mut stmt = c.prepare_cached(&sql.history_runs_unbounded)?;
+        runs = stmt.query_map(params![id, n], run_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    }
+    runs.reverse();
+    Ok(runs)
 }
 
 fn bind(params: &[Param]) -> Vec<SqlValue> {
@@ -254,12 +359,12 @@ impl SqliteStore {
             if let (Some(Some(existing)), Some(new)) = (&owner, &s.user_id)
                 && existing != new
             {
-                return Err(StoreError::Conflict(format!("session `{}` belongs to another user", s.session_id)).into());
+                return Err(StoreError::Conflict(Conflict::NotOwner { session_id: s.session_id.clone() }).into());
             }
             let stored = tx.prepare_cached(&inner.sql.upsert_session)?.query_row(
                 params![
                     s.session_id,
-                    s.session_type,
+                    s.session_type.as_str(),
                     s.agent_id,
                     s.team_id,
                     s.workflow_id,
@@ -281,13 +386,12 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn get_session(&self, id: &str, user: Option<&str>) -> Result<Session> {
+    pub(super) async fn get_session(&self, id: &str) -> Result<Session> {
         let inner = self.inner.clone();
-        let (id, user) = (id.to_string(), user.map(str::to_string));
+        let id = id.to_string();
         self.with("read a session", move |c| {
             let s = c.prepare_cached(&inner.sql.get_session)?.query_row([&id], session_row).optional()?;
-            s.filter(|s| user.is_none() || s.user_id == user)
-                .ok_or_else(|| StoreError::NotFound { what: "session", id }.into())
+            s.ok_or_else(|| StoreError::NotFound { what: "session", id }.into())
         })
         .await
     }
@@ -329,14 +433,14 @@ impl SqliteStore {
     pub(super) async fn finish_run(
         &self,
         run_id: &str,
-        status: &str,
+        status: RunStatus,
         data: &Value,
         session_id: &str,
         change: SessionChange,
     ) -> Result<(Run, Session)> {
         let inner = self.inner.clone();
         let (id, status, data, session_id) =
-            (run_id.to_string(), status.to_string(), data.to_string(), session_id.to_string());
+            (run_id.to_string(), status.as_str(), data.to_string(), session_id.to_string());
         self.with("finish a run", move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let run = tx
@@ -351,6 +455,24 @@ impl SqliteStore {
         .await
     }
 
+    pub(super) async fn delete_session(&self, id: &str, user: Option<&str>) -> Result<()> {
+        let inner = self.inner.clone();
+        let (id, user) = (id.to_string(), user.map(str::to_string));
+        self.with("delete a session", move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let s = tx
+                .prepare_cached(&inner.sql.get_session)?
+                .query_row([&id], session_row)
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound { what: "session", id: id.clone() })?;
+            check_owner(&s, user.as_deref()).map_err(StoreError::from)?;
+            tx.prepare_cached(&inner.sql.delete_session)?.execute([&id])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
     pub(super) async fn delete_sessions(&self, ids: &[String]) -> Result<u64> {
         let inner = self.inner.clone();
         let ids = ids.to_vec();
@@ -358,8 +480,7 @@ impl SqliteStore {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut n = 0;
             {
-                let sql = format!("DELETE FROM {} WHERE session_id = ?1", inner.sql.sessions);
-                let mut stmt = tx.prepare(&sql)?;
+                let mut stmt = tx.prepare_cached(&inner.sql.delete_session)?;
                 for id in &ids {
                     n += stmt.execute([id])? as u64;
                 }
@@ -370,51 +491,47 @@ impl SqliteStore {
         .await
     }
 
+    pub(super) async fn begin_run(&self, b: BeginRun) -> Result<Begun> {
+        let inner = self.inner.clone();
+        self.with("start a run", move |c| {
+            let sql = &inner.sql;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let existing = tx.prepare_cached(&sql.get_session)?.query_row([&b.session.id], session_row).optional()?;
+            let session = match (existing, b.new_session) {
+                (Some(s), _) => {
+                    admit(&s, &b.session.owner, b.user_id.as_deref()).map_err(StoreError::from)?;
+                    s
+                }
+                (None, Some(new)) => {
+                    insert_session_in(&tx, sql, &new)?;
+                    new
+                }
+                (None, None) => return Err(StoreError::NotFound { what: "session", id: b.session.id.clone() }.into()),
+            };
+            let history =
+                if b.history_runs > 0 { history_in(&tx, sql, &b.session.id, b.history_runs)? } else { Vec::new() };
+            let run = append_in(&tx, sql, b.run)?;
+            tx.commit()?;
+            Ok(Begun { session, history, run })
+        })
+        .await
+    }
+
     pub(super) async fn append_run(&self, run: &Run) -> Result<Run> {
         let inner = self.inner.clone();
-        let mut r = run.clone();
+        let r = run.clone();
         self.with("append a run", move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            r.updated_at = Some(r.updated_at.unwrap_or_else(now));
-            let index = tx.prepare_cached(&inner.sql.append_run)?.query_row(
-                params![
-                    r.run_id,
-                    r.session_id,
-                    r.run_type,
-                    r.agent_id,
-                    r.team_id,
-                    r.workflow_id,
-                    r.user_id,
-                    r.parent_run_id,
-                    r.status,
-                    r.run_data.to_string(),
-                    r.created_at,
-                    r.updated_at,
-                ],
-                |row| row.get::<_, i64>(0),
-            );
-            let index = match index {
-                // Foreign key: the session does not exist. Primary key: the run does.
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
-                {
-                    return Err(StoreError::NotFound { what: "session", id: r.session_id.clone() }.into());
-                }
-                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                    return Err(StoreError::Conflict(format!("run `{}` already exists", r.run_id)).into());
-                }
-                other => other?,
-            };
+            let r = append_in(&tx, &inner.sql, r)?;
             tx.commit()?;
-            r.run_index = Some(index);
             Ok(r)
         })
         .await
     }
 
-    pub(super) async fn update_run(&self, run_id: &str, status: &str, data: &Value) -> Result<Run> {
+    pub(super) async fn update_run(&self, run_id: &str, status: RunStatus, data: &Value) -> Result<Run> {
         let inner = self.inner.clone();
-        let (id, status, data) = (run_id.to_string(), status.to_string(), data.to_string());
+        let (id, status, data) = (run_id.to_string(), status.as_str(), data.to_string());
         self.with("update a run", move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let r = tx
@@ -453,17 +570,87 @@ impl SqliteStore {
     pub(super) async fn history_runs(&self, session_id: &str, n: u32) -> Result<Vec<Run>> {
         let inner = self.inner.clone();
         let id = session_id.to_string();
-        self.with("read history runs", move |c| {
-            let mut stmt = c.prepare_cached(&inner.sql.history_runs)?;
-            let mut runs = stmt
-                .query_map(params![id, n, super::sql::history_window(n)], run_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            if runs.len() < n as usize {
-                let mut stmt = c.prepare_cached(&inner.sql.history_runs_unbounded)?;
-                runs = stmt.query_map(params![id, n], run_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-            }
-            runs.reverse();
-            Ok(runs)
+        self.with("read history runs", move |c| Ok(history_in(c, &inner.sql, &id, n)?)).await
+    }
+
+    pub(super) async fn register_runner(&self, r: &RunnerRow) -> Result<()> {
+        let inner = self.inner.clone();
+        let r = r.clone();
+        self.with("record a runner", move |c| {
+            c.prepare_cached(&inner.sql.upsert_runner)?.execute(params![
+                r.runner_id,
+                r.host,
+                r.host_key,
+                r.pid,
+                r.process_start,
+                r.started_at,
+                r.heartbeat_at,
+                r.version
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn heartbeat_runner(&self, runner_id: &str, at: i64) -> Result<bool> {
+        let inner = self.inner.clone();
+        let id = runner_id.to_string();
+        self.with(
+            "heartbeat",
+            move |c| Ok(c.prepare_cached(&inner.sql.heartbeat_runner)?.execute(params![id, at])? > 0),
+        )
+        .await
+    }
+
+    pub(super) async fn remove_runner(&self, runner_id: &str) -> Result<()> {
+        let inner = self.inner.clone();
+        let id = runner_id.to_string();
+        self.with("remove a runner", move |c| {
+            c.prepare_cached(&inner.sql.delete_runner)?.execute([&id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn runners(&self) -> Result<Vec<RunnerRow>> {
+        let inner = self.inner.clone();
+        self.with("list runners", move |c| {
+            let mut stmt = c.prepare_cached(&inner.sql.list_runners)?;
+            Ok(stmt.query_map([], runner_row)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    pub(super) async fn in_flight_runs(&self) -> Result<Vec<InFlightRun>> {
+        let inner = self.inner.clone();
+        self.with("list runs in flight", move |c| {
+            let mut stmt = c.prepare_cached(&inner.sql.in_flight_runs)?;
+            let rows = stmt.query_map([], |row| {
+                Ok(InFlightRun {
+                    run_id: row.get(0)?,
+                    session_id: row.get(1)?,
+                    status: parsed(row, 2, "status")?,
+                    runner_id: row.get::<_, Option<String>>(3).unwrap_or(None),
+                    created_at: row.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    pub(super) async fn reap_run(&self, run_id: &str, reason: &str) -> Result<bool> {
+        let inner = self.inner.clone();
+        let (id, reason) = (run_id.to_string(), reason.to_string());
+        self.with("end a run of a dead runner", move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let data: Option<Option<String>> =
+                tx.prepare_cached(&inner.sql.in_flight_run_data)?.query_row([&id], |r| r.get(0)).optional()?;
+            let Some(data) = data else { return Ok(false) };
+            let data = reaped_run_data(data.map(|t| decode_json(&t)).unwrap_or(Value::Null), &reason);
+            let n = tx.prepare_cached(&inner.sql.reap_run)?.execute(params![id, data.to_string(), now()])?;
+            tx.commit()?;
+            Ok(n > 0)
         })
         .await
     }

@@ -1,4 +1,46 @@
-//! The calculator tool's expression evaluator: a small recursive-descent parser over f64.
+//! The `calculator` tool: arithmetic on f64 through a small recursive-descent parser whose every
+//! recursive path (parentheses, signs, powers, function calls) is bounded, so that no expression
+//! a model writes can exhaust the stack: too deep is an error for the model.
+
+use futures_util::future::BoxFuture;
+use serde_json::{Value, json};
+
+use crate::model::ToolSpec;
+use crate::tool::{Tool, ToolContext, ToolError, string_arg};
+
+/// Deepest nesting of parentheses, signs, powers and calls together.
+const MAX_DEPTH: u32 = 200;
+
+/// `calculator`.
+#[derive(Debug)]
+pub struct Calculator {
+    spec: ToolSpec,
+}
+
+impl Default for Calculator {
+    fn default() -> Self {
+        Calculator {
+            spec: ToolSpec {
+                name: "calculator".into(),
+                description: "Evaluates an arithmetic expression: + - * / % ^, parentheses, sqrt, abs, ln, log10, exp, sin, cos, tan, floor, ceil, round, pi, e.".into(),
+                parameters: json!({"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]}),
+            },
+        }
+    }
+}
+
+impl Tool for Calculator {
+    fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    fn call(&self, args: Value, _ctx: ToolContext) -> BoxFuture<'_, Result<String, ToolError>> {
+        Box::pin(async move {
+            let expr = string_arg(&args, "expression")?;
+            eval(expr).map(format).map_err(ToolError::Failed)
+        })
+    }
+}
 
 /// Evaluates `expr`; the error says what is wrong and where.
 pub fn eval(expr: &str) -> Result<f64, String> {
@@ -70,10 +112,23 @@ impl Parser<'_> {
         }
     }
 
+    /// Runs `f` one level deeper; past [`MAX_DEPTH`] levels it is an error, not a recursion.
+    fn deeper(&mut self, f: impl FnOnce(&mut Self) -> Result<f64, String>) -> Result<f64, String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!(
+                "the expression nests too deeply (more than {MAX_DEPTH} levels of parentheses, signs, powers or calls)"
+            ));
+        }
+        let result = f(self);
+        self.depth -= 1;
+        result
+    }
+
     fn power(&mut self) -> Result<f64, String> {
         let base = self.unary()?;
         if self.eat(b'^') {
-            let exp = self.power()?;
+            let exp = self.deeper(Self::power)?;
             return Ok(base.powf(exp));
         }
         Ok(base)
@@ -81,23 +136,17 @@ impl Parser<'_> {
 
     fn unary(&mut self) -> Result<f64, String> {
         if self.eat(b'-') {
-            return Ok(-self.unary()?);
+            return Ok(-self.deeper(Self::unary)?);
         }
         if self.eat(b'+') {
-            return self.unary();
+            return self.deeper(Self::unary);
         }
         self.atom()
     }
 
     fn atom(&mut self) -> Result<f64, String> {
         self.ws();
-        self.depth += 1;
-        if self.depth > 200 {
-            return Err("the expression nests too deeply".into());
-        }
-        let result = self.atom_inner();
-        self.depth -= 1;
-        result
+        self.deeper(Self::atom_inner)
     }
 
     fn atom_inner(&mut self) -> Result<f64, String> {
@@ -192,5 +241,21 @@ mod tests {
         assert!(eval("(1").unwrap_err().contains("missing `)`"));
         assert!(eval("1 1").unwrap_err().contains("unexpected"));
         assert!(eval(&"(".repeat(1000)).is_err());
+    }
+
+    #[test]
+    fn deep_signs_powers_and_calls_are_errors_not_stack_overflows() {
+        // Each of these recursed once per character before (50,000 `-` aborted the process).
+        for hostile in [
+            format!("{}1", "-".repeat(50_000)),
+            format!("{}1", "+".repeat(50_000)),
+            format!("1{}", "^1".repeat(50_000)),
+            format!("{}1{}", "sqrt(".repeat(50_000), ")".repeat(50_000)),
+            format!("{}1{}", "(-".repeat(50_000), ")".repeat(50_000)),
+        ] {
+            let e = eval(&hostile).unwrap_err();
+            assert!(e.contains("too deeply"), "{e}");
+        }
+        assert_eq!(eval(&format!("{}1", "-".repeat(100))).unwrap(), 1.0);
     }
 }

@@ -1,0 +1,171 @@
+//! The model ↔ tools loop of one agent run: send the context, read the turn (its text reported
+//! as it arrives), run the tools it calls (each under its timeout), until an answer or the
+//! limits. It records everything into a [`Record`] as it goes, so that a failure or a cancel
+//! still stores what happened.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::Agent;
+use super::prompt::{stored, to_chat, usage_json};
+use crate::model::{ChatMessage, ModelEvent, Usage};
+use crate::run::lifecycle::Failure;
+use crate::run::{EventKind, Launcher, RunInput, Scope, SharedState};
+use crate::store::now;
+use crate::tool::{ToolContext, Toolbox};
+
+/// Most model turns in one run when no `tool_call_limit` is set.
+pub(super) const MAX_TURNS: u32 = 32;
+
+/// What a run did so far; filled as it goes.
+#[derive(Debug, Default)]
+pub(super) struct Record {
+    /// This run's own messages (system, user, assistant, tool), as stored.
+    pub messages: Vec<Value>,
+    /// Agno's `ToolExecution`s.
+    pub tools: Vec<Value>,
+    /// Tokens of every model call.
+    pub usage: Usage,
+    /// The answer (or, after a failure, why).
+    pub content: String,
+    /// Seconds from the start to the first piece of text.
+    pub first_token: Option<f64>,
+}
+
+fn unix_now_f64() -> f64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9
+}
+
+/// What the loop works with.
+pub(super) struct Turns<'a> {
+    pub agent: &'a Agent,
+    pub scope: &'a Scope,
+    pub input: &'a RunInput,
+    /// History messages, already marked `from_history`.
+    pub past: &'a [Value],
+    pub state: &'a SharedState,
+    pub launcher: &'a Arc<dyn Launcher>,
+    pub clock: Instant,
+}
+
+impl Turns<'_> {
+    /// Model ↔ tools until an answer.
+    pub(super) async fn run(&self, record: &mut Record) -> Result<(), Failure> {
+        let created = now();
+        let state_now = self.state.lock().map(|s| s.clone()).unwrap_or_default();
+        if let Some(system) = super::prompt::system_message(&self.agent.config, &state_now) {
+            record.messages.push(stored("system", Some(&system), created));
+        }
+        record.messages.push(stored("user", Some(&self.input.message), created));
+        let tools = &self.agent.tools;
+        let limit = self.agent.config.settings.tool_call_limit;
+        let mut tool_calls_made = 0u32;
+        for _turn in 0..MAX_TURNS {
+            // Context: system, history, then this run's messages after the system one.
+            let (system, own) = match record.messages.first() {
+                Some(m) if m["role"] == "system" => (Some(m), &record.messages[1..]),
+                _ => (None, &record.messages[..]),
+            };
+            let chat: Vec<ChatMessage> =
+                system.into_iter().chain(self.past.iter()).chain(own.iter()).map(to_chat).collect();
+            let offer = if limit.is_some_and(|l| tool_calls_made >= l) { &[][..] } else { tools.specs() };
+            let mut first_token = record.first_token;
+            let clock = self.clock;
+            let scope = self.scope;
+            let mut on_event = |e: ModelEvent<'_>| {
+                if let ModelEvent::Text(text) = e {
+                    first_token.get_or_insert(clock.elapsed().as_secs_f64());
+                    scope.emit(EventKind::Content(text.to_string()));
+                }
+            };
+            let reply = self.agent.model.complete(&chat, offer, self.input.stream, &mut on_event).await;
+            record.first_token = first_token;
+            let reply = reply.map_err(Failure::Model)?;
+            record.usage += reply.usage;
+            let mut message = stored("assistant", reply.content.as_deref(), now());
+            message["metrics"] = usage_json(&reply.usage);
+            if !reply.tool_calls.is_empty() {
+                message["tool_calls"] = reply
+                    .tool_calls
+                    .iter()
+                    .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+                    .collect();
+            }
+            record.messages.push(message);
+            if reply.tool_calls.is_empty() {
+                record.content = reply.content.unwrap_or_default();
+                return Ok(());
+            }
+            for call in &reply.tool_calls {
+                if limit.is_some_and(|l| tool_calls_made >= l) {
+                    // Over `tool_call_limit`: answered, not run (as Agno does).
+                    let text = format!(
+                        "Error: tool call limit of {} reached; `{}` was not run",
+                        limit.unwrap_or(0),
+                        call.name
+                    );
+                    let mut tool_message = stored("tool", Some(&text), now());
+                    tool_message["tool_call_id"] = json!(call.id);
+                    tool_message["tool_name"] = json!(call.name);
+                    tool_message["tool_call_error"] = json!(true);
+                    record.messages.push(tool_message);
+                    continue;
+                }
+                let Some(tool) = tools.get(&call.name) else {
+                    return Err(Failure::Malformed(format!(
+                        "the model called the tool `{}`, which agent `{}` does not have",
+                        call.name, self.agent.config.id
+                    )));
+                };
+                let args: Value =
+                    serde_json::from_str(if call.arguments.trim().is_empty() { "{}" } else { &call.arguments })
+                        .map_err(|e| {
+                            Failure::Malformed(format!(
+                                "the model's arguments for the tool `{}` are not valid JSON ({e}): {}",
+                                call.name,
+                                call.arguments.chars().take(200).collect::<String>()
+                            ))
+                        })?;
+                self.scope.emit(EventKind::ToolCallStarted {
+                    call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    arguments: call.arguments.clone(),
+                });
+                let ctx = ToolContext {
+                    scope: self.scope.clone(),
+                    state: self.state.clone(),
+                    launcher: self.launcher.clone(),
+                };
+                let t0 = unix_now_f64();
+                let result = Toolbox::invoke(tool.as_ref(), args.clone(), ctx).await;
+                let t1 = unix_now_f64();
+                let (text, error) = match result {
+                    Ok(t) => (t, false),
+                    Err(e) => (format!("Error: {e}"), true),
+                };
+                tool_calls_made += 1;
+                self.scope.emit(EventKind::ToolCallCompleted {
+                    call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    result: text.clone(),
+                    error,
+                });
+                record.tools.push(json!({
+                    "tool_call_id": call.id, "tool_name": call.name, "tool_args": args, "tool_call_error": error,
+                    "result": text, "metrics": {"start_time": t0, "end_time": t1, "duration": t1 - t0}, "created_at": now(),
+                }));
+                let mut tool_message = stored("tool", Some(&text), now());
+                tool_message["tool_call_id"] = json!(call.id);
+                tool_message["tool_name"] = json!(call.name);
+                tool_message["tool_args"] = args;
+                tool_message["tool_call_error"] = json!(error);
+                record.messages.push(tool_message);
+            }
+        }
+        Err(Failure::Malformed(format!(
+            "no answer after {MAX_TURNS} model turns; set `tool_call_limit` to bound tool use"
+        )))
+    }
+}

@@ -1,0 +1,215 @@
+//! The start and the end of every run, whatever runs it. [`begin`] writes the RUNNING row in
+//! one store transaction (the session read or, for a top-level run, created if absent; the
+//! session rules; the history read; the row naming its runner); [`finish`] writes the final row
+//! and the session's update in one transaction and reports the terminal event. Between the
+//! two, [`until_cancelled`] runs the executor's work against the run's cancel token.
+
+use std::future::Future;
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+
+use super::{EventKind, RunError, RunOutput, Scope};
+use crate::model::ModelError;
+use crate::store::{BeginRun, Run, RunStatus, Session, SessionChange, SessionType, StoreError};
+
+/// What a top-level run's session holds when the run creates it.
+#[derive(Debug, Clone, Default)]
+pub struct SessionSeed {
+    /// `agent_data`, `team_data` or `workflow_data` (by the session's type).
+    pub data: Option<Value>,
+    /// The initial `session_state`.
+    pub state: Map<String, Value>,
+}
+
+/// A run whose RUNNING row exists.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// The session as stored when the run began.
+    pub session: Session,
+    /// The history runs read before the row existed, oldest first.
+    pub history: Vec<Run>,
+    /// The RUNNING row.
+    pub run: Run,
+    /// When `begin` was called, for `duration` and `time_to_first_token`.
+    pub clock: Instant,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The model failed.
+    #[error(transparent)]
+    Model(ModelError),
+    /// The model asked for something that cannot be done.
+    #[error("{0}")]
+    Malformed(String),
+    /// agno-run failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// With an answer.
+    Completed(String),
+    /// With a failure (stored as ERROR, its message as the content).
+    Failed(Failure),
+    /// Cancelled.
+    Cancelled,
+}
+
+impl Outcome {
+    /// The status stored for it.
+    pub fn status(&self) -> RunStatus {
+        match self {
+            Outcome::Completed(_) => RunStatus::Completed,
+            Outcome::Failed(_) => RunStatus::Error,
+            Outcome::Cancelled => RunStatus::Cancelled,
+        }
+    }
+}
+
+/// Writes the run's RUNNING row (`run_data` holds the executor's start fields; the runner, the
+/// status and the ids are added here), creating a top-level run's session from `seed` when it
+/// does not exist and reading `history_runs` runs of history first. Refused (nothing written)
+/// when the session belongs to another user, type or component; a member or step run needs
+/// its parent's session.
+pub async fn begin(scope: &Scope, seed: SessionSeed, history_runs: u32, run_data: Value) -> Result<Started, RunError> {
+    let clock = Instant::now();
+    let c = scope.component();
+    let mut run = Run::new(scope.run_id(), scope.session_id(), c.kind, RunStatus::Running);
+    match c.kind {
+        SessionType::Agent => run.agent_id = c.id.clone(),
+        SessionType::Team => run.team_id = c.id.clone(),
+        SessionType::Workflow => run.workflow_id = c.id.clone(),
+    }
+    run.user_id = scope.user_id().map(str::to_string);
+    run.parent_run_id = scope.parent_run_id().map(str::to_string);
+    let mut data = match run_data {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    data.insert("status".into(), json!(RunStatus::Running.as_str()));
+    data.insert("runner".into(), scope.runner().stamp());
+    run.run_data = Value::Object(data);
+    let new_session = scope.is_root().then(|| {
+        let owner = &scope.session().owner;
+        let mut s = Session::new(scope.session_id(), owner.kind, owner.id.clone().unwrap_or_default());
+        s.user_id = scope.user_id().map(str::to_string);
+        match owner.kind {
+            SessionType::Agent => s.agent_data = seed.data,
+            SessionType::Team => s.team_data = seed.data,
+            SessionType::Workflow => s.workflow_data = seed.data,
+        }
+        s.session_data = Some(json!({"session_state": seed.state}));
+        s
+    });
+    let begin = BeginRun {
+        session: scope.session().clone(),
+        user_id: scope.user_id().map(str::to_string),
+        new_session,
+        history_runs,
+        run,
+    };
+    match scope.store().begin_run(begin).await {
+        Ok(begun) => {
+            scope.signal_started();
+            scope.emit(EventKind::RunStarted { session_id: scope.session_id().to_string() });
+            tracing::debug!(run_id = scope.run_id(), session_id = scope.session_id(), component = %scope.component(), "run started");
+            Ok(Started { session: begun.session, history: begun.history, run: begun.run, clock })
+        }
+        Err(e) => {
+            scope.emit(EventKind::RunError { message: e.to_string() });
+            Err(RunError::Store(e))
+        }
+    }
+}
+
+/// Runs `work` until it ends, or until the run is cancelled (None).
+pub async fn until_cancelled<T>(scope: &Scope, work: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        out = work => Some(out),
+        () = scope.cancel_token().cancelled() => None,
+    }
+}
+
+/// Writes the run's final row (`run_data`, its status from `outcome`) and its session's
+/// `change` in one transaction, then reports the terminal event. When the session change
+/// cannot be written, the run is still ended (ERROR, saying so), never left RUNNING.
+pub async fn finish(
+    scope: &Scope,
+    started: &Started,
+    outcome: Outcome,
+    mut run_data: Value,
+    change: SessionChange,
+) -> Result<RunOutput, RunError> {
+    let status = outcome.status();
+    if let Some(d) = run_data.as_object_mut() {
+        d.insert("status".into(), json!(status.as_str()));
+        d.remove("runner");
+    }
+    let store = scope.store();
+    let stored = match store.finish_run(scope.run_id(), status, &run_data, scope.session_id(), change).await {
+        Ok((run, _)) => run,
+        Err(e) => {
+            let message = format!("the run ended ({status}) but its session could not be updated: {e}");
+            tracing::error!(run_id = scope.run_id(), error = %e, "finishing a run failed; storing it as ERROR");
+            run_data["status"] = json!(RunStatus::Error.as_str());
+            run_data["content"] = json!(message);
+            if let Err(e2) = store.update_run(scope.run_id(), RunStatus::Error, &run_data).await {
+                // The row stays RUNNING until this process's runner is gone (the reaper ends it).
+                tracing::error!(run_id = scope.run_id(), error = %e2, "cannot store the run's end");
+            }
+            scope.emit(EventKind::RunError { message });
+            return Err(RunError::Store(e));
+        }
+    };
+    let (run_id, session_id) = (scope.run_id().to_string(), scope.session_id().to_string());
+    tracing::debug!(%run_id, %session_id, %status, elapsed_ms = started.clock.elapsed().as_millis() as u64, "run ended");
+    match outcome {
+        Outcome::Completed(content) => {
+            scope.emit(EventKind::RunCompleted { content: content.clone() });
+            Ok(RunOutput { run: stored, content, session_id })
+        }
+        Outcome::Cancelled => {
+            scope.emit(EventKind::RunCancelled);
+            Err(RunError::Cancelled { run_id, session_id })
+        }
+        Outcome::Failed(f) => {
+            scope.emit(EventKind::RunError { message: f.to_string() });
+            Err(match f {
+                Failure::Model(source) => RunError::Model { run_id, session_id, source },
+                Failure::Malformed(message) => RunError::Malformed { run_id, session_id, message },
+                Failure::Internal(message) => RunError::Internal { run_id, session_id, message },
+            })
+        }
+    }
+}
+
+/// The session-update half of a run's end that every runner shares: the run's final state
+/// deep-merged into the stored state, its tokens added to `session_metrics`. A `session_data`
+/// that is not an object (written by something else) is replaced, as before.
+pub fn merge_state_and_metrics(
+    s: &mut Session,
+    state: Map<String, Value>,
+    usage: crate::model::Usage,
+) -> Result<(), StoreError> {
+    let data = s.session_data.get_or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    let st = data.as_object_mut().map(|d| d.entry("session_state").or_insert_with(|| json!({})));
+    if let Some(st) = st {
+        crate::store::deep_merge(st, &Value::Object(state));
+    }
+    let m = data["session_metrics"].take();
+    let n = |k: &str| m.get(k).and_then(Value::as_u64).unwrap_or(0);
+    data["session_metrics"] = json!({
+        "input_tokens": n("input_tokens") + usage.input_tokens,
+        "output_tokens": n("output_tokens") + usage.output_tokens,
+        "total_tokens": n("total_tokens") + usage.total_tokens,
+    });
+    Ok(())
+}

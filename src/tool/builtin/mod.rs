@@ -1,0 +1,113 @@
+//! The built-in tools and their registration: [`for_agent`] maps the names and options an
+//! agent declares in `tools:` (and its flags) to [`Tool`]s. Adding a built-in tool is one file
+//! here plus its line in [`for_agent`] (and its name in `config::check::TOOLS`, which a test
+//! keeps equal to [`NAMES`]).
+
+mod calculator;
+mod chat_history;
+mod datetime;
+mod http;
+mod past_sessions;
+mod session_state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use calculator::{Calculator, eval as calculate};
+pub use chat_history::ChatHistory;
+pub use datetime::CurrentDatetime;
+pub use http::HttpRequest;
+pub use past_sessions::{ReadPastSession, SearchPastSessions};
+pub use session_state::{GetSessionState, UpdateSessionState};
+
+use super::Tool;
+use crate::config::AgentConfig;
+use crate::config::model::Tool as ToolConfig;
+
+/// The names a config may list under `tools:`.
+pub const NAMES: &[&str] =
+    &["datetime", "calculator", "http_request", "session_state", "read_chat_history", "search_past_sessions"];
+
+/// The tools of an agent's `tools:` and flags, in order; a toolkit name (`session_state`) gives
+/// each of its functions.
+pub fn for_agent(agent: &AgentConfig) -> Vec<Arc<dyn Tool>> {
+    let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
+    let mut state = false;
+    let mut history = false;
+    for t in &agent.settings.tools {
+        let (name, spec) = match t {
+            ToolConfig::Name(n) => (n.as_str(), None),
+            ToolConfig::Spec(s) => (s.name.as_str(), Some(s)),
+        };
+        let limit = spec.and_then(|s| s.limit).unwrap_or(10);
+        match name {
+            "datetime" => tools.push(Arc::new(CurrentDatetime::default())),
+            "calculator" => tools.push(Arc::new(Calculator::default())),
+            "http_request" => tools.push(Arc::new(HttpRequest::new(
+                spec.map(|s| s.allowed_hosts.clone()).unwrap_or_default(),
+                Duration::from_secs_f64(spec.and_then(|s| s.timeout).unwrap_or(10.0)),
+                spec.and_then(|s| s.max_response_bytes).unwrap_or(65_536) as usize,
+            ))),
+            "session_state" => {
+                state = true;
+                tools.push(Arc::new(GetSessionState::default()));
+                tools.push(Arc::new(UpdateSessionState::default()));
+            }
+            "read_chat_history" => {
+                history = true;
+                tools.push(Arc::new(ChatHistory::new(limit)));
+            }
+            "search_past_sessions" => {
+                tools.push(Arc::new(SearchPastSessions::new(limit)));
+                tools.push(Arc::new(ReadPastSession::default()));
+            }
+            // Validation refuses other names; nothing to offer for one that slipped through.
+            _ => {}
+        }
+    }
+    if agent.settings.enable_agentic_state == Some(true) && !state {
+        tools.push(Arc::new(GetSessionState::default()));
+        tools.push(Arc::new(UpdateSessionState::default()));
+    }
+    if agent.settings.read_chat_history == Some(true) && !history {
+        tools.push(Arc::new(ChatHistory::new(10)));
+    }
+    tools
+}
+
+/// The user and assistant messages of a stored run, as `{role, content}`.
+fn chat_of(run_data: &serde_json::Value) -> Vec<serde_json::Value> {
+    use serde_json::{Value, json};
+    run_data
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|m| matches!(m.get("role").and_then(Value::as_str), Some("user" | "assistant")))
+        .filter(|m| m.get("from_history") != Some(&Value::Bool(true)))
+        .filter(|m| m.get("content").is_some_and(|c| !c.is_null()))
+        .map(|m| json!({"role": m["role"], "content": m["content"]}))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_name_validation_accepts_is_registered_here() {
+        assert_eq!(NAMES, crate::config::check::TOOLS);
+    }
+
+    #[test]
+    fn chat_history_keeps_only_own_user_and_assistant_messages() {
+        let run = json!({"messages": [
+            {"role": "system", "content": "s"}, {"role": "user", "content": "old", "from_history": true},
+            {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}, {"role": "tool", "content": "t"}]});
+        assert_eq!(
+            chat_of(&run),
+            vec![json!({"role": "user", "content": "q"}), json!({"role": "assistant", "content": "a"})]
+        );
+    }
+}
