@@ -74,3 +74,52 @@ fn every_shipped_config_points_editors_at_the_checked_in_schema() {
         assert!(schema.is_file(), "{}: modeline points at missing {}", f.display(), schema.display());
     }
 }
+
+#[test]
+fn teams_and_workflows_resolve_into_typed_members_and_steps() {
+    use agno_run::config::template::Part;
+    use agno_run::config::{Member, StepKind, TestOp};
+    let loaded = load(&[root().join("examples/workflows.yaml")], &LoadOptions::with_env(HashMap::new()));
+    let config = loaded.config.expect("the example loads");
+    assert_eq!(config.teams["publishers"].members, [Member::Agent("writer".into()), Member::Agent("editor".into())]);
+    let steps = &config.workflows["blog_post"].steps;
+    let kinds: Vec<&str> = steps
+        .iter()
+        .map(|s| match &s.kind {
+            StepKind::Agent { .. } => "agent",
+            StepKind::Team { .. } => "team",
+            StepKind::Parallel(_) => "parallel",
+            StepKind::Condition { .. } => "condition",
+            StepKind::Loop { .. } => "loop",
+        })
+        .collect();
+    assert!(kinds.contains(&"parallel") && kinds.contains(&"condition") && kinds.contains(&"loop"), "{kinds:?}");
+    // Templates arrive parsed, and tests typed.
+    let templated = steps
+        .iter()
+        .find_map(|s| match &s.kind {
+            StepKind::Agent { input: Some(t), .. } | StepKind::Team { input: Some(t), .. } => Some(t),
+            _ => None,
+        })
+        .expect("a step with an input template");
+    assert!(templated.parts.iter().any(|p| !matches!(p, Part::Text(_))), "{templated:?}");
+    let test = steps
+        .iter()
+        .find_map(|s| match &s.kind {
+            StepKind::Condition { test, .. } => Some(test),
+            _ => None,
+        })
+        .unwrap();
+    assert!(matches!(test.op, TestOp::Contains(_) | TestOp::NotContains(_) | TestOp::Equals(_)));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nmodels:\n  m: {provider: scripted}\nagents:\n  a: {model: m}\nteams:\n  inner: {model: m, members: [a]}\n  outer: {model: m, members: [a, inner]}\n",
+    )
+    .unwrap();
+    let nested = load(&[path], &LoadOptions::with_env(HashMap::new()));
+    let config = nested.config.expect("loads");
+    assert_eq!(config.teams["outer"].members, [Member::Agent("a".into()), Member::Team("inner".into())]);
+}

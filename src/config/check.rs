@@ -739,32 +739,26 @@ fn collect_names(step: &Step, out: &mut Vec<String>) {
     }
 }
 
-/// The problems in one template: (expression as written, (message, help)).
+/// The problems in one template: (expression as written, (message, help)). A template may read
+/// only the steps in `scope` (those that ran before it).
 pub fn template_problems(text: &str, scope: &[String]) -> Vec<(String, (String, String))> {
-    let mut out = Vec::new();
+    let (template, problems) = super::template::parse(text);
+    let mut out: Vec<(String, (String, String))> =
+        problems.into_iter().map(|p| (p.expr, (p.message, p.help))).collect();
+    // Scope problems, found in the text so that each points at its own `{{ ... }}`.
     let mut rest = text;
-    let forms = "templates read `{{ input }}`, `{{ previous.content }}` or `{{ steps.<name>.content }}`";
-    while let Some(open) = rest.find("{{") {
-        let after = &rest[open + 2..];
-        let Some(close) = after.find("}}") else {
-            out.push((rest[open..].to_string(), ("`{{` is not closed by `}}`".to_string(), forms.to_string())));
-            break;
-        };
-        let raw = &after[..close];
-        let expr = format!("{{{{{raw}}}}}");
-        let e = raw.trim();
-        let parts: Vec<&str> = e.split('.').collect();
-        match parts.as_slice() {
-            ["input"] | ["previous", "content"] => {}
-            ["steps", name, "content"] => {
-                if !scope.iter().any(|s| s == name) {
-                    let help = suggest(name, "steps that run before this one", scope.iter().map(String::as_str));
-                    out.push((expr, (format!("`{e}` reads a step that has not run at this point"), help)));
-                }
-            }
-            _ => out.push((expr, (format!("`{e}` is not a template expression agno-run knows"), forms.to_string()))),
+    for name in template.steps() {
+        if scope.iter().any(|s| s == name) {
+            continue;
         }
-        rest = &after[close + 2..];
+        let Some(at) = rest.find(name) else { continue };
+        let open = rest[..at].rfind("{{").unwrap_or(0);
+        let close = rest[at..].find("}}").map_or(rest.len(), |c| at + c + 2);
+        let expr = rest[open..close].to_string();
+        rest = &rest[close..];
+        let help = suggest(name, "steps that run before this one", scope.iter().map(String::as_str));
+        let e = expr.trim_start_matches("{{").trim_end_matches("}}").trim().to_string();
+        out.push((expr, (format!("`{e}` reads a step that has not run at this point"), help)));
     }
     out
 }

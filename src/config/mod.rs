@@ -13,6 +13,7 @@ pub mod interpolate;
 pub mod load;
 pub mod model;
 pub mod schema;
+pub mod template;
 pub mod yaml;
 
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ pub use load::{LoadOptions, Loaded, load};
 use check::Declarations;
 use diagnostic::FileId;
 use model::{Database, LogFormat, Model, RunSettings, Server, Step, TeamMode};
+pub use template::Template;
 
 /// Id given to the implicit SQLite database used when a config declares none.
 pub const IMPLICIT_DB: &str = "default";
@@ -194,8 +196,8 @@ pub struct TeamConfig {
     pub mode: TeamMode,
     /// The leader's model id.
     pub model: String,
-    /// Member ids (agents or teams).
-    pub members: Vec<String>,
+    /// Its members, agents or teams.
+    pub members: Vec<Member>,
     /// Database id its sessions go to.
     pub db: String,
     /// Settings as written.
@@ -215,8 +217,147 @@ pub struct WorkflowConfig {
     pub db: String,
     /// Initial session state.
     pub session_state: Option<serde_json::Map<String, serde_json::Value>>,
-    /// The steps.
-    pub steps: Vec<Step>,
+    /// The steps, resolved into their kinds.
+    pub steps: Vec<StepConfig>,
+}
+
+/// A team member, resolved to what it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Member {
+    /// The agent with this id.
+    Agent(String),
+    /// The team with this id.
+    Team(String),
+}
+
+impl Member {
+    /// The member's id.
+    pub fn id(&self) -> &str {
+        match self {
+            Member::Agent(id) | Member::Team(id) => id,
+        }
+    }
+}
+
+/// A workflow step, resolved: its name and what it runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepConfig {
+    /// Unique in its workflow.
+    pub name: String,
+    /// What it runs.
+    #[serde(flatten)]
+    pub kind: StepKind,
+}
+
+/// What a step runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// An agent, given the rendered `input` (default: the previous output).
+    Agent {
+        /// Agent id.
+        id: String,
+        /// The input template.
+        input: Option<Template>,
+    },
+    /// A team, given the rendered `input` (default: the previous output).
+    Team {
+        /// Team id.
+        id: String,
+        /// The input template.
+        input: Option<Template>,
+    },
+    /// Steps run at the same time.
+    Parallel(Vec<StepConfig>),
+    /// `steps` when the test holds, else `else_steps`.
+    Condition {
+        /// The test.
+        test: Test,
+        /// Run when it holds.
+        steps: Vec<StepConfig>,
+        /// Run when it does not.
+        else_steps: Vec<StepConfig>,
+    },
+    /// `steps` repeated until the test holds or `max_iterations` ran.
+    Loop {
+        /// Most iterations.
+        max_iterations: u32,
+        /// Stops the loop when it holds after an iteration.
+        until: Option<Test>,
+        /// The repeated steps.
+        steps: Vec<StepConfig>,
+    },
+}
+
+/// A test on a templated value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Test {
+    /// The value tested.
+    pub value: Template,
+    /// How.
+    pub op: TestOp,
+}
+
+/// The comparison of a [`Test`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestOp {
+    /// The value contains the text.
+    Contains(String),
+    /// The value does not contain the text.
+    NotContains(String),
+    /// The value, trimmed, equals the text.
+    Equals(String),
+}
+
+impl Test {
+    fn resolve(c: &model::Condition) -> Option<Test> {
+        let op = match (&c.contains, &c.not_contains, &c.equals) {
+            (Some(t), _, _) => TestOp::Contains(t.clone()),
+            (_, Some(t), _) => TestOp::NotContains(t.clone()),
+            (_, _, Some(t)) => TestOp::Equals(t.clone()),
+            _ => return None,
+        };
+        Some(Test { value: template::parse(&c.value).0, op })
+    }
+
+    /// Whether it holds for `value` (the rendered template).
+    pub fn holds(&self, value: &str) -> bool {
+        match &self.op {
+            TestOp::Contains(t) => value.contains(t.as_str()),
+            TestOp::NotContains(t) => !value.contains(t.as_str()),
+            TestOp::Equals(t) => value.trim() == t,
+        }
+    }
+}
+
+impl StepConfig {
+    /// The typed form of a validated step (None for a step validation refuses).
+    fn resolve(step: &Step) -> Option<StepConfig> {
+        let list = |steps: &Option<Vec<Step>>| -> Vec<StepConfig> {
+            steps.iter().flatten().filter_map(StepConfig::resolve).collect()
+        };
+        let input = step.input.as_deref().map(|t| template::parse(t).0);
+        let kind = if let Some(id) = &step.agent {
+            StepKind::Agent { id: id.clone(), input }
+        } else if let Some(id) = &step.team {
+            StepKind::Team { id: id.clone(), input }
+        } else if step.parallel.is_some() {
+            StepKind::Parallel(list(&step.parallel))
+        } else if let Some(c) = &step.condition {
+            StepKind::Condition { test: Test::resolve(c)?, steps: list(&step.steps), else_steps: list(&step.else_) }
+        } else if let Some(l) = &step.loop_ {
+            StepKind::Loop {
+                max_iterations: l.max_iterations.unwrap_or(3),
+                until: l.until.as_ref().and_then(Test::resolve),
+                steps: list(&step.steps),
+            }
+        } else {
+            return None;
+        };
+        Some(StepConfig { name: step.name.clone(), kind })
+    }
 }
 
 /// The resolved process settings.
@@ -334,6 +475,20 @@ impl Config {
             decl.default_db.map(|(name, _, _)| name).or_else(|| databases.keys().next().cloned()).unwrap_or_default();
         let db_for = |db: Option<String>| db.unwrap_or_else(|| default_db.clone());
         let models = decl.models.into_iter().filter_map(|(k, d)| value(d).map(|v| (k, v))).collect();
+        let member = |id: String| {
+            if decl.teams.contains_key(&id) && !decl.agents.contains_key(&id) {
+                Member::Team(id)
+            } else {
+                Member::Agent(id)
+            }
+        };
+        let team_members: HashMap<String, Vec<Member>> = decl
+            .teams
+            .iter()
+            .filter_map(|(id, d)| {
+                d.value.as_ref().map(|t| (id.clone(), t.members.iter().cloned().map(member).collect()))
+            })
+            .collect();
         let agents = decl
             .agents
             .into_iter()
@@ -358,7 +513,7 @@ impl Config {
                     name: t.name.unwrap_or_else(|| id.clone()),
                     mode: t.mode,
                     model: t.model,
-                    members: t.members,
+                    members: team_members.get(&id).cloned().unwrap_or_default(),
                     db: db_for(t.settings.db.clone()),
                     settings: t.settings,
                     id: id.clone(),
@@ -376,7 +531,7 @@ impl Config {
                     description: w.description,
                     db: db_for(w.db),
                     session_state: w.session_state,
-                    steps: w.steps,
+                    steps: w.steps.iter().filter_map(StepConfig::resolve).collect(),
                     id: id.clone(),
                 };
                 (id, cfg)
