@@ -862,6 +862,105 @@ async fn a_stream_that_stalls_times_out_with_the_model_and_elapsed_time_named() 
     env.cleanup().await;
 }
 
+/// A memory-backed agent on the fake server (no blocking database threads: paused time works).
+async fn in_memory(extra: &str) -> Env {
+    build(Db::Memory, ModelKind::OpenAi(extra), "").await.unwrap()
+}
+
+fn streamed(message: &str) -> RunInput {
+    let mut i = input(message, "s1");
+    i.stream = true;
+    i
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_90_second_stream_with_a_piece_every_second_completes_under_a_5_second_timeout() {
+    let env = in_memory("max_retries: 0\ntimeout: 5").await;
+    let pieces: Vec<String> = (0..90).map(|i| format!("{i} ")).collect();
+    let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    env.fake.push(Response::stream_text(&refs, 10, 90).with_gap(Duration::from_secs(1)));
+    let started = tokio::time::Instant::now();
+    let (r, events) = run_with(&env.agent(), streamed("a long story")).await;
+    let out = r.unwrap_or_else(|e| panic!("a healthy stream was cut: {e}"));
+    assert!(started.elapsed() >= Duration::from_secs(90), "{:?}", started.elapsed());
+    assert_eq!(out.content, pieces.concat());
+    assert_eq!(contents(&events).len(), 90);
+    assert_eq!(env.runs("s1").await[0].status, Some(RunStatus::Completed));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_bounds_the_whole_call_even_while_the_stream_is_healthy() {
+    let env = in_memory("max_retries: 0\ntimeout: 5\ndeadline: 30").await;
+    let pieces: Vec<String> = (0..90).map(|i| format!("{i} ")).collect();
+    let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    env.fake.push(Response::stream_text(&refs, 10, 90).with_gap(Duration::from_secs(1)));
+    let started = tokio::time::Instant::now();
+    let (r, events) = run_with(&env.agent(), streamed("a long story")).await;
+    let e = r.expect_err("the deadline passes");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(30) && waited < Duration::from_secs(35), "{waited:?}");
+    assert!(matches!(&e, RunError::Model { source: ModelError::Deadline { .. }, .. }), "{e}");
+    assert!(e.to_string().contains("deadline of 30"), "{e}");
+    assert!(!contents(&events).is_empty(), "what came before the deadline was streamed");
+    let run = env.store().get_run(run_id_of(&e)).await.unwrap();
+    assert_eq!(run.status, Some(RunStatus::Error));
+}
+
+#[tokio::test]
+async fn a_stream_cut_off_before_the_model_finished_is_an_error_run_not_an_empty_answer() {
+    let env = in_memory("max_retries: 0").await;
+    env.fake.push(Response::stream_cut_off(&["Hel", "lo"]));
+    let (r, events) = run_with(&env.agent(), streamed("hi")).await;
+    let e = r.expect_err("a cut-off stream is not an answer");
+    assert!(matches!(&e, RunError::Model { source: ModelError::Malformed { .. }, .. }), "{e}");
+    assert!(e.to_string().contains("ended before the model finished"), "{e}");
+    assert_eq!(contents(&events), ["Hel", "lo"]);
+    let run = env.store().get_run(run_id_of(&e)).await.unwrap();
+    assert_eq!(run.status, Some(RunStatus::Error));
+    assert!(run.run_data["content"].as_str().unwrap().contains("ended before"), "{:#}", run.run_data);
+}
+
+#[tokio::test]
+async fn an_error_object_inside_a_stream_is_an_error_run() {
+    let env = in_memory("max_retries: 0").await;
+    env.fake.push(Response::stream_with_error(&["Par"], "the model is overloaded"));
+    let (r, _) = run_with(&env.agent(), streamed("hi")).await;
+    let e = r.expect_err("an error in the stream");
+    assert!(matches!(&e, RunError::Model { source: ModelError::Remote { .. }, .. }), "{e}");
+    assert!(e.to_string().contains("the model is overloaded"), "{e}");
+    let run = env.store().get_run(run_id_of(&e)).await.unwrap();
+    assert_eq!(run.status, Some(RunStatus::Error));
+}
+
+#[tokio::test]
+async fn a_plain_json_answer_to_a_streaming_request_is_read_as_the_answer() {
+    let env = in_memory("max_retries: 0").await;
+    env.fake.push(Response::text_with_usage("not streamed, still an answer", 4, 6));
+    let (r, events) = run_with(&env.agent(), streamed("hi")).await;
+    let out = r.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.content, "not streamed, still an answer");
+    assert_eq!(contents(&events), ["not streamed, still an answer"]);
+    assert_eq!(env.fake.requests()[0].body["stream"], true, "it was asked to stream");
+    let run = &env.runs("s1").await[0];
+    assert_eq!(run.status, Some(RunStatus::Completed));
+    assert_eq!(run.run_data["metrics"]["total_tokens"], 10);
+}
+
+#[tokio::test]
+async fn a_huge_streamed_tool_call_index_is_a_malformed_answer_not_an_allocation() {
+    let env = in_memory("max_retries: 0").await;
+    env.fake.push(Response::stream_deltas(
+        vec![json!({"tool_calls": [{"index": 4_000_000_000u64, "id": "x", "function": {"name": "f", "arguments": "{}"}}]})],
+        "tool_calls",
+        1,
+        1,
+    ));
+    let (r, _) = run_with(&env.agent(), streamed("hi")).await;
+    let e = r.expect_err("an index past the bound");
+    assert!(e.to_string().contains("at most 128 tool calls"), "{e}");
+    assert_eq!(env.runs("s1").await[0].status, Some(RunStatus::Error));
+}
+
 #[tokio::test]
 async fn an_unreachable_server_is_retried_then_fails_naming_the_url() {
     let port = {
@@ -1039,6 +1138,42 @@ async fn session_on(db: Db) -> Option<(Value, Vec<Value>)> {
         .collect();
     env.cleanup().await;
     Some((session, runs))
+}
+
+/// Eight runs start at once on one session that does not exist yet, each with a state key of
+/// its own: the session is created once and no run resets another's state.
+async fn concurrent_first_runs_keep_every_state_update(db: Db) {
+    let Some(env) = build(db, ModelKind::Scripted(""), "session_state: {shared: 0}").await else { return };
+    let agent = env.agent();
+    let runs: Vec<_> = (0..8)
+        .map(|i| {
+            let agent = agent.clone();
+            tokio::spawn(async move {
+                let mut i1 = input(&format!("q{i}"), "fresh");
+                i1.session_state = Some(json!({ format!("k{i}"): i }).as_object().unwrap().clone());
+                run_ok(&agent, i1).await
+            })
+        })
+        .collect();
+    for r in runs {
+        r.await.unwrap();
+    }
+    let state = env.session_data("fresh").await["session_state"].clone();
+    for i in 0..8 {
+        assert_eq!(state[format!("k{i}")], json!(i), "{db:?}: {state}");
+    }
+    assert_eq!(state["shared"], json!(0));
+    let mut idx: Vec<i64> = env.runs("fresh").await.iter().map(|r| r.run_index.unwrap()).collect();
+    idx.sort();
+    assert_eq!(idx, (0..8).collect::<Vec<_>>(), "{db:?}");
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_runs_on_one_new_session_keep_every_state_update_on_memory_sqlite_and_postgres() {
+    for db in [Db::Memory, Db::Sqlite, Db::Postgres] {
+        concurrent_first_runs_keep_every_state_update(db).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -422,7 +422,7 @@ async fn agno_reads_what_agno_run_wrote(python: &Path, db: &DatabaseConfig, py_d
     );
 
     // agno-run reads the continued session.
-    let (session, runs) = store.get_session_with_runs("s1", None).await.expect("read s1 back");
+    let (session, runs) = store.get_session_with_runs("s1", Some("u1")).await.expect("read s1 back");
     assert_eq!(session.user_id.as_deref(), Some("u1"));
     assert_eq!(session.agent_id.as_deref(), Some("assistant"));
     assert_eq!(session.session_state(), json!({"counter": 2}).as_object(), "session_state after Agno's run");
@@ -445,6 +445,40 @@ async fn agno_reads_what_agno_run_wrote(python: &Path, db: &DatabaseConfig, py_d
         [ours[1].as_str(), new.run_id.as_str()],
         "agno-run's history (last 2) over a session Agno continued"
     );
+}
+
+/// Test: Python Agno reads a session while one of its runs is in flight: the RUNNING row, which
+/// names its runner in `run_data.runner`, is an ordinary run to Agno.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_agno_reads_a_session_whose_run_is_in_flight_and_names_its_runner() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_db(dir.path(), "agno.db");
+    let file = dir.path().join("agno.db");
+    let store = migrate_and_open(&db).await;
+    write_rust_session(&store).await;
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let mut run = Run::new(&run_id, "s1", SessionType::Agent, RunStatus::Running);
+    run.agent_id = Some("assistant".into());
+    run.user_id = Some("u1".into());
+    run.run_data = json!({
+        "run_id": run_id, "agent_id": "assistant", "agent_name": "Assistant", "session_id": "s1", "user_id": "u1",
+        "status": "RUNNING", "created_at": now(), "input": {"input_content": "still thinking"},
+        "runner": agno_run::run::Runner::current().stamp(),
+    });
+    store.append_run(&run).await.expect("append the RUNNING run");
+    let args: Vec<String> =
+        ["--sqlite", &file.display().to_string(), "--agent", "assistant", "--session", "s1", "--user", "u1"]
+            .map(String::from)
+            .to_vec();
+    let read = run_py(&python, "read_agent_session.py", &args);
+    let runs = read["agent_session"]["runs"].as_array().unwrap_or_else(|| panic!("no session: {read:#}"));
+    assert_eq!(runs.len(), 3, "{read:#}");
+    assert_eq!(runs[2]["run_id"], json!(run_id));
+    assert_eq!(runs[2]["status"], "RUNNING", "{read:#}");
+    let history: Vec<&str> =
+        read["chat_history"].as_array().unwrap().iter().filter_map(|m| m["content"].as_str()).collect();
+    assert!(!history.contains(&"still thinking"), "{history:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -481,7 +515,9 @@ async fn assert_matches_expected(store: &Store, expected: &Value) {
     let sessions = expected["sessions"].as_object().expect("expected sessions");
     assert!(!sessions.is_empty());
     for (sid, exp) in sessions {
-        let (s, runs) = store.get_session_with_runs(sid, None).await.unwrap_or_else(|e| panic!("{sid}: {e}"));
+        // Read as the session's owner (the session rules refuse anyone else).
+        let owner = opt_str(&exp["user_id"]);
+        let (s, runs) = store.get_session_with_runs(sid, owner).await.unwrap_or_else(|e| panic!("{sid}: {e}"));
         assert_eq!(s.session_type.as_str(), exp["session_type"].as_str().unwrap(), "{sid}: session_type");
         assert_eq!(s.user_id.as_deref(), opt_str(&exp["user_id"]), "{sid}: user_id");
         assert_eq!(s.agent_id.as_deref(), opt_str(&exp["agent_id"]), "{sid}: agent_id");
@@ -621,7 +657,7 @@ async fn sqlite_agno_run_adopts_and_reads_what_agno_wrote() {
         .unwrap()
         .query_row(&format!("SELECT count(*) FROM \"{}\"", db.tables.migrations), [], |r| r.get(0))
         .expect("agno-run's migration history table");
-    assert_eq!(history, 1, "the built-in migration is recorded as applied");
+    assert_eq!(history, 2, "the built-in migrations are recorded as applied");
     assert_matches_expected(&store, &expected).await;
 
     // Agno still reads its database after agno-run adopted it.
@@ -655,7 +691,7 @@ async fn postgres_agno_run_adopts_and_reads_what_agno_wrote() {
     assert_matches_expected(&store, &expected).await;
     // The runs' messages as Agno returned them, not only their roles.
     for (sid, exp) in expected["sessions"].as_object().unwrap() {
-        let (_, runs) = store.get_session_with_runs(sid, None).await.unwrap();
+        let (_, runs) = store.get_session_with_runs(sid, opt_str(&exp["user_id"])).await.unwrap();
         for (run, er) in runs.iter().zip(exp["runs"].as_array().unwrap()) {
             assert_eq!(role_contents(&run.run_data["messages"]), role_contents(&er["messages"]), "{sid}: messages");
         }

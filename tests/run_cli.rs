@@ -307,8 +307,23 @@ fn wait_for_runs(dir: &Path, secs: u64, what: &str, pred: impl Fn(&[RunRow]) -> 
 }
 
 fn sigint(child: &Child) {
-    let ok = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success();
-    assert!(ok, "kill -INT failed");
+    signal(child, "INT");
+}
+
+fn signal(child: &Child, name: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{name} failed");
+}
+
+/// The rows of the runner table (pid, host), when the table exists.
+fn runner_rows(dir: &Path) -> Vec<(i64, String)> {
+    let c = db(dir);
+    let mut stmt = c.prepare("SELECT pid, host FROM agno_run_runners ORDER BY started_at").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<rusqlite::Result<_>>().unwrap()
 }
 
 /// Waits for the child to exit (killing it after `secs`) and collects its output.
@@ -806,6 +821,113 @@ fn ctrl_c_cancels_a_run() {
     let rows = runs(dir.path());
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status.as_deref(), Some("CANCELLED"), "{rows:#?}");
+}
+
+#[test]
+fn sigterm_and_sighup_cancel_a_run_and_store_it_cancelled() {
+    for name in ["TERM", "HUP"] {
+        let (port, _bodies) = slow_server();
+        let dir = setup(&slow_config(port));
+        let child = spawn(dir.path(), &["run", "app.yaml", "--agent", "slow", "slow question"]);
+        let rows = wait_for_runs(dir.path(), 20, "a RUNNING run", |rows| {
+            rows.len() == 1 && rows[0].status.as_deref() == Some("RUNNING")
+        });
+        assert_eq!(rows[0].run_data["runner"]["pid"], child.id(), "the RUNNING row names its runner");
+        std::thread::sleep(Duration::from_millis(300));
+        signal(&child, name);
+        let r = finish(child, 10);
+        assert_eq!(r.code, Some(EXIT_FAILURE), "SIG{name}: {r:?}");
+        assert!(r.stderr.contains("CANCELLED"), "SIG{name}: {r:?}");
+        let rows = runs(dir.path());
+        assert_eq!(rows[0].status.as_deref(), Some("CANCELLED"), "SIG{name}: {rows:#?}");
+        assert_eq!(rows[0].run_data["status"], "CANCELLED");
+        assert!(runner_rows(dir.path()).is_empty(), "SIG{name}: a clean exit leaves no runner row");
+    }
+}
+
+#[test]
+fn sigterm_during_a_chat_turn_stores_it_cancelled_and_ends_the_chat() {
+    let (port, _bodies) = slow_server();
+    let dir = setup(&slow_config(port));
+    let mut child = spawn(dir.path(), &["chat", "app.yaml", "--agent", "slow"]);
+    child.stdin.as_mut().unwrap().write_all(b"slow question\n").unwrap();
+    wait_for_runs(dir.path(), 20, "a RUNNING run", |rows| {
+        rows.len() == 1 && rows[0].status.as_deref() == Some("RUNNING")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, "TERM");
+    // The chat ends by itself: stdin is still open.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "SIGTERM did not end the chat");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = finish(child, 5);
+    assert_eq!(r.code, Some(EXIT_FAILURE), "{r:?}");
+    assert_eq!(runs(dir.path())[0].status.as_deref(), Some("CANCELLED"));
+}
+
+#[test]
+fn a_run_killed_with_sigkill_is_ended_as_error_by_the_next_process_and_left_out_of_history() {
+    let (port, bodies) = slow_server();
+    let dir = setup(&slow_config(port));
+    let mut child = spawn(dir.path(), &["run", "app.yaml", "--agent", "slow", "--session", "s1", "slow question"]);
+    wait_for_runs(dir.path(), 20, "a RUNNING run", |rows| {
+        rows.len() == 1 && rows[0].status.as_deref() == Some("RUNNING")
+    });
+    let pid = i64::from(child.id());
+    child.kill().unwrap(); // SIGKILL: nothing runs after it
+    child.wait().unwrap();
+    assert_eq!(runs(dir.path())[0].status.as_deref(), Some("RUNNING"), "nobody could end it yet");
+    assert_eq!(runner_rows(dir.path()).iter().map(|r| r.0).collect::<Vec<_>>(), [pid]);
+
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--agent", "slow", "--session", "s1", "next question"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    let rows = runs(dir.path());
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert_eq!(rows[0].status.as_deref(), Some("ERROR"), "{rows:#?}");
+    assert_eq!(rows[0].run_data["status"], "ERROR");
+    let reason = rows[0].run_data["content"].as_str().unwrap();
+    assert!(reason.contains("no longer running") && reason.contains(&pid.to_string()), "{reason}");
+    assert_eq!(rows[0].run_data["input"]["input_content"], "slow question", "what was asked is kept");
+    assert_eq!(rows[1].status.as_deref(), Some("COMPLETED"));
+    let body = bodies.recv_timeout(Duration::from_secs(5)).expect("the second run reached the model");
+    assert!(body.contains("next question") && !body.contains("slow question"), "the dead run was history: {body}");
+    assert!(runner_rows(dir.path()).is_empty(), "the dead runner's row is removed, and the second exited cleanly");
+}
+
+#[test]
+fn a_sqlite_agent_runs_while_another_declared_postgres_database_is_unreachable() {
+    let dir = setup(
+        r#"version: 1
+databases:
+  local: {type: sqlite, db_file: agno.db}
+  far: {type: postgres, db_url: "postgresql://ai:secret@127.0.0.1:1/ai", connect_timeout: 30}
+  near: {type: postgres, db_url: "postgresql://ai:secret@127.0.0.1:1/ai?application_name=x", connect_timeout: 1}
+default_db: local
+models:
+  echo: {provider: scripted}
+agents:
+  echo: {model: echo, db: local}
+  far: {model: echo, db: far}
+  remote: {model: echo, db: near}
+"#,
+    );
+    let started = Instant::now();
+    for args in [
+        &["run", "app.yaml", "--agent", "echo", "--session", "s1", "hi"][..],
+        &["run", "app.yaml", "--agent", "echo", "--session", "s1", "--no-migrate", "again"][..],
+        &["sessions", "app.yaml", "show", "s1"][..],
+    ] {
+        let r = agno_run(dir.path(), args);
+        assert_eq!(r.code, Some(EXIT_OK), "{args:?}: {r:?}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(20), "the unreachable database was waited for");
+    assert_eq!(runs(dir.path()).len(), 2);
+    // The agent whose database is unreachable fails, naming it, without its password.
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--agent", "remote", "hi"]);
+    assert_eq!(r.code, Some(EXIT_FAILURE), "{r:?}");
+    assert!(r.stderr.contains("`near`") && !r.stderr.contains("secret"), "{r:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

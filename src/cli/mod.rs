@@ -308,7 +308,7 @@ pub(crate) fn generation(
             eprintln!("migrated database `{}`: {} ({} ms)", db.id, m.name, d.as_millis());
         }
     });
-    let options = crate::runtime::Options { migrate: !no_migrate, progress: Some(progress) };
+    let options = crate::runtime::Options { migrate: !no_migrate, progress: Some(progress), ..Default::default() };
     crate::runtime::Generation::build(config, None, crate::runtime::Process::new(), options)
 }
 

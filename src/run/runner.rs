@@ -8,6 +8,7 @@
 //! the lease.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -140,6 +141,8 @@ fn process_start(pid: u32) -> Option<i64> {
 pub struct Heartbeat {
     store: Store,
     runner: Arc<Runner>,
+    /// Heartbeats written since the start; read by [`Heartbeat::beats`].
+    beats: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -148,6 +151,8 @@ impl Heartbeat {
     pub async fn start(store: Store, runner: Arc<Runner>) -> Result<Heartbeat, StoreError> {
         store.register_runner(&runner.row(now())).await?;
         let (s, r) = (store.clone(), runner.clone());
+        let beats = Arc::new(AtomicU64::new(0));
+        let counter = beats.clone();
         let task = tokio::spawn(async move {
             let mut beat = tokio::time::interval(HEARTBEAT_INTERVAL);
             beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -155,6 +160,7 @@ impl Heartbeat {
             let mut last_reap = tokio::time::Instant::now();
             loop {
                 beat.tick().await;
+                counter.fetch_add(1, Ordering::Relaxed);
                 match s.heartbeat_runner(&r.id, now()).await {
                     Ok(true) => {}
                     // A reaper took this runner for dead (the process was stopped longer than the
@@ -175,7 +181,13 @@ impl Heartbeat {
                 }
             }
         });
-        Ok(Heartbeat { store, runner, task })
+        Ok(Heartbeat { store, runner, beats, task })
+    }
+
+    /// How many heartbeats were written since the start (one per interval, whatever the
+    /// number of runs in flight).
+    pub fn beats(&self) -> u64 {
+        self.beats.load(Ordering::Relaxed)
     }
 
     /// Stops the heartbeat and removes the runner's row (a clean exit).

@@ -24,6 +24,7 @@ use crate::run::{
     self, Component, Launcher, Registry, RootScope, RunError, RunHandle, RunRequest, Runner, Scope, SessionType, reaper,
 };
 use crate::store::{Store, StoreError};
+use crate::tool::Tool;
 
 /// What building or using a runtime can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -68,18 +69,21 @@ impl From<RuntimeError> for RunError {
 /// Hears about each migration applied while a database opens.
 pub type Progress = Arc<dyn Fn(&DatabaseConfig, migrate::Event) + Send + Sync>;
 
-/// How a generation opens its databases.
+/// How a generation opens its databases, and what it adds to the config.
 #[derive(Clone)]
 pub struct Options {
     /// Migrate a database before opening it.
     pub migrate: bool,
     /// Told of each migration applied.
     pub progress: Option<Progress>,
+    /// Tools a config cannot name (a program embedding agno-run), by agent id; each is offered
+    /// after the agent's declared tools.
+    pub tools: IndexMap<String, Vec<Arc<dyn Tool>>>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { migrate: true, progress: None }
+        Options { migrate: true, progress: None, tools: IndexMap::new() }
     }
 }
 
@@ -232,7 +236,11 @@ impl Generation {
             .iter()
             .filter_map(|(id, a)| {
                 let model = models.get(&a.model)?.clone();
-                Some((id.clone(), Arc::new(Agent::new(a.clone(), model))))
+                let mut agent = Agent::new(a.clone(), model);
+                for tool in options.tools.get(id).into_iter().flatten() {
+                    agent.tools.push(tool.clone());
+                }
+                Some((id.clone(), Arc::new(agent)))
             })
             .collect();
         let number = previous.map_or(1, |p| p.number + 1);
@@ -271,6 +279,12 @@ impl Generation {
             self.store(db).await?;
         }
         Ok(())
+    }
+
+    /// How many heartbeats this process wrote to database `db` (None before its first run
+    /// there): one per interval, whatever the number of runs in flight.
+    pub fn heartbeats(&self, db: &str) -> Option<u64> {
+        self.databases.get(db)?.heartbeat.get().map(Heartbeat::beats)
     }
 
     /// True when `other` and this generation share database `db` (same open store).

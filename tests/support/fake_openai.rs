@@ -93,7 +93,7 @@ pub enum Response {
         /// `(prompt_tokens, completion_tokens)`.
         usage: (u64, u64),
     },
-    /// `200` `text/event-stream`: one `data:` event per chunk, then `data: [DONE]`.
+    /// `200` `text/event-stream`: one `data:` event per chunk, then `data: [DONE]` when `done`.
     Stream {
         /// The chunk objects.
         chunks: Vec<Value>,
@@ -101,6 +101,8 @@ pub enum Response {
         framing: Framing,
         /// Pause between two events.
         gap: Duration,
+        /// Send `data: [DONE]` at the end.
+        done: bool,
     },
     /// An HTTP error status.
     Status {
@@ -164,13 +166,34 @@ impl Response {
         chunks.push(chunk(json!({}), json!(finish_reason)));
         chunks.push(json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": "gpt-test",
             "choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}}));
-        Response::Stream { chunks, framing: Framing::Chunked, gap: Duration::from_millis(2) }
+        Response::Stream { chunks, framing: Framing::Chunked, gap: Duration::from_millis(2), done: true }
+    }
+
+    /// A stream of text pieces cut off: no `finish_reason`, no usage, no `[DONE]`.
+    pub fn stream_cut_off(pieces: &[&str]) -> Response {
+        let chunks = pieces
+            .iter()
+            .map(|p| json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": null}]}))
+            .collect();
+        Response::Stream { chunks, framing: Framing::Chunked, gap: Duration::from_millis(2), done: false }
+    }
+
+    /// A stream of text pieces, then an `error` object instead of the end.
+    pub fn stream_with_error(pieces: &[&str], message: &str) -> Response {
+        let mut chunks: Vec<Value> = pieces
+            .iter()
+            .map(|p| json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": null}]}))
+            .collect();
+        chunks.push(json!({"error": {"message": message, "type": "server_error"}}));
+        Response::Stream { chunks, framing: Framing::Chunked, gap: Duration::from_millis(2), done: true }
     }
 
     /// The same stream, delimited by closing the connection instead of chunked encoding.
     pub fn close_delimited(self) -> Response {
         match self {
-            Response::Stream { chunks, gap, .. } => Response::Stream { chunks, framing: Framing::Close, gap },
+            Response::Stream { chunks, gap, done, .. } => {
+                Response::Stream { chunks, framing: Framing::Close, gap, done }
+            }
             other => other,
         }
     }
@@ -178,7 +201,7 @@ impl Response {
     /// The same stream with `gap` between two events (a stalling server).
     pub fn with_gap(self, gap: Duration) -> Response {
         match self {
-            Response::Stream { chunks, framing, .. } => Response::Stream { chunks, framing, gap },
+            Response::Stream { chunks, framing, done, .. } => Response::Stream { chunks, framing, gap, done },
             other => other,
         }
     }
@@ -371,11 +394,11 @@ async fn write_response(socket: &mut TcpStream, response: Response) -> std::io::
             socket.write_all(simple(status, &content_type, "", &body).as_bytes()).await?;
             Ok(true)
         }
-        Response::Stream { chunks, framing, gap } => {
+        Response::Stream { chunks, framing, gap, done } => {
             let events: Vec<String> = chunks
                 .iter()
                 .map(|c| format!("data: {c}\n\n"))
-                .chain(std::iter::once("data: [DONE]\n\n".to_string()))
+                .chain(done.then(|| "data: [DONE]\n\n".to_string()))
                 .collect();
             let head = match framing {
                 Framing::Chunked => "Transfer-Encoding: chunked\r\n",
