@@ -16,8 +16,12 @@ use crate::config::TableNames;
 #[derive(Debug, Default)]
 struct Data {
     sessions: HashMap<String, Session>,
-    /// Runs in insertion order; a session's runs are found by scanning (tests and demos only).
-    runs: Vec<Run>,
+    /// Each session's runs in `run_index` order (appends only ever add the next index), so that
+    /// history reads only the runs it returns.
+    runs: HashMap<String, Vec<Run>>,
+    /// Run id → its session and its position in that session's runs, to find a run without
+    /// scanning (positions never move: runs are only appended, and removed with their session).
+    run_session: HashMap<String, (String, usize)>,
     memories: HashMap<String, Memory>,
     runners: HashMap<String, RunnerRow>,
 }
@@ -124,7 +128,7 @@ impl MemoryStore {
         change: SessionChange,
     ) -> Result<(Run, Session)> {
         let mut d = self.lock("finish a run")?;
-        if !d.runs.iter().any(|r| r.run_id == run_id) {
+        if !d.run_session.contains_key(run_id) {
             return Err(StoreError::NotFound { what: "run", id: run_id.into() });
         }
         let mut session = d
@@ -135,11 +139,12 @@ impl MemoryStore {
         change(&mut session)?;
         session.updated_at = Some(now());
         d.sessions.insert(session_id.to_string(), session.clone());
-        let r = d.runs.iter_mut().find(|r| r.run_id == run_id).ok_or_else(|| backend("finish a run"))?;
+        let r = run_mut(&mut d, run_id).ok_or_else(|| backend("finish a run"))?;
         r.status = Some(status);
         r.run_data = data.clone();
         r.updated_at = Some(now());
-        Ok((r.clone(), session))
+        // Like the SQL backends, the row comes back without its run_data: the caller has it.
+        Ok((header(r), session))
     }
 
     pub(super) async fn delete_session(&self, id: &str, user: Option<&str>) -> Result<()> {
@@ -147,7 +152,7 @@ impl MemoryStore {
         let s = d.sessions.get(id).ok_or_else(|| StoreError::NotFound { what: "session", id: id.into() })?;
         check_owner(s, user)?;
         d.sessions.remove(id);
-        d.runs.retain(|r| r.session_id != id);
+        remove_runs(&mut d, id);
         Ok(())
     }
 
@@ -158,8 +163,8 @@ impl MemoryStore {
             if d.sessions.remove(id).is_some() {
                 n += 1;
             }
+            remove_runs(&mut d, id);
         }
-        d.runs.retain(|r| !ids.contains(&r.session_id));
         Ok(n)
     }
 
@@ -188,11 +193,7 @@ impl MemoryStore {
 
     pub(super) async fn update_run(&self, run_id: &str, status: RunStatus, data: &serde_json::Value) -> Result<Run> {
         let mut d = self.lock("update a run")?;
-        let r = d
-            .runs
-            .iter_mut()
-            .find(|r| r.run_id == run_id)
-            .ok_or_else(|| StoreError::NotFound { what: "run", id: run_id.into() })?;
+        let r = run_mut(&mut d, run_id).ok_or_else(|| StoreError::NotFound { what: "run", id: run_id.into() })?;
         r.status = Some(status);
         r.run_data = data.clone();
         r.updated_at = Some(now());
@@ -201,9 +202,8 @@ impl MemoryStore {
 
     pub(super) async fn get_run(&self, run_id: &str) -> Result<Run> {
         let d = self.lock("read a run")?;
-        d.runs
-            .iter()
-            .find(|r| r.run_id == run_id)
+        let at = d.run_session.get(run_id);
+        at.and_then(|(s, i)| d.runs.get(s)?.get(*i))
             .cloned()
             .ok_or_else(|| StoreError::NotFound { what: "run", id: run_id.into() })
     }
@@ -249,7 +249,8 @@ impl MemoryStore {
     pub(super) async fn in_flight_runs(&self) -> Result<Vec<InFlightRun>> {
         let d = self.lock("list runs in flight")?;
         Ok(d.runs
-            .iter()
+            .values()
+            .flatten()
             .filter_map(|r| {
                 let status = r.status.filter(|s| s.in_flight())?;
                 Some(InFlightRun {
@@ -265,8 +266,7 @@ impl MemoryStore {
 
     pub(super) async fn reap_run(&self, run_id: &str, reason: &str) -> Result<bool> {
         let mut d = self.lock("end a run of a dead runner")?;
-        let Some(r) = d.runs.iter_mut().find(|r| r.run_id == run_id && r.status.is_some_and(RunStatus::in_flight))
-        else {
+        let Some(r) = run_mut(&mut d, run_id).filter(|r| r.status.is_some_and(RunStatus::in_flight)) else {
             return Ok(false);
         };
         r.status = Some(RunStatus::Error);
@@ -326,19 +326,54 @@ impl MemoryStore {
 }
 
 fn runs_of(d: &Data, session_id: &str) -> Vec<Run> {
-    let mut runs: Vec<Run> = d.runs.iter().filter(|r| r.session_id == session_id).cloned().collect();
-    runs.sort_by(|a, b| a.run_index.cmp(&b.run_index).then(a.created_at.cmp(&b.created_at)));
-    runs
+    d.runs.get(session_id).cloned().unwrap_or_default()
 }
 
+/// The run `run_id`, to change it.
+fn run_mut<'d>(d: &'d mut Data, run_id: &str) -> Option<&'d mut Run> {
+    let (session, i) = d.run_session.get(run_id)?;
+    d.runs.get_mut(session)?.get_mut(*i)
+}
+
+/// A run's row without its `run_data` (which is the costly part to copy).
+fn header(r: &Run) -> Run {
+    Run {
+        run_id: r.run_id.clone(),
+        session_id: r.session_id.clone(),
+        run_type: r.run_type,
+        agent_id: r.agent_id.clone(),
+        team_id: r.team_id.clone(),
+        workflow_id: r.workflow_id.clone(),
+        user_id: r.user_id.clone(),
+        parent_run_id: r.parent_run_id.clone(),
+        status: r.status,
+        run_index: r.run_index,
+        run_data: serde_json::Value::Null,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+fn remove_runs(d: &mut Data, session_id: &str) {
+    for r in d.runs.remove(session_id).unwrap_or_default() {
+        d.run_session.remove(&r.run_id);
+    }
+}
+
+/// The last `n` history runs, oldest first, reading back from the newest (only what it keeps is
+/// cloned).
 fn history_of(d: &Data, session_id: &str, n: u32) -> Vec<Run> {
-    let mut runs: Vec<Run> = runs_of(d, session_id)
+    let mut runs: Vec<Run> = d
+        .runs
+        .get(session_id)
         .into_iter()
+        .flat_map(|runs| runs.iter().rev())
         .filter(|r| r.parent_run_id.is_none())
         .filter(|r| r.status.is_none_or(|s| !s.skipped_by_history()))
+        .take(n as usize)
+        .cloned()
         .collect();
-    let skip = runs.len().saturating_sub(n as usize);
-    runs.drain(..skip);
+    runs.reverse();
     runs
 }
 
@@ -346,14 +381,16 @@ fn append_in(d: &mut Data, run: &Run) -> Result<Run> {
     if !d.sessions.contains_key(&run.session_id) {
         return Err(StoreError::NotFound { what: "session", id: run.session_id.clone() });
     }
-    if d.runs.iter().any(|r| r.run_id == run.run_id) {
+    if d.run_session.contains_key(&run.run_id) {
         return Err(StoreError::Conflict(Conflict::RunExists { run_id: run.run_id.clone() }));
     }
-    let next =
-        d.runs.iter().filter(|r| r.session_id == run.session_id).filter_map(|r| r.run_index).max().map_or(0, |m| m + 1);
+    let runs = d.runs.entry(run.session_id.clone()).or_default();
+    let next = runs.last().and_then(|r| r.run_index).map_or(0, |m| m + 1);
     let mut stored = run.clone();
     stored.run_index = Some(next);
-    d.runs.push(stored.clone());
+    runs.push(stored.clone());
+    let at = runs.len() - 1;
+    d.run_session.insert(run.run_id.clone(), (run.session_id.clone(), at));
     Ok(stored)
 }
 
