@@ -2,6 +2,10 @@
 
 use clap::Parser;
 
+/// mimalloc: see Cargo.toml for why.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = agno_run::cli::Cli::parse();
     agno_run::cli::init_tracing(cli.log_format);

@@ -72,7 +72,7 @@ impl Agent {
             start["parent_run_id"] = json!(parent);
         }
         let seed = SessionSeed { data: Some(self.agent_data()), state: default_state.clone() };
-        let started = lifecycle::begin(&scope, seed, history_runs, start.clone()).await?;
+        let mut started = lifecycle::begin(&scope, seed, history_runs, start.clone()).await?;
 
         let mut merged = Value::Object(default_state);
         if let Some(stored) = started.session.session_state() {
@@ -89,7 +89,7 @@ impl Agent {
             state.remove(transient);
         }
         let state = Arc::new(Mutex::new(state));
-        let past = prompt::history(&self.config, &started.history);
+        let past = prompt::history(&self.config, std::mem::take(&mut started.history));
 
         let mut record = Record::default();
         let turns = Turns {

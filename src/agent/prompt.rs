@@ -39,7 +39,8 @@ pub fn system_message(agent: &AgentConfig, state: &Map<String, Value>) -> Option
         parts.push(format!("<additional_information>\n{}\n</additional_information>", extra.join("\n")));
     }
     if s.add_session_state_to_context == Some(true) {
-        parts.push(format!("<session_state>\n{}\n</session_state>", Value::Object(state.clone())));
+        let text = serde_json::to_string(state).unwrap_or_default();
+        parts.push(format!("<session_state>\n{text}\n</session_state>"));
     }
     (!parts.is_empty()).then(|| parts.join("\n\n"))
 }
@@ -61,15 +62,18 @@ pub fn history_runs(agent: &AgentConfig) -> u32 {
 /// The history messages for a run from its history runs, oldest first, marked `from_history`
 /// (Agno's rules: the runs' own messages, no system messages; with `num_history_messages`, the
 /// last that many; no leading orphan tool results).
-pub fn history(agent: &AgentConfig, runs: &[Run]) -> Vec<Value> {
+pub fn history(agent: &AgentConfig, runs: Vec<Run>) -> Vec<Value> {
     let s = &agent.settings;
     let limit = match (s.num_history_runs, s.num_history_messages) {
         (None, Some(m)) => Some(m as usize),
         _ => None,
     };
     let mut messages: Vec<Value> = runs
-        .iter()
-        .flat_map(|r| r.run_data.get("messages").and_then(Value::as_array).cloned().unwrap_or_default())
+        .into_iter()
+        .flat_map(|mut r| match r.run_data.get_mut("messages").map(Value::take) {
+            Some(Value::Array(list)) => list,
+            _ => Vec::new(),
+        })
         .filter(|m| m.get("from_history") != Some(&Value::Bool(true)))
         .filter(|m| m.get("role").and_then(Value::as_str) != Some("system"))
         .collect();

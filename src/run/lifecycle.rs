@@ -152,7 +152,10 @@ pub async fn finish(
     }
     let store = scope.store();
     let stored = match store.finish_run(scope.run_id(), status, &run_data, scope.session_id(), change).await {
-        Ok((run, _)) => run,
+        Ok((mut run, _)) => {
+            run.run_data = run_data;
+            run
+        }
         Err(e) => {
             let message = format!("the run ended ({status}) but its session could not be updated: {e}");
             tracing::error!(run_id = scope.run_id(), error = %e, "finishing a run failed; storing it as ERROR");

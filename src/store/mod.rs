@@ -675,7 +675,8 @@ impl Store {
 
     /// Sets a run's final status and data and changes its session, in one transaction: a run
     /// never ends without its session's state and metrics. When `change` fails, neither is
-    /// written.
+    /// written. The returned run's `run_data` is `Null`: the caller holds it (a large value is
+    /// not copied back).
     pub async fn finish_run(
         &self,
         run_id: &str,
@@ -684,10 +685,7 @@ impl Store {
         session_id: &str,
         change: SessionChange,
     ) -> Result<(Run, Session)> {
-        let (mut run, session) =
-            dispatch!(self, s => s.finish_run(run_id, status, run_data, session_id, change).await)?;
-        run.run_data = run_data.clone();
-        Ok((run, session))
+        dispatch!(self, s => s.finish_run(run_id, status, run_data, session_id, change).await)
     }
 
     /// One run.

@@ -256,14 +256,16 @@ async fn modify_in(
         .ok_or_else(|| StoreError::NotFound { what: "session", id: id.into() })?;
     let mut s = session_row(&row, &inner.tables.sessions)?;
     change(&mut s)?;
-    let row = tx
-        .query_one(
-            &sql.update_session,
-            &[&id, &s.session_data, &s.metadata, &s.summary, &now(), &s.agent_data, &s.team_data, &s.workflow_data],
-        )
-        .await
-        .map_err(|e| pg_err(action, &e))?;
-    session_row(&row, &inner.tables.sessions)
+    let at = now();
+    tx.execute(
+        &sql.update_session,
+        &[&id, &s.session_data, &s.metadata, &s.summary, &at, &s.agent_data, &s.team_data, &s.workflow_data],
+    )
+    .await
+    .map_err(|e| pg_err(action, &e))?;
+    // The caller's copy is the row: it is not read back.
+    s.updated_at = Some(at);
+    Ok(s)
 }
 
 /// Inserts a run with the next `run_index` of its session, whose row this transaction has locked.

@@ -98,7 +98,7 @@ impl Statements {
             ),
             update_session: format!(
                 "UPDATE {sessions} SET session_data = {}, metadata = {}, summary = {}, updated_at = $5, agent_data = {}, \
-                 team_data = {}, workflow_data = {} WHERE session_id = $1 RETURNING {SESSION_COLUMNS}",
+                 team_data = {}, workflow_data = {} WHERE session_id = $1",
                 json(2),
                 json(3),
                 json(4),

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
@@ -22,6 +22,12 @@ use crate::config::TableNames;
 const POOL_SIZE: usize = 4;
 /// How long a writer waits for another writer before failing with "database is locked".
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a store's background task copies the WAL back into the database (a passive
+/// checkpoint). The store's own connections never checkpoint when they commit, so that a run's
+/// transaction never waits for a checkpoint's fsync (it was the p99 of a run).
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// The WAL file is truncated to this size after a checkpoint that resets it.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
 /// SQLite store; clones share the pool.
 #[derive(Debug, Clone)]
@@ -61,12 +67,91 @@ pub(crate) fn connect(path: &Path, create: bool) -> rusqlite::Result<Connection>
     Ok(conn)
 }
 
+/// A write transaction: `BEGIN IMMEDIATE` (the database's write lock, taken at once) ... `COMMIT`,
+/// both as cached statements (parsed once per connection, not once per transaction); rolled
+/// back when dropped without a commit.
+struct Write<'c> {
+    conn: &'c Connection,
+    done: bool,
+}
+
+impl<'c> Write<'c> {
+    fn begin(conn: &'c Connection) -> rusqlite::Result<Write<'c>> {
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        Ok(Write { conn, done: false })
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Write<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for Write<'_> {
+    fn drop(&mut self) {
+        if !self.done && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// A connection of a store's pool: [`connect`], with automatic checkpoints off (the store's
+/// background task checkpoints instead) and a bound on the WAL file's size.
+fn store_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = connect(path, false)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+    Ok(conn)
+}
+
+/// Checkpoints the store's WAL every [`CHECKPOINT_INTERVAL`] while the store exists (it holds
+/// only a weak reference: the task ends with the store). Passive: it never blocks a writer.
+async fn checkpoints(inner: std::sync::Weak<Inner>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let store = SqliteStore { inner };
+        let done = store
+            .with("checkpoint the WAL", |c| {
+                Ok(c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                })?)
+            })
+            .await;
+        match done {
+            Ok((frames, copied)) => tracing::trace!(frames, copied, "checkpointed the WAL"),
+            Err(e) => tracing::debug!(error = %e, "checkpoint failed; retrying next interval"),
+        }
+    }
+}
+
 fn json_text(v: &Option<Value>) -> Option<String> {
     v.as_ref().map(Value::to_string)
 }
 
 fn opt_json(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Value>> {
-    Ok(row.get::<_, Option<String>>(i)?.map(|t| decode_json(&t)))
+    // Parsed from the column's bytes in place, without a copy of its text.
+    match row.get_ref(i)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+            Ok(Some(decode_json(&String::from_utf8_lossy(t))))
+        }
+        other => Ok(Some(match other {
+            rusqlite::types::ValueRef::Integer(n) => Value::from(n),
+            rusqlite::types::ValueRef::Real(f) => Value::from(f),
+            _ => Value::Null,
+        })),
+    }
 }
 
 /// A text column parsed into an enum; a value the enum does not know is a conversion error that
@@ -141,27 +226,28 @@ fn memory_row(row: &Row<'_>) -> rusqlite::Result<Memory> {
     })
 }
 
-/// Read-modify-write of a session inside a write transaction.
-fn modify_in(tx: &rusqlite::Transaction<'_>, sql: &Statements, id: &str, change: SessionChange) -> Op<Session> {
+/// Read-modify-write of a session inside a write transaction. Returns the session as written
+/// (not read back: the caller's copy is the row).
+fn modify_in(tx: &Connection, sql: &Statements, id: &str, change: SessionChange) -> Op<Session> {
     let mut s = tx
         .prepare_cached(&sql.get_session_for_update)?
         .query_row([id], session_row)
         .optional()?
         .ok_or_else(|| StoreError::NotFound { what: "session", id: id.to_string() })?;
     change(&mut s)?;
-    Ok(tx.prepare_cached(&sql.update_session)?.query_row(
-        params![
-            id,
-            json_text(&s.session_data),
-            json_text(&s.metadata),
-            json_text(&s.summary),
-            now(),
-            json_text(&s.agent_data),
-            json_text(&s.team_data),
-            json_text(&s.workflow_data)
-        ],
-        session_row,
-    )?)
+    let at = now();
+    tx.prepare_cached(&sql.update_session)?.execute(params![
+        id,
+        json_text(&s.session_data),
+        json_text(&s.metadata),
+        json_text(&s.summary),
+        at,
+        json_text(&s.agent_data),
+        json_text(&s.team_data),
+        json_text(&s.workflow_data)
+    ])?;
+    s.updated_at = Some(at);
+    Ok(s)
 }
 
 fn runner_row(row: &Row<'_>) -> rusqlite::Result<RunnerRow> {
@@ -178,7 +264,7 @@ fn runner_row(row: &Row<'_>) -> rusqlite::Result<RunnerRow> {
 }
 
 /// Inserts a session that does not exist yet (inside a write transaction).
-fn insert_session_in(tx: &rusqlite::Transaction<'_>, sql: &Statements, s: &Session) -> rusqlite::Result<()> {
+fn insert_session_in(tx: &Connection, sql: &Statements, s: &Session) -> rusqlite::Result<()> {
     tx.prepare_cached(&sql.insert_session)?.execute(params![
         s.session_id,
         s.session_type.as_str(),
@@ -200,7 +286,7 @@ fn insert_session_in(tx: &rusqlite::Transaction<'_>, sql: &Statements, s: &Sessi
 
 /// Inserts a run with the next `run_index` of its session (inside a write transaction, whose
 /// lock makes the index unique).
-fn append_in(tx: &rusqlite::Transaction<'_>, sql: &Statements, mut r: Run) -> Op<Run> {
+fn append_in(tx: &Connection, sql: &Statements, mut r: Run) -> Op<Run> {
     r.updated_at = Some(r.updated_at.unwrap_or_else(now));
     let index = tx.prepare_cached(&sql.append_run)?.query_row(
         params![
@@ -309,6 +395,7 @@ impl SqliteStore {
                 format!("table `{}` does not exist in {}; run `agno-run migrate`", tables.sessions, path.display()),
             ));
         }
+        tokio::spawn(checkpoints(Arc::downgrade(&store.inner)));
         Ok(store)
     }
 
@@ -328,7 +415,7 @@ impl SqliteStore {
             let conn = inner.idle.lock().ok().and_then(|mut v| v.pop());
             let mut conn = match conn {
                 Some(c) => c,
-                None => connect(&inner.path, false).map_err(|e| err(action, e))?,
+                None => store_connection(&inner.path).map_err(|e| err(action, e))?,
             };
             let out = f(&mut conn);
             // A connection left inside a transaction (a panic in `f` is not caught here) is
@@ -353,7 +440,7 @@ impl SqliteStore {
         let inner = self.inner.clone();
         let s = s.clone();
         self.with("upsert a session", move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = Write::begin(c)?;
             let owner: Option<Option<String>> =
                 tx.prepare_cached(&inner.sql.session_owner)?.query_row([&s.session_id], |r| r.get(0)).optional()?;
             if let (Some(Some(existing)), Some(new)) = (&owner, &s.user_id)
@@ -422,7 +509,7 @@ impl SqliteStore {
         let inner = self.inner.clone();
         let id = id.to_string();
         self.with("update a session", move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = Write::begin(c)?;
             let stored = modify_in(&tx, &inner.sql, &id, change)?;
             tx.commit()?;
             Ok(stored)
@@ -442,7 +529,7 @@ impl SqliteStore {
         let (id, status, data, session_id) =
             (run_id.to_string(), status.as_str(), data.to_string(), session_id.to_string());
         self.with("finish a run", move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = Write::begin(c)?;
             let run = tx
                 .prepare_cached(&inner.sql.update_run)?
                 .query_row(params![id, status, data, now()], run_row)
@@ -459,7 +546,7 @@ impl SqliteStore {
         let inner = self.inner.clone();
         let (id, user) = (id.to_string(), user.map(str::to_string));
         self.with("delete a session", move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = Write::begin(c)?;
             let s = tx
                 .prepare_cached(&inner.sql.get_session)?
                 .query_row([&id], session_row)
@@ -477,7 +564,7 @@ impl SqliteStore {
         let inner = self.inner.clone();
         let ids = ids.to_vec();
         self.with("delete sessions", move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = Write::begin(c)?;
             let mut n = 0;
             {
                 let mut stmt = tx.prepare_cached(&inner.sql.delete_session)?;
@@ -495,7 +582,7 @@ impl SqliteStore {
         let inner = self.inner.clone();
         self.with("start a run", move |c| {
             let sql = &inner.sql;
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = Write::begin(c)?;
             let existing = tx.prepare_cached(&sql.get_session)?.query_row([&b.session.id], session_row).optional()?;
             let session = match (existing, b.new_session) {
                 (Some(s), _) => {
@@ -521,7 +608,7 @@ impl SqliteStore {
         let inner = self.inner.clone();
         let r = run.clone();
         self.with("append a run", move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = Write::begin(c)?;
             let r = append_in(&tx, &inner.sql, r)?;
             tx.commit()?;
             Ok(r)
@@ -533,7 +620,7 @@ impl SqliteStore {
         let inner = self.inner.clone();
         let (id, status, data) = (run_id.to_string(), status.as_str(), data.to_string());
         self.with("update a run", move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = Write::begin(c)?;
             let r = tx
                 .prepare_cached(&inner.sql.update_run)?
                 .query_row(params![id, status, data, now()], run_row)
@@ -643,7 +730,7 @@ impl SqliteStore {
         let inner = self.inner.clone();
         let (id, reason) = (run_id.to_string(), reason.to_string());
         self.with("end a run of a dead runner", move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = Write::begin(c)?;
             let data: Option<Option<String>> =
                 tx.prepare_cached(&inner.sql.in_flight_run_data)?.query_row([&id], |r| r.get(0)).optional()?;
             let Some(data) = data else { return Ok(false) };
@@ -659,7 +746,7 @@ impl SqliteStore {
         let inner = self.inner.clone();
         let m = m.clone();
         self.with("upsert a memory", move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = Write::begin(c)?;
             let stored = tx.prepare_cached(&inner.sql.upsert_memory)?.query_row(
                 params![
                     m.memory_id,
