@@ -947,6 +947,18 @@ async fn a_plain_json_answer_to_a_streaming_request_is_read_as_the_answer() {
 }
 
 #[tokio::test]
+async fn a_stream_event_that_never_ends_is_cut_at_the_size_bound_not_buffered() {
+    let env = in_memory("max_retries: 0").await;
+    // One `data:` line of 40 MB with no end of event: a parser would buffer all of it.
+    let body = format!("data: {}", "x".repeat(40 * 1024 * 1024));
+    env.fake.push(Response::Raw { status: 200, content_type: "text/event-stream".into(), body });
+    let (r, _) = run_with(&env.agent(), streamed("hi")).await;
+    let e = r.expect_err("a stream past the bound");
+    assert!(e.to_string().contains("larger than 33554432 bytes"), "{e}");
+    assert_eq!(env.runs("s1").await[0].status, Some(RunStatus::Error));
+}
+
+#[tokio::test]
 async fn a_huge_streamed_tool_call_index_is_a_malformed_answer_not_an_allocation() {
     let env = in_memory("max_retries: 0").await;
     env.fake.push(Response::stream_deltas(

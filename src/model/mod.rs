@@ -7,6 +7,7 @@
 
 mod openai;
 mod scripted;
+mod sse;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

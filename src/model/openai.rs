@@ -1,20 +1,22 @@
-//! An OpenAI-compatible chat-completions client: non-streaming and SSE streaming, tool calls
-//! (several per turn, streamed as deltas), token usage, retries with backoff and jitter on 429
-//! (honouring `Retry-After`), 5xx and connection failures; no retry on other 4xx.
+//! An OpenAI-compatible chat-completions client: non-streaming and SSE streaming (parsed by
+//! `model::sse`), tool calls (several per turn, streamed as deltas), token usage, retries with
+//! backoff and jitter on 429 (honouring `Retry-After`), 5xx and connection failures; no retry on
+//! other 4xx.
 //!
 //! Time: `timeout` is an idle timeout (for the response to start, then between two pieces of
 //! its body), so a long, healthy stream is never cut; `deadline`, when set, bounds the whole
 //! call. A stream must end with `[DONE]` or a `finish_reason`: one cut short, one carrying an
-//! `error` object, or one holding more than [`MAX_TOOL_CALLS`] calls is an error, never an
-//! empty answer. A plain JSON body answering a streaming request is read as the answer.
+//! `error` object, one holding more than [`MAX_TOOL_CALLS`] calls or more than
+//! `MAX_BODY_BYTES` bytes is an error, never an empty answer. A plain JSON body answering a
+//! streaming request is read as the answer.
 
 use std::time::{Duration, Instant};
 
-use eventsource_stream::Eventsource;
 use futures_util::{Stream, StreamExt};
 use indexmap::IndexMap;
 use serde_json::{Value, json};
 
+use super::sse;
 use super::{ChatMessage, MAX_TOOL_CALLS, ModelError, ModelEvent, OnEvent, Reply, ToolCall, ToolSpec, Usage};
 use crate::config::Secret;
 
@@ -58,23 +60,33 @@ enum BodyError {
     Transport(String),
     #[error("idle timeout")]
     Idle,
+    #[error("the response is larger than {0} bytes")]
+    TooLarge(usize),
 }
 
-/// `stream` with an idle timeout: an item that takes longer than `idle` ends it with
-/// [`BodyError::Idle`].
-fn idle_limited<S, B>(stream: S, idle: Duration) -> impl Stream<Item = Result<B, BodyError>>
+/// `stream` with an idle timeout and a size bound: an item that takes longer than `idle` ends it
+/// with [`BodyError::Idle`], and more than `limit` bytes in all with [`BodyError::TooLarge`] (a
+/// server that streams forever, or one event that never ends, is not buffered without end).
+fn idle_limited<S, B>(stream: S, idle: Duration, limit: usize) -> impl Stream<Item = Result<B, BodyError>>
 where
     S: Stream<Item = reqwest::Result<B>> + Unpin,
+    B: AsRef<[u8]>,
 {
-    futures_util::stream::unfold((stream, false), move |(mut s, done)| async move {
+    futures_util::stream::unfold((stream, 0usize, false), move |(mut s, seen, done)| async move {
         if done {
             return None;
         }
         match tokio::time::timeout(idle, s.next()).await {
-            Ok(Some(Ok(b))) => Some((Ok(b), (s, false))),
-            Ok(Some(Err(e))) => Some((Err(BodyError::Transport(error_chain(&e))), (s, true))),
+            Ok(Some(Ok(b))) => {
+                let seen = seen.saturating_add(b.as_ref().len());
+                if seen > limit {
+                    return Some((Err(BodyError::TooLarge(limit)), (s, seen, true)));
+                }
+                Some((Ok(b), (s, seen, false)))
+            }
+            Ok(Some(Err(e))) => Some((Err(BodyError::Transport(error_chain(&e))), (s, seen, true))),
             Ok(None) => None,
-            Err(_) => Some((Err(BodyError::Idle), (s, true))),
+            Err(_) => Some((Err(BodyError::Idle), (s, seen, true))),
         }
     })
 }
@@ -157,11 +169,12 @@ impl OpenAiModel {
         start: Instant,
     ) -> Result<(Vec<u8>, bool), ModelError> {
         let mut body = Vec::new();
-        let mut chunks = std::pin::pin!(idle_limited(resp.bytes_stream(), self.settings.timeout));
+        let mut chunks = std::pin::pin!(idle_limited(resp.bytes_stream(), self.settings.timeout, usize::MAX));
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.map_err(|e| match e {
                 BodyError::Idle => self.timeout_error(start),
                 BodyError::Transport(t) => self.malformed(format!("reading the response failed: {t}")),
+                BodyError::TooLarge(_) => self.malformed(e.to_string()),
             })?;
             let room = limit - body.len();
             if chunk.len() > room {
@@ -307,63 +320,68 @@ impl OpenAiModel {
         start: Instant,
         on_event: OnEvent<'_>,
     ) -> Result<Reply, ModelError> {
-        let mut events = std::pin::pin!(idle_limited(resp.bytes_stream(), self.settings.timeout).eventsource());
+        let mut chunks = std::pin::pin!(idle_limited(resp.bytes_stream(), self.settings.timeout, MAX_BODY_BYTES));
+        let mut parser = sse::Parser::new(MAX_BODY_BYTES);
         let mut reply = Reply::default();
         let mut calls: Vec<(String, String, String)> = Vec::new();
         let mut finished = false;
-        while let Some(event) = events.next().await {
-            let event = event.map_err(|e| match &e {
-                eventsource_stream::EventStreamError::Transport(BodyError::Idle) => self.timeout_error(start),
-                _ => self.malformed(format!("broken event stream: {}", error_chain(&e))),
+        'read: while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| match e {
+                BodyError::Idle => self.timeout_error(start),
+                BodyError::TooLarge(limit) => self.malformed(format!("the stream is larger than {limit} bytes")),
+                BodyError::Transport(t) => self.malformed(format!("broken event stream: {t}")),
             })?;
-            if event.data.trim() == "[DONE]" {
-                finished = true;
-                break;
-            }
-            let v: Value = serde_json::from_str(&event.data)
-                .map_err(|e| self.malformed(format!("invalid JSON in a stream chunk: {e}")))?;
-            if let Some(message) = remote_error(&v) {
-                return Err(ModelError::Remote { model: self.settings.model_id.clone(), message });
-            }
-            if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-                reply.usage = usage(u);
-            }
-            if v.pointer("/choices/0/finish_reason").is_some_and(|f| !f.is_null()) {
-                finished = true;
-            }
-            let Some(delta) = v.pointer("/choices/0/delta") else { continue };
-            if let Some(text) = delta.get("content").and_then(Value::as_str)
-                && !text.is_empty()
-            {
-                on_event(ModelEvent::Text(text));
-                reply.content.get_or_insert_with(String::new).push_str(text);
-            }
-            for tc in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
-                let index = match tc.get("index") {
-                    Some(i) => i.as_u64().map_or(usize::MAX, |i| usize::try_from(i).unwrap_or(usize::MAX)),
-                    // No index: a piece with an id starts a call, one without continues the last.
-                    None if tc.get("id").is_some() || calls.is_empty() => calls.len(),
-                    None => calls.len() - 1,
-                };
-                if index >= MAX_TOOL_CALLS {
-                    return Err(self.malformed(format!(
-                        "a streamed tool call has index {}; at most {MAX_TOOL_CALLS} tool calls fit in one turn",
-                        tc.get("index").map_or_else(|| "?".to_string(), Value::to_string)
-                    )));
+            let events = parser.push(&chunk).map_err(|e| self.malformed(e.to_string()))?;
+            for data in events {
+                if data.trim() == "[DONE]" {
+                    finished = true;
+                    break 'read;
                 }
-                while calls.len() <= index {
-                    calls.push(Default::default());
+                let v: Value = serde_json::from_str(&data)
+                    .map_err(|e| self.malformed(format!("invalid JSON in a stream chunk: {e}")))?;
+                if let Some(message) = remote_error(&v) {
+                    return Err(ModelError::Remote { model: self.settings.model_id.clone(), message });
                 }
-                let (id, name, arguments) = (
-                    tc.get("id").and_then(Value::as_str),
-                    tc.pointer("/function/name").and_then(Value::as_str),
-                    tc.pointer("/function/arguments").and_then(Value::as_str),
-                );
-                let slot = &mut calls[index];
-                slot.0.push_str(id.unwrap_or_default());
-                slot.1.push_str(name.unwrap_or_default());
-                slot.2.push_str(arguments.unwrap_or_default());
-                on_event(ModelEvent::ToolCallDelta { index, id, name, arguments });
+                if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+                    reply.usage = usage(u);
+                }
+                if v.pointer("/choices/0/finish_reason").is_some_and(|f| !f.is_null()) {
+                    finished = true;
+                }
+                let Some(delta) = v.pointer("/choices/0/delta") else { continue };
+                if let Some(text) = delta.get("content").and_then(Value::as_str)
+                    && !text.is_empty()
+                {
+                    on_event(ModelEvent::Text(text));
+                    reply.content.get_or_insert_with(String::new).push_str(text);
+                }
+                for tc in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+                    let index = match tc.get("index") {
+                        Some(i) => i.as_u64().map_or(usize::MAX, |i| usize::try_from(i).unwrap_or(usize::MAX)),
+                        // No index: a piece with an id starts a call, one without continues the last.
+                        None if tc.get("id").is_some() || calls.is_empty() => calls.len(),
+                        None => calls.len() - 1,
+                    };
+                    if index >= MAX_TOOL_CALLS {
+                        return Err(self.malformed(format!(
+                            "a streamed tool call has index {}; at most {MAX_TOOL_CALLS} tool calls fit in one turn",
+                            tc.get("index").map_or_else(|| "?".to_string(), Value::to_string)
+                        )));
+                    }
+                    while calls.len() <= index {
+                        calls.push(Default::default());
+                    }
+                    let (id, name, arguments) = (
+                        tc.get("id").and_then(Value::as_str),
+                        tc.pointer("/function/name").and_then(Value::as_str),
+                        tc.pointer("/function/arguments").and_then(Value::as_str),
+                    );
+                    let slot = &mut calls[index];
+                    slot.0.push_str(id.unwrap_or_default());
+                    slot.1.push_str(name.unwrap_or_default());
+                    slot.2.push_str(arguments.unwrap_or_default());
+                    on_event(ModelEvent::ToolCallDelta { index, id, name, arguments });
+                }
             }
         }
         if !finished {
@@ -490,15 +508,24 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(1)).await;
             Some((reqwest::Result::Ok(vec![b'x']), i + 1))
         });
-        let got: Vec<_> = idle_limited(Box::pin(steady), Duration::from_secs(5)).collect::<Vec<_>>().await;
+        let got: Vec<_> = idle_limited(Box::pin(steady), Duration::from_secs(5), usize::MAX).collect::<Vec<_>>().await;
         assert_eq!(got.len(), 90);
         assert!(got.iter().all(Result::is_ok));
         let stalled = futures_util::stream::unfold(0u32, |i| async move {
             tokio::time::sleep(Duration::from_secs(if i == 2 { 6 } else { 1 })).await;
             Some((reqwest::Result::Ok(vec![b'x']), i + 1))
         });
-        let got: Vec<_> = idle_limited(Box::pin(stalled), Duration::from_secs(5)).collect::<Vec<_>>().await;
+        let got: Vec<_> = idle_limited(Box::pin(stalled), Duration::from_secs(5), usize::MAX).collect::<Vec<_>>().await;
         assert_eq!(got.len(), 3);
         assert!(matches!(got[2], Err(BodyError::Idle)));
+    }
+
+    #[tokio::test]
+    async fn a_stream_past_its_size_bound_stops_with_an_error() {
+        // An endless stream of bytes (one event that never ends): cut at the bound.
+        let endless = futures_util::stream::repeat_with(|| reqwest::Result::Ok(vec![b'x'; 1024]));
+        let got: Vec<_> = idle_limited(Box::pin(endless), Duration::from_secs(5), 10 * 1024).collect::<Vec<_>>().await;
+        assert_eq!(got.len(), 11);
+        assert!(matches!(got[10], Err(BodyError::TooLarge(10240))));
     }
 }
