@@ -73,7 +73,7 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Run an agent once: the answer streams to stdout, tool calls to stderr; the run is stored.
     #[command(
-        after_help = "Examples:\n  agno-run run configs/app.yaml --agent assistant \"What is 6 * 7?\"\n  agno-run run configs/app.yaml --agent assistant --session s1 --user alice \"And times 2?\"\n  agno-run run configs/app.yaml --agent assistant --json \"Hi\" | jq .content\n\nThe session id is printed on stderr (or in the JSON). Exit status: 0 done, 1 the run failed (stored as ERROR), 78 invalid config."
+        after_help = "Examples:\n  agno-run run configs/app.yaml --agent assistant \"What is 6 * 7?\"\n  agno-run run configs/app.yaml --agent assistant --session s1 --user alice \"And times 2?\"\n  agno-run run configs/app.yaml --agent assistant --json \"Hi\" | jq .content\n\nThe session and run ids are printed on stderr as soon as the run starts. Ctrl-C, SIGTERM and SIGHUP cancel the run (stored CANCELLED). A session belongs to the user who created it: pass the same --user to continue it.\nExit status: 0 done, 1 the run failed, was cancelled or was refused (stored as ERROR or CANCELLED, or not at all), 2 usage error (e.g. an unknown agent), 78 invalid config."
     )]
     Run(run_cmd::RunArgs),
     /// Chat with an agent: one session across turns. Ctrl-D ends; Ctrl-C cancels the turn.
@@ -83,7 +83,7 @@ pub enum Command {
     Chat(run_cmd::ChatArgs),
     /// Inspect and manage stored sessions: list, show, runs, delete, rename.
     #[command(
-        after_help = "Examples:\n  agno-run sessions configs/app.yaml list\n  agno-run sessions configs/app.yaml list --agent assistant --user alice --format json\n  agno-run sessions configs/app.yaml show SESSION_ID\n  agno-run sessions configs/app.yaml runs SESSION_ID --format json\n  agno-run sessions configs/app.yaml rename SESSION_ID \"Trip planning\"\n  agno-run sessions configs/app.yaml delete SESSION_ID"
+        after_help = "Examples:\n  agno-run sessions configs/app.yaml list\n  agno-run sessions configs/app.yaml list --agent assistant --user alice --format json\n  agno-run sessions configs/app.yaml show SESSION_ID\n  agno-run sessions configs/app.yaml runs SESSION_ID --format json\n  agno-run sessions configs/app.yaml rename SESSION_ID \"Trip planning\"\n  agno-run sessions configs/app.yaml delete SESSION_ID\n  agno-run sessions configs/app.yaml show SESSION_ID --user alice   # a session alice owns\n\nshow, runs, rename and delete act only on sessions of the --user given (without --user: sessions without a user)."
     )]
     #[command(subcommand_precedence_over_arg = true)]
     Sessions(sessions_cmd::SessionsArgs),

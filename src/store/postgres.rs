@@ -328,6 +328,26 @@ async fn history_in(
     Ok(runs)
 }
 
+/// The 14 parameters of an insert or upsert of `s` (`SESSION_COLUMNS` order).
+fn session_params<'a>(s: &'a Session, kind: &'a &'a str, updated_at: &'a i64) -> [&'a (dyn ToSql + Sync); 14] {
+    [
+        &s.session_id,
+        kind,
+        &s.agent_id,
+        &s.team_id,
+        &s.workflow_id,
+        &s.user_id,
+        &s.session_data,
+        &s.agent_data,
+        &s.team_data,
+        &s.workflow_data,
+        &s.metadata,
+        &s.summary,
+        &s.created_at,
+        updated_at,
+    ]
+}
+
 fn bind(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {
     params
         .iter()
@@ -403,28 +423,9 @@ impl PostgresStore {
                 return Err(StoreError::Conflict(Conflict::NotOwner { session_id: s.session_id.clone() }));
             }
         }
-        let row = tx
-            .query_one(
-                &sql.upsert_session,
-                &[
-                    &s.session_id,
-                    &s.session_type.as_str(),
-                    &s.agent_id,
-                    &s.team_id,
-                    &s.workflow_id,
-                    &s.user_id,
-                    &s.session_data,
-                    &s.agent_data,
-                    &s.team_data,
-                    &s.workflow_data,
-                    &s.metadata,
-                    &s.summary,
-                    &s.created_at,
-                    &now(),
-                ],
-            )
-            .await
-            .map_err(|e| pg_err(A, &e))?;
+        let (kind, updated) = (s.session_type.as_str(), now());
+        let row =
+            tx.query_one(&sql.upsert_session, &session_params(s, &kind, &updated)).await.map_err(|e| pg_err(A, &e))?;
         tx.commit().await.map_err(|e| pg_err(A, &e))?;
         session_row(&row, &self.inner.tables.sessions)
     }
@@ -531,26 +532,9 @@ impl PostgresStore {
         {
             // Insert-if-absent: of two first runs, one inserts and the other waits for its
             // commit, then finds the session; neither resets the other.
+            let (kind, updated) = (s.session_type.as_str(), s.updated_at.unwrap_or(s.created_at));
             let n = tx
-                .execute(
-                    &sql.insert_session,
-                    &[
-                        &s.session_id,
-                        &s.session_type.as_str(),
-                        &s.agent_id,
-                        &s.team_id,
-                        &s.workflow_id,
-                        &s.user_id,
-                        &s.session_data,
-                        &s.agent_data,
-                        &s.team_data,
-                        &s.workflow_data,
-                        &s.metadata,
-                        &s.summary,
-                        &s.created_at,
-                        &s.updated_at.unwrap_or(s.created_at),
-                    ],
-                )
+                .execute(&sql.insert_session, &session_params(s, &kind, &updated))
                 .await
                 .map_err(|e| pg_err(A, &e))?;
             created = n == 1;

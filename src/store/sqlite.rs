@@ -263,24 +263,32 @@ fn runner_row(row: &Row<'_>) -> rusqlite::Result<RunnerRow> {
     })
 }
 
+/// The 14 parameters of an insert or upsert of `s` (`SESSION_COLUMNS` order).
+fn session_values(s: &Session, updated_at: i64) -> Vec<SqlValue> {
+    let text = |v: &Option<String>| v.clone().map_or(SqlValue::Null, SqlValue::Text);
+    let json = |v: &Option<Value>| json_text(v).map_or(SqlValue::Null, SqlValue::Text);
+    vec![
+        SqlValue::Text(s.session_id.clone()),
+        SqlValue::Text(s.session_type.as_str().into()),
+        text(&s.agent_id),
+        text(&s.team_id),
+        text(&s.workflow_id),
+        text(&s.user_id),
+        json(&s.session_data),
+        json(&s.agent_data),
+        json(&s.team_data),
+        json(&s.workflow_data),
+        json(&s.metadata),
+        json(&s.summary),
+        SqlValue::Integer(s.created_at),
+        SqlValue::Integer(updated_at),
+    ]
+}
+
 /// Inserts a session that does not exist yet (inside a write transaction).
 fn insert_session_in(tx: &Connection, sql: &Statements, s: &Session) -> rusqlite::Result<()> {
-    tx.prepare_cached(&sql.insert_session)?.execute(params![
-        s.session_id,
-        s.session_type.as_str(),
-        s.agent_id,
-        s.team_id,
-        s.workflow_id,
-        s.user_id,
-        json_text(&s.session_data),
-        json_text(&s.agent_data),
-        json_text(&s.team_data),
-        json_text(&s.workflow_data),
-        json_text(&s.metadata),
-        json_text(&s.summary),
-        s.created_at,
-        s.updated_at.unwrap_or(s.created_at),
-    ])?;
+    let values = session_values(s, s.updated_at.unwrap_or(s.created_at));
+    tx.prepare_cached(&sql.insert_session)?.execute(params_from_iter(&values))?;
     Ok(())
 }
 
@@ -448,25 +456,9 @@ impl SqliteStore {
             {
                 return Err(StoreError::Conflict(Conflict::NotOwner { session_id: s.session_id.clone() }).into());
             }
-            let stored = tx.prepare_cached(&inner.sql.upsert_session)?.query_row(
-                params![
-                    s.session_id,
-                    s.session_type.as_str(),
-                    s.agent_id,
-                    s.team_id,
-                    s.workflow_id,
-                    s.user_id,
-                    json_text(&s.session_data),
-                    json_text(&s.agent_data),
-                    json_text(&s.team_data),
-                    json_text(&s.workflow_data),
-                    json_text(&s.metadata),
-                    json_text(&s.summary),
-                    s.created_at,
-                    now(),
-                ],
-                session_row,
-            )?;
+            let values = session_values(&s, now());
+            let stored =
+                tx.prepare_cached(&inner.sql.upsert_session)?.query_row(params_from_iter(&values), session_row)?;
             tx.commit()?;
             Ok(stored)
         })
