@@ -249,20 +249,24 @@ async fn modify_in(
     action: &str,
 ) -> Result<Session> {
     let sql = &inner.sql;
+    let e = |e: tokio_postgres::Error| pg_err(action, &e);
+    // Cached statements: a run's start and end are prepared once per pooled connection.
+    let lock = tx.prepare_cached(&sql.get_session_for_update).await.map_err(e)?;
     let row = tx
-        .query_opt(&sql.get_session_for_update, &[&id])
+        .query_opt(&lock, &[&id])
         .await
-        .map_err(|e| pg_err(action, &e))?
+        .map_err(e)?
         .ok_or_else(|| StoreError::NotFound { what: "session", id: id.into() })?;
     let mut s = session_row(&row, &inner.tables.sessions)?;
     change(&mut s)?;
     let at = now();
+    let update = tx.prepare_cached(&sql.update_session).await.map_err(e)?;
     tx.execute(
-        &sql.update_session,
+        &update,
         &[&id, &s.session_data, &s.metadata, &s.summary, &at, &s.agent_data, &s.team_data, &s.workflow_data],
     )
     .await
-    .map_err(|e| pg_err(action, &e))?;
+    .map_err(e)?;
     // The caller's copy is the row: it is not read back.
     s.updated_at = Some(at);
     Ok(s)
@@ -271,16 +275,18 @@ async fn modify_in(
 /// Inserts a run with the next `run_index` of its session, whose row this transaction has locked.
 async fn append_in(tx: &deadpool_postgres::Transaction<'_>, inner: &Inner, r: &Run, action: &str) -> Result<Run> {
     let sql = &inner.sql;
+    let next = tx.prepare_cached(&sql.next_run_index).await.map_err(|e| pg_err(action, &e))?;
     let index: i64 = tx
-        .query_one(&sql.next_run_index, &[&r.session_id])
+        .query_one(&next, &[&r.session_id])
         .await
         .map_err(|e| pg_err(action, &e))?
         .try_get(0)
         .map_err(|e| pg_err(action, &e))?;
     let updated = r.updated_at.unwrap_or_else(now);
+    let insert = tx.prepare_cached(&sql.insert_run).await.map_err(|e| pg_err(action, &e))?;
     let row = tx
         .query_one(
-            &sql.insert_run,
+            &insert,
             &[
                 &r.run_id,
                 &r.session_id,
@@ -486,8 +492,9 @@ impl PostgresStore {
         const A: &str = "finish a run";
         let mut c = self.client(A).await?;
         let tx = c.transaction().await.map_err(|e| pg_err(A, &e))?;
+        let update = tx.prepare_cached(&self.inner.sql.update_run).await.map_err(|e| pg_err(A, &e))?;
         let row = tx
-            .query_opt(&self.inner.sql.update_run, &[&run_id, &status.as_str(), data, &now()])
+            .query_opt(&update, &[&run_id, &status.as_str(), data, &now()])
             .await
             .map_err(|e| pg_err(A, &e))?
             .ok_or_else(|| StoreError::NotFound { what: "run", id: run_id.into() })?;
