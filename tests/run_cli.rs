@@ -868,6 +868,24 @@ fn sigterm_during_a_chat_turn_stores_it_cancelled_and_ends_the_chat() {
 }
 
 #[test]
+fn a_signal_while_the_database_is_being_opened_stops_before_anything_runs() {
+    let dir = setup(APP);
+    // Another migrator holds the database's lock: `run` waits for it.
+    let lock = std::fs::File::create(dir.path().join("agno.db.migrate.lock")).unwrap();
+    lock.lock().unwrap();
+    let child = spawn(dir.path(), &["run", "app.yaml", "--agent", "echo", "hi"]);
+    std::thread::sleep(Duration::from_millis(700));
+    let started = Instant::now();
+    sigint(&child);
+    let r = finish(child, 10);
+    assert!(started.elapsed() < Duration::from_secs(5), "the wait for the lock was not interrupted");
+    assert_eq!(r.code, Some(EXIT_FAILURE), "{r:?}");
+    assert!(r.stderr.contains("interrupted while opening database `local`"), "{r:?}");
+    drop(lock);
+    assert!(!db_path(dir.path()).exists() || runs(dir.path()).is_empty(), "nothing ran");
+}
+
+#[test]
 fn a_run_killed_with_sigkill_is_ended_as_error_by_the_next_process_and_left_out_of_history() {
     let (port, bodies) = slow_server();
     let dir = setup(&slow_config(port));

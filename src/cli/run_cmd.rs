@@ -134,6 +134,11 @@ impl Signals {
         Signals { rx, tasks }
     }
 
+    /// A signal that arrived already, if any.
+    fn arrived(&mut self) -> Option<Stop> {
+        self.rx.try_recv().ok()
+    }
+
     /// The next signal (pending forever when none can come).
     async fn next(&mut self) -> Stop {
         match self.rx.recv().await {
@@ -187,6 +192,18 @@ fn database_of(config: &Config, target: &Component) -> Option<String> {
         SessionType::Agent => config.agents.get(id).map(|a| a.db.clone()),
         SessionType::Team => config.teams.get(id).map(|t| t.db.clone()),
         SessionType::Workflow => config.workflows.get(id).map(|w| w.db.clone()),
+    }
+}
+
+/// Opens (and migrates) the database `db`; a signal meanwhile (a wait for another migrator's
+/// lock, a slow server) stops the command before anything runs.
+async fn open_or_interrupt(generation: &Generation, db: &str, signals: &mut Signals) -> Result<(), u8> {
+    tokio::select! {
+        opened = open_store(generation, db) => opened.map(|_| ()),
+        _ = signals.next() => {
+            eprintln!("error: interrupted while opening database `{db}`; nothing was run");
+            Err(EXIT_FAILURE)
+        }
     }
 }
 
@@ -246,10 +263,10 @@ pub(super) fn run(mut args: RunArgs) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
-    rt.block_on(async move {
+    let code = rt.block_on(async move {
         let mut signals = Signals::install();
         let generation = generation(config, args.no_migrate);
-        if let Err(code) = open_store(&generation, &db).await {
+        if let Err(code) = open_or_interrupt(&generation, &db, &mut signals).await {
             return code;
         }
         let input =
@@ -258,10 +275,19 @@ pub(super) fn run(mut args: RunArgs) -> u8 {
         let code = run_once(&generation, RunRequest { target, input, parent: None }, &mut signals, json).await;
         settle(&generation).await;
         code
-    })
+    });
+    // Runs have ended (settle); blocking work still pending (a migration interrupted while it
+    // waited for another migrator's lock) is not waited for.
+    rt.shutdown_background();
+    code
 }
 
 async fn run_once(generation: &Arc<Generation>, request: RunRequest, signals: &mut Signals, json: bool) -> u8 {
+    // A signal while the database was opened (or migrated): stop before anything runs.
+    if signals.arrived().is_some() {
+        eprintln!("error: interrupted before the run started; nothing was run");
+        return EXIT_FAILURE;
+    }
     // Starting is one transaction; a signal that arrives meanwhile waits in `signals` and
     // cancels the run as soon as it exists.
     let handle = match runtime::start(generation, request).await {
@@ -325,7 +351,7 @@ pub(super) fn chat(args: ChatArgs) -> u8 {
     let code = rt.block_on(async move {
         let mut signals = Signals::install();
         let generation = generation(config, args.no_migrate);
-        if let Err(code) = open_store(&generation, &db).await {
+        if let Err(code) = open_or_interrupt(&generation, &db, &mut signals).await {
             return code;
         }
         let code = chat_loop(&generation, &target, &args, &mut signals).await;
