@@ -646,14 +646,15 @@ async fn streamed_content_and_tool_call_deltas_are_reassembled_and_usage_is_acco
     let agent = env.agent();
     // Run 1: text in three pieces, close-delimited body.
     env.fake.push(Response::stream_text(&["Hel", "lo ", "world"], 10, 3).close_delimited());
-    // Run 2: two tool calls whose names and arguments are split over chunks, interleaved.
+    // Run 2: two tool calls whose arguments are split over chunks, interleaved; the second
+    // repeats its id and name in a later piece (some servers do), which must not double them.
     env.fake.push(Response::stream_deltas(
         vec![
-            json!({"tool_calls": [{"index": 0, "id": "call_a", "type": "function", "function": {"name": "calcu", "arguments": ""}}]}),
-            json!({"tool_calls": [{"index": 0, "function": {"name": "lator", "arguments": "{\"expr"}}]}),
-            json!({"tool_calls": [{"index": 1, "id": "call_b", "type": "function", "function": {"name": "current_", "arguments": ""}}]}),
+            json!({"tool_calls": [{"index": 0, "id": "call_a", "type": "function", "function": {"name": "calculator", "arguments": ""}}]}),
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"expr"}}]}),
+            json!({"tool_calls": [{"index": 1, "id": "call_b", "type": "function", "function": {"name": "current_datetime", "arguments": ""}}]}),
             json!({"tool_calls": [{"index": 0, "function": {"arguments": "ession\": \"6*7\"}"}}]}),
-            json!({"tool_calls": [{"index": 1, "function": {"name": "datetime", "arguments": "{}"}}]}),
+            json!({"tool_calls": [{"index": 1, "id": "call_b", "function": {"name": "current_datetime", "arguments": "{}"}}]}),
         ],
         "tool_calls",
         5,
@@ -906,6 +907,37 @@ async fn a_deadline_bounds_the_whole_call_even_while_the_stream_is_healthy() {
     assert_eq!(run.status, Some(RunStatus::Error));
 }
 
+#[tokio::test(start_paused = true)]
+async fn keep_alive_comments_do_not_keep_a_silent_model_alive() {
+    let env = in_memory("max_retries: 0\ntimeout: 3").await;
+    let pieces = std::iter::repeat_n(": keep-alive\n\n".to_string(), 60).collect();
+    env.fake.push(Response::RawStream { pieces, gap: Duration::from_secs(1) });
+    let started = tokio::time::Instant::now();
+    let (r, _) = run_with(&env.agent(), streamed("hi")).await;
+    let e = r.expect_err("a model that only sends comments is silent");
+    assert!(matches!(&e, RunError::Model { source: ModelError::Timeout { .. }, .. }), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_stream_answering_a_request_that_did_not_ask_for_one_is_read_as_the_answer() {
+    let env = in_memory("max_retries: 0").await;
+    let chunk = |delta: Value, finish: Value| {
+        format!("data: {}\n\n", json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}))
+    };
+    let pieces = vec![
+        ": a comment first\r\n\r\n".to_string(),
+        chunk(json!({"role": "assistant", "content": "streamed "}), Value::Null),
+        "data:\n\n".to_string(),
+        chunk(json!({"content": "anyway"}), Value::Null),
+        chunk(json!({}), json!("stop")),
+        "data: [DONE]\n\n".to_string(),
+    ];
+    env.fake.push(Response::RawStream { pieces, gap: Duration::from_millis(2) });
+    let (r, _) = run_with(&env.agent(), input("hi", "s1")).await;
+    assert_eq!(r.unwrap_or_else(|e| panic!("{e}")).content, "streamed anyway");
+}
+
 #[tokio::test]
 async fn a_stream_cut_off_before_the_model_finished_is_an_error_run_not_an_empty_answer() {
     let env = in_memory("max_retries: 0").await;
@@ -955,6 +987,42 @@ async fn a_stream_event_that_never_ends_is_cut_at_the_size_bound_not_buffered() 
     let (r, _) = run_with(&env.agent(), streamed("hi")).await;
     let e = r.expect_err("a stream past the bound");
     assert!(e.to_string().contains("larger than 33554432 bytes"), "{e}");
+    assert_eq!(env.runs("s1").await[0].status, Some(RunStatus::Error));
+}
+
+#[tokio::test]
+async fn tool_arguments_nested_too_deep_are_an_error_for_the_model_and_the_run_stays_readable() {
+    let env = openai("max_retries: 0", "tools: [calculator]\nadd_history_to_context: true").await;
+    let deep = format!("{}1{}", "{\"k\":".repeat(120), "}".repeat(120));
+    env.fake.push(Response::tool_calls(vec![call("c1", "calculator", &deep)]));
+    env.fake.push(Response::text("fine then"));
+    let out = run_ok(&env.agent(), input("hi", "s1")).await;
+    assert_eq!(out.content, "fine then");
+    let m = env.fake.requests()[1].messages();
+    let tool = m.last().unwrap();
+    assert!(tool["content"].as_str().unwrap().contains("nest deeper than 32"), "{tool}");
+    // The stored run reads back as JSON (it did not before: history lost it).
+    let run = &env.runs("s1").await[0];
+    assert!(run.run_data.is_object(), "{}", run.run_data);
+    env.fake.push(Response::text("second"));
+    run_ok(&env.agent(), input("again", "s1")).await;
+    let sent = env.fake.requests()[2].messages();
+    assert!(sent.iter().any(|m| m["content"] == "fine then"), "the first run is history: {sent:#?}");
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_run_whose_messages_outgrow_the_run_bound_fails_instead_of_eating_memory() {
+    let env = build(Db::Memory, ModelKind::OpenAi("max_retries: 0"), "tools: [calculator]").await.unwrap();
+    // Each turn: one calculator call with 24 MiB of arguments (under the per-answer bound).
+    let big = format!("{{\"expression\": \"1\", \"pad\": \"{}\"}}", "x".repeat(24 * 1024 * 1024));
+    for i in 0..4 {
+        env.fake.push(Response::tool_calls(vec![call(&format!("c{i}"), "calculator", &big)]));
+    }
+    let (r, _) = run_with(&env.agent(), input("hi", "s1")).await;
+    let e = r.expect_err("the run's bound");
+    assert!(e.to_string().contains("grew past 67108864 bytes"), "{e}");
+    assert!(env.fake.requests().len() <= 3, "stopped before a fourth turn");
     assert_eq!(env.runs("s1").await[0].status, Some(RunStatus::Error));
 }
 

@@ -16,8 +16,26 @@ use crate::run::{EventKind, Launcher, RunInput, Scope, SharedState};
 use crate::store::now;
 use crate::tool::{ToolContext, Toolbox};
 
-/// Most model turns in one run when no `tool_call_limit` is set.
+/// Most model turns in one run (more when `tool_call_limit` allows more calls).
 pub(super) const MAX_TURNS: u32 = 32;
+/// Most bytes a run's own messages may hold in all (answers, tool arguments and results): what
+/// a model sends is bounded per turn, and this bounds the turns together.
+pub(super) const MAX_RUN_BYTES: usize = 64 * 1024 * 1024;
+/// Deepest nesting of a tool call's arguments: deeper JSON could not be read back from the
+/// stored run (serde_json reads 128 levels, and the run wraps the arguments in a few more).
+pub(super) const MAX_ARGS_DEPTH: usize = 32;
+
+/// How deep `v` nests (a scalar is 0), stopping once past `limit`.
+fn depth(v: &Value, limit: usize) -> usize {
+    if limit == 0 {
+        return 1;
+    }
+    match v {
+        Value::Array(a) => 1 + a.iter().map(|x| depth(x, limit - 1)).max().unwrap_or(0),
+        Value::Object(m) => 1 + m.values().map(|x| depth(x, limit - 1)).max().unwrap_or(0),
+        _ => 0,
+    }
+}
 
 /// What a run did so far; filled as it goes.
 #[derive(Debug, Default)]
@@ -61,8 +79,10 @@ impl Turns<'_> {
         record.messages.push(stored("user", Some(&self.input.message), created));
         let tools = &self.agent.tools;
         let limit = self.agent.config.settings.tool_call_limit;
+        let max_turns = MAX_TURNS.max(limit.map_or(0, |l| l.saturating_add(1)));
         let mut tool_calls_made = 0u32;
-        for _turn in 0..MAX_TURNS {
+        let mut bytes = self.input.message.len();
+        for _turn in 0..max_turns {
             // Context: system, history, then this run's messages after the system one.
             let (system, own) = match record.messages.first() {
                 Some(m) if m["role"] == "system" => (Some(m), &record.messages[1..]),
@@ -84,6 +104,14 @@ impl Turns<'_> {
             record.first_token = first_token;
             let reply = reply.map_err(Failure::Model)?;
             record.usage += reply.usage;
+            bytes = bytes
+                .saturating_add(reply.content.as_ref().map_or(0, String::len))
+                .saturating_add(reply.tool_calls.iter().map(|c| c.arguments.len() + c.name.len()).sum());
+            if bytes > MAX_RUN_BYTES {
+                return Err(Failure::Malformed(format!(
+                    "the run's messages grew past {MAX_RUN_BYTES} bytes; the model's answers and tool calls are too large"
+                )));
+            }
             let mut message = stored("assistant", reply.content.as_deref(), now());
             message["metrics"] = usage_json(&reply.usage);
             if !reply.tool_calls.is_empty() {
@@ -128,6 +156,19 @@ impl Turns<'_> {
                                 call.arguments.chars().take(200).collect::<String>()
                             ))
                         })?;
+                if depth(&args, MAX_ARGS_DEPTH + 1) > MAX_ARGS_DEPTH {
+                    // Not run, and not stored parsed: the model is told, and may try again.
+                    let text = format!(
+                        "Error: the arguments of `{}` nest deeper than {MAX_ARGS_DEPTH} levels; the tool was not run",
+                        call.name
+                    );
+                    let mut tool_message = stored("tool", Some(&text), now());
+                    tool_message["tool_call_id"] = json!(call.id);
+                    tool_message["tool_name"] = json!(call.name);
+                    tool_message["tool_call_error"] = json!(true);
+                    record.messages.push(tool_message);
+                    continue;
+                }
                 self.scope.emit(EventKind::ToolCallStarted {
                     call_id: call.id.clone(),
                     name: call.name.clone(),
@@ -145,6 +186,13 @@ impl Turns<'_> {
                     Ok(t) => (t, false),
                     Err(e) => (format!("Error: {e}"), true),
                 };
+                bytes = bytes.saturating_add(text.len());
+                if bytes > MAX_RUN_BYTES {
+                    return Err(Failure::Malformed(format!(
+                        "the run's messages grew past {MAX_RUN_BYTES} bytes; the tool `{}` answered too much",
+                        call.name
+                    )));
+                }
                 tool_calls_made += 1;
                 self.scope.emit(EventKind::ToolCallCompleted {
                     call_id: call.id.clone(),
@@ -165,7 +213,8 @@ impl Turns<'_> {
             }
         }
         Err(Failure::Malformed(format!(
-            "no answer after {MAX_TURNS} model turns; set `tool_call_limit` to bound tool use"
+            "the model made {max_turns} turns without answering (agno-run's bound on turns in one run{})",
+            if limit.is_some() { ", from `tool_call_limit`" } else { "; `tool_call_limit` raises it" }
         )))
     }
 }

@@ -26,6 +26,9 @@ const MAX_RETRY_AFTER: f64 = 30.0;
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Most bytes of an error body kept for the message.
 const MAX_ERROR_BODY: usize = 8 * 1024;
+/// When a timeout fires, one more look this long before giving up: a process that was stopped
+/// (Ctrl-Z, a paused VM) wakes with its timer past due and the server's data already waiting.
+const STOPPED_GRACE: Duration = Duration::from_millis(100);
 
 /// Settings of one OpenAI-compatible model.
 #[derive(Debug, Clone)]
@@ -76,7 +79,11 @@ where
         if done {
             return None;
         }
-        match tokio::time::timeout(idle, s.next()).await {
+        let next = match tokio::time::timeout(idle, s.next()).await {
+            Ok(n) => Ok(n),
+            Err(_) => tokio::time::timeout(STOPPED_GRACE, s.next()).await,
+        };
+        match next {
             Ok(Some(Ok(b))) => {
                 let seen = seen.saturating_add(b.as_ref().len());
                 if seen > limit {
@@ -218,7 +225,8 @@ impl OpenAiModel {
                         .headers()
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<f64>().ok());
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                        .filter(|secs| secs.is_finite());
                     if status == 401 || status == 403 {
                         return Err(ModelError::Auth { model: s.model_id.clone(), status, hint: self.hint() });
                     }
@@ -281,14 +289,23 @@ impl OpenAiModel {
     ) -> Result<Reply, ModelError> {
         let start = Instant::now();
         let resp = self.send(&self.body(messages, tools, stream), start).await?;
-        let is_sse = resp
+        let kind = resp
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().contains("text/event-stream"));
-        if !stream || !is_sse {
-            // A server that answers a streaming request with a plain JSON completion is read
-            // as if it had not been asked to stream.
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        // What the server sent decides, not what was asked: a JSON completion answering a
+        // streaming request is read as the answer, and a stream answering a plain request is
+        // read as a stream. Without either type, the request decides.
+        let as_stream = if kind.contains("text/event-stream") {
+            true
+        } else if kind.contains("json") {
+            false
+        } else {
+            stream
+        };
+        if !as_stream {
             let (text, cut) = self.read_body(resp, MAX_BODY_BYTES, start).await?;
             if cut {
                 return Err(self.malformed(format!("the response is larger than {MAX_BODY_BYTES} bytes")));
@@ -320,18 +337,40 @@ impl OpenAiModel {
         start: Instant,
         on_event: OnEvent<'_>,
     ) -> Result<Reply, ModelError> {
-        let mut chunks = std::pin::pin!(idle_limited(resp.bytes_stream(), self.settings.timeout, MAX_BODY_BYTES));
+        let idle = self.settings.timeout;
+        let mut body = resp.bytes_stream();
         let mut parser = sse::Parser::new(MAX_BODY_BYTES);
         let mut reply = Reply::default();
         let mut calls: Vec<(String, String, String)> = Vec::new();
         let mut finished = false;
-        'read: while let Some(chunk) = chunks.next().await {
-            let chunk = chunk.map_err(|e| match e {
-                BodyError::Idle => self.timeout_error(start),
-                BodyError::TooLarge(limit) => self.malformed(format!("the stream is larger than {limit} bytes")),
-                BodyError::Transport(t) => self.malformed(format!("broken event stream: {t}")),
-            })?;
+        let mut seen = 0usize;
+        // Idle is measured between events, not bytes: comment lines a proxy sends while the
+        // model is silent do not keep a stalled answer alive.
+        let mut progress = tokio::time::Instant::now() + idle;
+        'read: loop {
+            let next = match tokio::time::timeout_at(progress, body.next()).await {
+                Ok(n) => n,
+                Err(_) => match tokio::time::timeout(STOPPED_GRACE, body.next()).await {
+                    Ok(n) => n,
+                    // The answer was complete; only its usage or `[DONE]` did not come.
+                    Err(_) if finished => break,
+                    Err(_) => return Err(self.timeout_error(start)),
+                },
+            };
+            let chunk = match next {
+                None => break,
+                Some(Ok(chunk)) => chunk,
+                Some(Err(_)) if finished => break,
+                Some(Err(e)) => return Err(self.malformed(format!("broken event stream: {}", error_chain(&e)))),
+            };
+            seen = seen.saturating_add(chunk.len());
+            if seen > MAX_BODY_BYTES {
+                return Err(self.malformed(format!("the stream is larger than {MAX_BODY_BYTES} bytes")));
+            }
             let events = parser.push(&chunk).map_err(|e| self.malformed(e.to_string()))?;
+            if !events.is_empty() {
+                progress = tokio::time::Instant::now() + idle;
+            }
             for data in events {
                 if data.trim() == "[DONE]" {
                     finished = true;
@@ -376,9 +415,15 @@ impl OpenAiModel {
                         tc.pointer("/function/name").and_then(Value::as_str),
                         tc.pointer("/function/arguments").and_then(Value::as_str),
                     );
+                    // As Agno does: an id or a name a piece carries replaces the call's (a server may
+                    // repeat them), and argument pieces are appended.
                     let slot = &mut calls[index];
-                    slot.0.push_str(id.unwrap_or_default());
-                    slot.1.push_str(name.unwrap_or_default());
+                    if let Some(id) = id.filter(|i| !i.is_empty()) {
+                        slot.0 = id.to_string();
+                    }
+                    if let Some(name) = name.filter(|n| !n.is_empty()) {
+                        slot.1 = name.to_string();
+                    }
                     slot.2.push_str(arguments.unwrap_or_default());
                     on_event(ModelEvent::ToolCallDelta { index, id, name, arguments });
                 }
@@ -402,7 +447,13 @@ impl OpenAiModel {
 
 /// The message of an `{"error": ...}` object a server sent instead of (or inside) an answer.
 fn remote_error(v: &Value) -> Option<String> {
-    let e = v.get("error").filter(|e| !e.is_null())?;
+    let e = v.get("error").filter(|e| match e {
+        Value::String(t) => !t.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+        Value::Bool(b) => *b,
+        Value::Null => false,
+        _ => true,
+    })?;
     let text = match e {
         Value::String(s) => s.clone(),
         other => other.get("message").and_then(Value::as_str).map_or_else(|| other.to_string(), str::to_string),
@@ -413,7 +464,7 @@ fn remote_error(v: &Value) -> Option<String> {
 fn usage(u: &Value) -> Usage {
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
     let (input, output) = (n("prompt_tokens"), n("completion_tokens"));
-    let total = u.get("total_tokens").and_then(Value::as_u64).unwrap_or(input + output);
+    let total = u.get("total_tokens").and_then(Value::as_u64).unwrap_or(input.saturating_add(output));
     Usage { input_tokens: input, output_tokens: output, total_tokens: total }
 }
 
@@ -489,6 +540,8 @@ mod tests {
         assert_eq!(remote_error(&json!({"error": {"message": "overloaded"}})).as_deref(), Some("overloaded"));
         assert_eq!(remote_error(&json!({"error": "bad"})).as_deref(), Some("bad"));
         assert_eq!(remote_error(&json!({"error": null, "choices": []})), None);
+        assert_eq!(remote_error(&json!({"error": false})), None);
+        assert_eq!(remote_error(&json!({"error": {}})), None);
     }
 
     #[test]

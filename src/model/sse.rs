@@ -83,7 +83,9 @@ impl Parser {
             if data.ends_with('\n') {
                 data.pop();
             }
-            return Ok(Some(data));
+            // An event whose data is empty is not dispatched (as the WHATWG rules say): a proxy's
+            // `data:` keep-alive is not an answer.
+            return Ok((!data.is_empty()).then_some(data));
         }
         let line = std::str::from_utf8(line).map_err(|_| SseError::NotUtf8)?;
         if line.starts_with(':') {
@@ -124,6 +126,7 @@ mod tests {
         assert_eq!(all(&[b": keep-alive\n\nevent: x\nid: 1\ndata: {\"k\":1}\n\n"]), ["{\"k\":1}"]);
         assert_eq!(all(&[b"data:no-space\ndata: second\n\n"]), ["no-space\nsecond"]);
         assert_eq!(all(&[b"data: cut off without its blank line"]), Vec::<String>::new());
+        assert_eq!(all(&[b"data:\n\ndata\n\ndata: x\n\n"]), ["x"], "empty events are not dispatched");
     }
 
     #[test]

@@ -80,9 +80,13 @@ pub trait Tool: Send + Sync + std::fmt::Debug {
     fn call(&self, args: Value, ctx: ToolContext) -> BoxFuture<'_, Result<String, ToolError>>;
 }
 
-/// `args[key]` as a string, or an error saying it is missing.
+/// `args[key]` as a string, or an error saying it is missing or not a string.
 pub fn string_arg<'a>(args: &'a Value, key: &str) -> Result<&'a str, ToolError> {
-    args.get(key).and_then(Value::as_str).ok_or_else(|| ToolError::InvalidArguments(format!("missing `{key}`")))
+    match args.get(key) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(ToolError::InvalidArguments(format!("`{key}` must be a string"))),
+        None => Err(ToolError::InvalidArguments(format!("missing `{key}`"))),
+    }
 }
 
 /// The tools of one agent, in the order they are offered.
@@ -138,11 +142,23 @@ impl Toolbox {
         self.get(name).is_some()
     }
 
-    /// Calls `tool` under its timeout.
+    /// Calls `tool` under its timeout. A tool that panics (a bug, perhaps in an embedder's tool)
+    /// fails that call, not the run: the model is told, and the run goes on.
     pub async fn invoke(tool: &dyn Tool, args: Value, ctx: ToolContext) -> Result<String, ToolError> {
+        use futures_util::FutureExt;
         let after = tool.timeout();
-        match tokio::time::timeout(after, tool.call(args, ctx)).await {
-            Ok(r) => r,
+        let call = std::panic::AssertUnwindSafe(tool.call(args, ctx)).catch_unwind();
+        match tokio::time::timeout(after, call).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(panic)) => {
+                let text = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                tracing::error!(tool = %tool.spec().name, panic = %text, "a tool panicked");
+                Err(ToolError::Failed(format!("the tool `{}` failed inside agno-run: {text}", tool.spec().name)))
+            }
             Err(_) => Err(ToolError::Timeout { tool: tool.spec().name.clone(), after }),
         }
     }

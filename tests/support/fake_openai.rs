@@ -122,6 +122,14 @@ pub enum Response {
         /// Body text.
         body: String,
     },
+    /// `200` `text/event-stream` of these raw pieces, one chunk each, `gap` apart (comments,
+    /// odd line endings, anything); the connection closes after the last.
+    RawStream {
+        /// The pieces, written as they are.
+        pieces: Vec<String>,
+        /// Pause between two pieces.
+        gap: Duration,
+    },
     /// Wait, then answer.
     Delay(Duration, Box<Response>),
 }
@@ -430,6 +438,17 @@ async fn write_response(socket: &mut TcpStream, response: Response) -> std::io::
                 }
                 Framing::Close => Ok(false),
             }
+        }
+        Response::RawStream { pieces, gap } => {
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
+                .await?;
+            for piece in pieces {
+                socket.write_all(piece.as_bytes()).await?;
+                socket.flush().await?;
+                tokio::time::sleep(gap).await;
+            }
+            Ok(false)
         }
         Response::Delay(..) => unreachable!("delays are unwrapped above"),
     }

@@ -92,9 +92,18 @@ impl Tool for ReadPastSession {
             let scope = &ctx.scope;
             let id = string_arg(&args, "session_id")?;
             let failed = |e: crate::store::StoreError| ToolError::Failed(e.to_string());
-            let session = scope.store().get_session(id, scope.user_id()).await.map_err(failed)?;
+            // Another user's session, or another agent's, is "not found" to the model: it learns
+            // nothing of sessions that are not the caller's.
+            let not_found = || ToolError::Failed(format!("session `{id}` not found"));
+            let session = match scope.store().get_session(id, scope.user_id()).await {
+                Ok(s) => s,
+                Err(crate::store::StoreError::NotFound { .. } | crate::store::StoreError::Conflict(_)) => {
+                    return Err(not_found());
+                }
+                Err(e) => return Err(failed(e)),
+            };
             if session.owner() != *scope.component() {
-                return Err(ToolError::Failed(format!("session `{id}` is not a session of this agent")));
+                return Err(not_found());
             }
             let runs = scope.store().history_runs(&session.session_id, 50).await.map_err(failed)?;
             Ok(Value::Array(runs.iter().flat_map(|r| super::chat_of(&r.run_data)).collect()).to_string())
