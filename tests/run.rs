@@ -243,6 +243,30 @@ async fn starting_an_unknown_agent_or_a_team_says_so_and_writes_nothing() {
     assert!(matches!(store.get_session("s1", None).await, Err(agno_run::store::StoreError::NotFound { .. })));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_writes_back_only_the_state_it_changed_so_a_concurrent_update_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gate, calls) = (Arc::new(Notify::new()), Arc::new(AtomicUsize::new(0)));
+    let g =
+        generation(config(dir.path(), &yaml("sqlite", "wait")), vec![Gate::new("wait", gate.clone(), calls.clone())]);
+    let store = g.store("main").await.unwrap();
+    // The leader's session exists, with `other` in its state.
+    let mut session = agno_run::store::Session::new("s2", SessionType::Agent, "lead");
+    session.session_data = Some(json!({"session_state": {"other": 0}}));
+    store.upsert_session(&session).await.unwrap();
+    // The run reads {other: 0}, and sets a key of its own.
+    let mut req = request("lead", "go", "s2");
+    req.input.session_state = Some(json!({"mine": 2}).as_object().unwrap().clone());
+    let h = runtime::start(&g, req).await.unwrap();
+    calls_reach(&calls, 1).await;
+    // While the run is in flight, something else changes `other`, which the run never touches.
+    store.update_session_state("s2", json!({"other": 1}).as_object().unwrap().clone()).await.unwrap();
+    gate.notify_waiters();
+    h.result().await.unwrap();
+    let state = store.get_session("s2", None).await.unwrap().session_state().unwrap().clone();
+    assert_eq!(Value::Object(state), json!({"mine": 2, "other": 1}), "the concurrent update was lost");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The tool trait
 // ---------------------------------------------------------------------------------------------
@@ -358,21 +382,50 @@ impl Tool for Panics {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_whose_code_panics_is_stored_as_error_never_left_running() {
+async fn a_tool_that_panics_is_an_error_for_the_model_and_the_run_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let g =
         generation(config(dir.path(), &yaml("sqlite", "boom")), vec![Arc::new(Panics(spec("boom"))) as Arc<dyn Tool>]);
+    let (_, result) = drain(start(&g, "lead", "go", "s1").await).await;
+    let out = result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.content, "lead done");
+    let call = &out.run.run_data["tools"][0];
+    assert_eq!(call["tool_call_error"], true);
+    assert!(call["result"].as_str().unwrap().contains("a bug in a tool"), "{call}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_own_code_panics_after_it_started_is_stored_as_error_never_left_running() {
+    use agno_run::run::lifecycle::{self, SessionSeed};
+    use agno_run::run::{Registry, RootScope, Scope};
+    let dir = tempfile::tempdir().unwrap();
+    let g = generation(config(dir.path(), &yaml("sqlite", "wait")), Vec::new());
     let store = g.store("main").await.unwrap();
-    let (events, result) = drain(start(&g, "lead", "go", "s1").await).await;
+    let process = Process::new();
+    store.register_runner(&process.runner().row(0)).await.unwrap();
+    let (scope, events, started) = Scope::root(RootScope {
+        component: Component::new(SessionType::Agent, "lead"),
+        session_id: Some("s1".into()),
+        user_id: None,
+        store: store.clone(),
+        runner: process.runner().clone(),
+    });
+    let registry = Registry::default();
+    // An executor with a bug: it writes its RUNNING row, then panics.
+    async fn buggy(scope: Scope) -> Result<agno_run::run::RunOutput, RunError> {
+        lifecycle::begin(&scope, SessionSeed::default(), 0, json!({"input": {"input_content": "go"}})).await?;
+        panic!("a bug in an executor")
+    }
+    let h = agno_run::run::spawn(&registry, scope.clone(), Some(events), started, buggy(scope));
+    let run_id = h.run_id().to_string();
+    let (events, result) = drain(h).await;
     let e = result.unwrap_err();
-    assert!(matches!(&e, RunError::Internal { message, .. } if message.contains("a bug in a tool")), "{e:?}");
+    assert!(matches!(&e, RunError::Internal { message, .. } if message.contains("a bug in an executor")), "{e:?}");
     assert!(matches!(&events.last().unwrap().kind, EventKind::RunError { .. }));
-    let run = &runs(&store, "s1").await[0];
+    let run = store.get_run(&run_id).await.unwrap();
     assert_eq!(run.status, Some(RunStatus::Error));
-    assert!(run.run_data["content"].as_str().unwrap().contains("a bug in a tool"), "{:#}", run.run_data);
-    // The process goes on: the next run works.
-    let (_, next) = drain(start(&g, "writer", "still here", "s2").await).await;
-    assert_eq!(next.unwrap().content, "still here");
+    assert!(run.run_data["content"].as_str().unwrap().contains("a bug in an executor"), "{:#}", run.run_data);
+    assert!(registry.is_empty(), "the run left the registry");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -401,7 +454,7 @@ async fn one_heartbeat_per_interval_whatever_the_number_of_runs_in_flight() {
     for h in handles {
         h.result().await.unwrap();
     }
-    g.close().await;
+    g.process().close().await;
     assert!(store.runners().await.unwrap().is_empty(), "a clean exit removes the runner's row");
 }
 

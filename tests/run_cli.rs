@@ -886,6 +886,54 @@ fn a_signal_while_the_database_is_being_opened_stops_before_anything_runs() {
 }
 
 #[test]
+fn a_second_ctrl_c_exits_at_once_when_the_cancelled_run_cannot_end_and_the_next_process_ends_it() {
+    let (port, _bodies) = slow_server();
+    let dir = setup(&slow_config(port));
+    let child = spawn(dir.path(), &["run", "app.yaml", "--agent", "slow", "slow question"]);
+    wait_for_runs(dir.path(), 20, "a RUNNING run", |rows| {
+        rows.len() == 1 && rows[0].status.as_deref() == Some("RUNNING")
+    });
+    // Another writer holds the database: the cancelled run cannot store its end.
+    let blocker = Connection::open(db_path(dir.path())).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    sigint(&child);
+    std::thread::sleep(Duration::from_millis(500));
+    let asked = Instant::now();
+    sigint(&child);
+    let r = finish(child, 10);
+    assert!(asked.elapsed() < Duration::from_secs(5), "the second Ctrl-C did not exit at once");
+    assert_eq!(r.code, Some(EXIT_FAILURE), "{r:?}");
+    assert!(r.stderr.contains("second signal"), "{r:?}");
+    blocker.execute_batch("COMMIT").unwrap();
+    drop(blocker);
+    assert_eq!(runs(dir.path())[0].status.as_deref(), Some("RUNNING"), "nobody ended it yet");
+    // The next process to open the database ends it.
+    let r = agno_run(dir.path(), &["sessions", "app.yaml", "list"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    let rows = runs(dir.path());
+    assert_eq!(rows[0].status.as_deref(), Some("ERROR"), "{rows:#?}");
+}
+
+#[test]
+fn a_closed_stderr_does_not_stop_a_run_half_way() {
+    let dir = setup(APP);
+    let mut child = std::process::Command::new(BIN);
+    child.env_clear().current_dir(dir.path()).args(["run", "app.yaml", "--agent", "calc", "6*7?"]);
+    if let Some(path) = std::env::var_os("PATH") {
+        child.env("PATH", path);
+    }
+    // `agno-run run ... 2>&1 | head -0`: stderr is a pipe whose reader is gone.
+    let mut child = child.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(EXIT_OK));
+    let rows = runs(dir.path());
+    assert_eq!(rows[0].status.as_deref(), Some("COMPLETED"), "{rows:#?}");
+    assert!(runner_rows(dir.path()).is_empty());
+}
+
+#[test]
 fn a_run_killed_with_sigkill_is_ended_as_error_by_the_next_process_and_left_out_of_history() {
     let (port, bodies) = slow_server();
     let dir = setup(&slow_config(port));
@@ -1116,13 +1164,16 @@ fn sessions_of_another_user_or_of_a_user_without_user_are_refused_and_left_as_th
         &["rename", "a1", "nobody's"][..],
         &["delete", "a1", "--user", "bob"][..],
         &["delete", "a1"][..],
-        &["show", "c1", "--user", "alice"][..],
     ] {
         let r = sessions_cmd(dir.path(), args);
         assert_eq!(r.code, Some(EXIT_FAILURE), "{args:?}: {r:?}");
         assert!(r.stderr.contains("belongs to another user") && r.stderr.contains("--user"), "{args:?}: {r:?}");
         assert!(!r.stderr.contains("alice"), "the owner is not named: {args:?}: {r:?}");
     }
+    // A session without a user, asked for with one: refused, saying so.
+    let r = sessions_cmd(dir.path(), &["show", "c1", "--user", "alice"]);
+    assert_eq!(r.code, Some(EXIT_FAILURE), "{r:?}");
+    assert!(r.stderr.contains("session `c1` belongs to no user"), "{r:?}");
     let after = sessions(dir.path());
     assert_eq!(format!("{before:?}"), format!("{after:?}"), "nothing changed");
     assert_eq!(runs_of(dir.path(), "a1").len(), 2);

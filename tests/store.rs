@@ -10,8 +10,8 @@ use agno_run::migrate;
 use agno_run::run::Runner;
 use agno_run::run::reaper;
 use agno_run::store::{
-    BeginRun, Component, Conflict, Memory, MemoryQuery, Run, RunStatus, Session, SessionQuery, SessionRef, SessionType,
-    SortBy, Store, StoreError, deep_merge, now,
+    BeginRun, Component, Conflict, Memory, MemoryQuery, Run, RunStatus, RunnerSeen, Session, SessionQuery, SessionRef,
+    SessionType, SortBy, Store, StoreError, deep_merge, now,
 };
 use serde_json::{Value, json};
 
@@ -101,6 +101,8 @@ conformance!(
     a_member_run_is_written_into_its_parents_session_and_never_creates_or_reowns_one,
     finish_run_and_modify_session_roll_back_when_their_change_fails,
     runs_of_a_dead_runner_are_ended_as_error_and_live_ones_are_left_alone,
+    a_runner_that_heartbeats_again_keeps_its_runs_and_its_row,
+    a_nul_character_from_a_model_is_stored_and_does_not_lose_the_run,
 );
 
 fn session(id: &str, user: Option<&str>) -> Session {
@@ -540,12 +542,37 @@ async fn finish_run_and_modify_session_roll_back_when_their_change_fails(b: &Bac
     assert_eq!(b.store.get_run("r1").await.unwrap().status, Some(RunStatus::Running));
 }
 
+/// A model may answer with a NUL character, which PostgreSQL's JSONB refuses: the run still ends
+/// and its answer and state are kept, with the NUL as U+FFFD there and as written elsewhere.
+async fn a_nul_character_from_a_model_is_stored_and_does_not_lose_the_run(b: &Backend) {
+    let a = agent("assistant");
+    let mut begin = begin_top("s1", &a, None, "r1", json!({"note": "n\u{0}1", "k\u{0}": 1}));
+    begin.run.run_data["input"]["input_content"] = json!("q\u{0}");
+    b.store.begin_run(begin).await.unwrap();
+    let nul = if b.pg_schema.is_some() { "\u{FFFD}" } else { "\u{0}" };
+    assert_eq!(b.store.get_run("r1").await.unwrap().run_data["input"]["input_content"], format!("q{nul}"));
+    let data = json!({"run_id": "r1", "status": "COMPLETED", "content": "a\u{0}b", "messages": [{"role": "assistant", "content": "\u{0}"}]});
+    b.store
+        .finish_run("r1", RunStatus::Completed, &data, "s1", state_change(json!({"last": "x\u{0}y"})))
+        .await
+        .unwrap();
+    let run = b.store.get_run("r1").await.unwrap();
+    assert_eq!(run.status, Some(RunStatus::Completed));
+    assert_eq!(run.run_data["content"], format!("a{nul}b"));
+    assert_eq!(run.run_data["messages"][0]["content"], nul);
+    let state = &b.store.get_session("s1", None).await.unwrap().session_data.unwrap()["session_state"];
+    assert_eq!(state["note"], format!("n{nul}1"));
+    assert_eq!(state[format!("k{nul}")], 1);
+    assert_eq!(state["last"], format!("x{nul}y"));
+}
+
 async fn runs_of_a_dead_runner_are_ended_as_error_and_live_ones_are_left_alone(b: &Backend) {
     let me = Runner::current();
-    let t = now();
-    // A runner on another host whose heartbeat lapsed, one on another host that is fresh, and
-    // one on this host whose process is gone.
-    let mut lapsed = me.row(t - 3600);
+    let t = b.store.clock().await.unwrap();
+    assert!((t - now()).abs() < 5, "the database's clock is the host's here: {t} vs {}", now());
+    // A runner on another host whose lease lapsed, one on another host that is fresh, one on
+    // this host whose process is gone, and this process itself.
+    let mut lapsed = me.row(t);
     lapsed.runner_id = "lapsed".into();
     lapsed.host_key = Some("elsewhere".into());
     let mut fresh = me.row(t);
@@ -554,29 +581,34 @@ async fn runs_of_a_dead_runner_are_ended_as_error_and_live_ones_are_left_alone(b
     let mut dead = me.row(t);
     dead.runner_id = "dead".into();
     dead.pid = i64::from(u32::MAX - 3);
-    for r in [&lapsed, &fresh, &dead] {
+    for r in [&lapsed, &fresh, &dead, &me.row(t)] {
         b.store.register_runner(r).await.unwrap();
     }
+    assert!(b.store.expire_runner("lapsed").await.unwrap());
+    assert!(!b.store.expire_runner("nobody").await.unwrap());
     let a = agent("assistant");
     b.store.begin_run(begin_top("s1", &a, None, "done", json!({}))).await.unwrap();
     b.store
         .finish_run("done", RunStatus::Completed, &json!({"status": "COMPLETED"}), "s1", state_change(json!({})))
         .await
         .unwrap();
+    let mine = me.id.clone();
     for (run_id, runner) in [
         ("r-lapsed", Some("lapsed")),
         ("r-fresh", Some("fresh")),
         ("r-dead", Some("dead")),
         ("r-ghost", Some("ghost")),
         ("r-agno", None),
+        ("r-mine", Some(mine.as_str())),
     ] {
         b.store.append_run(&running(run_id, "s1", &a, runner)).await.unwrap();
     }
     let in_flight = b.store.in_flight_runs().await.unwrap();
-    assert_eq!(in_flight.len(), 5);
+    assert_eq!(in_flight.len(), 6);
     assert_eq!(in_flight.iter().find(|r| r.run_id == "r-fresh").unwrap().runner_id.as_deref(), Some("fresh"));
 
-    let mut reaped = reaper::reap(&b.store, &me).await.unwrap();
+    // Without this process's registry, its own run is left alone.
+    let mut reaped = reaper::reap(&b.store, &me, None).await.unwrap();
     reaped.sort_by(|x, y| x.run_id.cmp(&y.run_id));
     let ids: Vec<&str> = reaped.iter().map(|r| r.run_id.as_str()).collect();
     assert_eq!(ids, ["r-dead", "r-ghost", "r-lapsed"]);
@@ -589,16 +621,47 @@ async fn runs_of_a_dead_runner_are_ended_as_error_and_live_ones_are_left_alone(b
     }
     assert!(reaped[0].reason.contains("no longer running"), "{}", reaped[0].reason);
     assert!(reaped[2].reason.contains("stopped heartbeating"), "{}", reaped[2].reason);
-    for live in ["r-fresh", "r-agno"] {
+    for live in ["r-fresh", "r-agno", "r-mine"] {
         assert_eq!(b.store.get_run(live).await.unwrap().status, Some(RunStatus::Running), "{live}");
     }
-    let runners: Vec<String> = b.store.runners().await.unwrap().into_iter().map(|r| r.runner_id).collect();
-    assert_eq!(runners, ["fresh"], "the rows of dead runners are removed");
+    let mut runners: Vec<String> = b.store.runners().await.unwrap().into_iter().map(|r| r.runner_id).collect();
+    runners.sort();
+    let mut expected = vec!["fresh".to_string(), mine.clone()];
+    expected.sort();
+    assert_eq!(runners, expected, "the rows of dead runners are removed");
     // A run that ended meanwhile is never overwritten.
-    assert!(!b.store.reap_run("done", "late").await.unwrap());
+    assert!(!b.store.reap_run("done", "late", None).await.unwrap());
     assert_eq!(b.store.get_run("done").await.unwrap().status, Some(RunStatus::Completed));
-    assert!(b.store.heartbeat_runner("fresh", t + 1).await.unwrap());
-    assert!(!b.store.heartbeat_runner("lapsed", t + 1).await.unwrap(), "a removed runner learns it was taken for dead");
+    assert!(b.store.heartbeat_runner("fresh").await.unwrap());
+    assert!(!b.store.heartbeat_runner("lapsed").await.unwrap(), "a removed runner learns it was taken for dead");
+
+    // With this process's registry (which holds none of these runs), its own orphan is ended.
+    let registry = agno_run::run::Registry::default();
+    let reaped = reaper::reap(&b.store, &me, Some(&registry)).await.unwrap();
+    assert_eq!(reaped.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), ["r-mine"]);
+    assert!(reaped[0].reason.contains("could not be stored"), "{}", reaped[0].reason);
+}
+
+async fn a_runner_that_heartbeats_again_keeps_its_runs_and_its_row(b: &Backend) {
+    let me = Runner::current();
+    let t = b.store.clock().await.unwrap();
+    let mut back = me.row(t);
+    back.runner_id = "back".into();
+    back.host_key = Some("elsewhere".into());
+    b.store.register_runner(&back).await.unwrap();
+    b.store.begin_run(begin_top("s1", &agent("assistant"), None, "first", json!({}))).await.unwrap();
+    b.store.append_run(&running("r-back", "s1", &agent("assistant"), Some("back"))).await.unwrap();
+    // A reaper saw it stale (heartbeat 0); before it writes, the runner heartbeats again.
+    b.store.expire_runner("back").await.unwrap();
+    let seen = RunnerSeen { runner_id: "back".into(), heartbeat_at: Some(0) };
+    assert!(b.store.heartbeat_runner("back").await.unwrap());
+    assert!(!b.store.reap_run("r-back", "stale", Some(&seen)).await.unwrap(), "a runner that came back keeps its run");
+    assert!(!b.store.remove_stale_runner("back", 0).await.unwrap(), "and its row");
+    assert_eq!(b.store.get_run("r-back").await.unwrap().status, Some(RunStatus::Running));
+    assert_eq!(b.store.runners().await.unwrap().len(), 1);
+    // Seen without a row: a row that appears meanwhile protects its runs too.
+    let ghost = RunnerSeen { runner_id: "back".into(), heartbeat_at: None };
+    assert!(!b.store.reap_run("r-back", "no record", Some(&ghost)).await.unwrap());
 }
 
 #[tokio::test]

@@ -74,10 +74,9 @@ impl Agent {
         let seed = SessionSeed { data: Some(self.agent_data()), state: default_state.clone() };
         let mut started = lifecycle::begin(&scope, seed, history_runs, start.clone()).await?;
 
+        let stored_state = started.session.session_state().cloned().unwrap_or_default();
         let mut merged = Value::Object(default_state);
-        if let Some(stored) = started.session.session_state() {
-            deep_merge(&mut merged, &Value::Object(stored.clone()));
-        }
+        deep_merge(&mut merged, &Value::Object(stored_state.clone()));
         if let Some(run_state) = &input.session_state {
             deep_merge(&mut merged, &Value::Object(run_state.clone()));
         }
@@ -136,8 +135,10 @@ impl Agent {
         }
         let usage = record.usage;
         let agent_data = scope.is_root().then(|| self.agent_data());
+        // Only what this run changed goes back: what others changed meanwhile stays.
+        let patch = lifecycle::state_patch(&stored_state, &final_state);
         let change = Box::new(move |s: &mut crate::store::Session| {
-            lifecycle::merge_state_and_metrics(s, final_state, usage)?;
+            lifecycle::merge_state_and_metrics(s, patch, usage)?;
             // A member run never re-owns its team's session.
             if let Some(data) = agent_data {
                 s.agent_data = Some(data);

@@ -15,14 +15,14 @@ use crate::migrate::{self, Event, MigrateError, Options, Set, history_table};
 pub(super) fn run(mut args: MigrateArgs) -> u8 {
     let status = take_status(&mut args.paths);
     if args.paths.is_empty() {
-        eprintln!("error: give the config files or folders to migrate");
+        say!("error: give the config files or folders to migrate");
         return EXIT_USAGE;
     }
     let loaded = crate::config::load(&args.paths, &load_options(args.no_env, ServerFlags::default()));
     let Some(config) = loaded.config else {
         let opts = RenderOptions { color: std::io::stderr().is_terminal(), width: terminal_width() };
-        eprint!("{}", report::render(&[&loaded.report], Format::Human, &opts));
-        eprint!("{}", report::summary(&loaded.report, None, false));
+        say_part!("{}", report::render(&[&loaded.report], Format::Human, &opts));
+        say_part!("{}", report::summary(&loaded.report, None, false));
         return EXIT_CONFIG;
     };
     let dbs = match select(&config, args.db.as_deref()) {
@@ -32,7 +32,7 @@ pub(super) fn run(mut args: MigrateArgs) -> u8 {
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            say!("error: cannot start the async runtime: {e}");
             return EXIT_FAILURE;
         }
     };
@@ -68,7 +68,7 @@ fn select<'a>(config: &'a Config, only: Option<&str>) -> Result<Vec<&'a Database
             Some(db) => Ok(vec![db]),
             None => {
                 let known: Vec<&str> = config.databases.keys().map(String::as_str).collect();
-                eprintln!("error: no database `{id}` in the config; databases: {}", known.join(", "));
+                say!("error: no database `{id}` in the config; databases: {}", known.join(", "));
                 Err(EXIT_USAGE)
             }
         },
@@ -86,17 +86,17 @@ fn describe(db: &DatabaseConfig) -> String {
 }
 
 fn print_error(e: &MigrateError) {
-    eprintln!("error: {e}");
+    say!("error: {e}");
     if let MigrateError::Failed { applied, .. } = e {
         if applied.is_empty() {
-            eprintln!("  nothing was applied by this run; the failed migration was rolled back");
+            say!("  nothing was applied by this run; the failed migration was rolled back");
         } else {
-            eprintln!("  applied before the failure (committed): {}", applied.join(", "));
-            eprintln!("  the failed migration was rolled back");
+            say!("  applied before the failure (committed): {}", applied.join(", "));
+            say!("  the failed migration was rolled back");
         }
     }
     if let Some(help) = e.help() {
-        eprintln!("  help: {help}");
+        say!("  help: {help}");
     }
 }
 
@@ -140,9 +140,9 @@ async fn dry_run(dbs: &[&DatabaseConfig]) -> u8 {
         match migrate::status(db).await {
             Ok(status) if status.problem.is_some() => {
                 if let Some(p) = &status.problem {
-                    eprintln!("error: {}", p.message);
+                    say!("error: {}", p.message);
                     if let Some(help) = &p.help {
-                        eprintln!("  help: {help}");
+                        say!("  help: {help}");
                     }
                 }
                 code = EXIT_FAILURE;

@@ -3,6 +3,25 @@
 //! Rendering of config diagnostics lives here ([`report`]), at the edge. Commands call into the
 //! library and turn results into text and an exit code; they hold no logic of their own.
 
+/// `eprintln!` that never panics: a closed stderr (`agno-run run … 2>&1 | head`) is no reason
+/// to abandon a run half-way.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that never panics (see [`say`]).
+macro_rules! say_part {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut err = std::io::stderr();
+        let _ = write!(err, $($arg)*);
+        let _ = err.flush();
+    }};
+}
+
 mod migrate_cmd;
 pub mod report;
 mod run_cmd;
@@ -215,7 +234,7 @@ pub(crate) fn write_out(text: &str) -> u8 {
         Ok(()) => EXIT_OK,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
         Err(e) => {
-            eprintln!("error: cannot write to stdout: {e}");
+            say!("error: cannot write to stdout: {e}");
             EXIT_FAILURE
         }
     }
@@ -282,8 +301,8 @@ pub(crate) fn load_or_report(paths: &[PathBuf], no_env: bool) -> Result<crate::c
         Some(c) => Ok(c),
         None => {
             let opts = RenderOptions { color: std::io::stderr().is_terminal(), width: terminal_width() };
-            eprint!("{}", report::render(&[&loaded.report], Format::Human, &opts));
-            eprint!("{}", report::summary(&loaded.report, None, false));
+            say_part!("{}", report::render(&[&loaded.report], Format::Human, &opts));
+            say_part!("{}", report::summary(&loaded.report, None, false));
             Err(EXIT_CONFIG)
         }
     }
@@ -292,7 +311,7 @@ pub(crate) fn load_or_report(paths: &[PathBuf], no_env: bool) -> Result<crate::c
 /// A tokio runtime for commands that do I/O.
 pub(crate) fn tokio_runtime() -> Result<tokio::runtime::Runtime, u8> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| {
-        eprintln!("error: cannot start the async runtime: {e}");
+        say!("error: cannot start the async runtime: {e}");
         EXIT_FAILURE
     })
 }
@@ -305,7 +324,7 @@ pub(crate) fn generation(
 ) -> std::sync::Arc<crate::runtime::Generation> {
     let progress: crate::runtime::Progress = std::sync::Arc::new(|db, e| {
         if let crate::migrate::Event::Applied(m, d) = e {
-            eprintln!("migrated database `{}`: {} ({} ms)", db.id, m.name, d.as_millis());
+            say!("migrated database `{}`: {} ({} ms)", db.id, m.name, d.as_millis());
         }
     });
     let options = crate::runtime::Options { migrate: !no_migrate, progress: Some(progress), ..Default::default() };
@@ -316,9 +335,9 @@ pub(crate) fn generation(
 /// why not, with what to do, on failure.
 pub(crate) async fn open_store(generation: &crate::runtime::Generation, db: &str) -> Result<crate::store::Store, u8> {
     generation.store(db).await.map_err(|e| {
-        eprintln!("error: {e}");
+        say!("error: {e}");
         if let Some(help) = e.help() {
-            eprintln!("  help: {help}");
+            say!("  help: {help}");
         }
         EXIT_FAILURE
     })
@@ -329,13 +348,13 @@ fn show_config(args: ConfigArgs) -> u8 {
     let loaded = config::load(&args.paths, &load_options(args.no_env, flags));
     let Some(config) = loaded.config else {
         let opts = RenderOptions { color: std::io::stderr().is_terminal(), width: terminal_width() };
-        eprint!("{}", report::render(&[&loaded.report], Format::Human, &opts));
-        eprint!("{}", report::summary(&loaded.report, None, false));
+        say_part!("{}", report::render(&[&loaded.report], Format::Human, &opts));
+        say_part!("{}", report::summary(&loaded.report, None, false));
         return EXIT_CONFIG;
     };
     if loaded.report.warnings() > 0 {
         let opts = RenderOptions { color: std::io::stderr().is_terminal(), width: terminal_width() };
-        eprint!("{}", report::render(&[&loaded.report], Format::Human, &opts));
+        say_part!("{}", report::render(&[&loaded.report], Format::Human, &opts));
     }
     write_out(&format!("{}\n", serde_json::to_string_pretty(&config.redacted()).unwrap_or_default()))
 }

@@ -64,6 +64,29 @@ pub struct ChatArgs {
     pub no_migrate: bool,
 }
 
+/// `text` with control characters escaped: what a user or a model wrote cannot move the
+/// cursor or clear the terminal.
+fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Text from a model or a tool as shown on stderr: at most 300 characters, escaped.
+fn shown(text: &str) -> String {
+    let mut out = escaped(&text.chars().take(300).collect::<String>());
+    if text.chars().nth(300).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 fn print_event(e: &Event, stream_to_stdout: bool) {
     match &e.kind {
         EventKind::Content(text) if stream_to_stdout => {
@@ -71,10 +94,9 @@ fn print_event(e: &Event, stream_to_stdout: bool) {
             let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
         }
-        EventKind::ToolCallStarted { name, arguments, .. } => eprintln!("→ {name}({arguments})"),
+        EventKind::ToolCallStarted { name, arguments, .. } => say!("→ {}({})", shown(name), shown(arguments)),
         EventKind::ToolCallCompleted { name, result, error, .. } => {
-            let shown: String = result.chars().take(300).collect();
-            eprintln!("{} {name}: {shown}", if *error { "✗" } else { "←" });
+            say!("{} {}: {}", if *error { "✗" } else { "←" }, shown(name), shown(result));
         }
         _ => {}
     }
@@ -94,6 +116,8 @@ enum Stop {
 struct Signals {
     rx: mpsc::UnboundedReceiver<Stop>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// A second signal came while a cancelled run was still ending: exit without waiting.
+    forced: bool,
 }
 
 impl Signals {
@@ -131,7 +155,7 @@ impl Signals {
                 }
             }
         }));
-        Signals { rx, tasks }
+        Signals { rx, tasks, forced: false }
     }
 
     /// A signal that arrived already, if any.
@@ -157,15 +181,21 @@ impl Drop for Signals {
 }
 
 fn report_error(e: &RunError) {
-    eprintln!("error: {e}");
+    say!("error: {e}");
     if let RunError::Unavailable { help: Some(help), .. } = e {
-        eprintln!("  help: {help}");
+        say!("  help: {help}");
     }
-    if let Some(crate::run::Conflict::NotOwner { .. }) = e.conflict() {
-        eprintln!("  help: pass --user with the session's owner, or use another --session");
+    match e.conflict() {
+        Some(crate::run::Conflict::NotOwner { owned: true, .. }) => {
+            say!("  help: pass --user with the session's owner, or use another --session")
+        }
+        Some(crate::run::Conflict::NotOwner { owned: false, .. }) => {
+            say!("  help: leave out --user to continue it, or use another --session")
+        }
+        _ => {}
     }
     if let Some((_, session_id, status)) = e.stored() {
-        eprintln!("  the run is stored as {status} in session {session_id}");
+        say!("  the run is stored as {status} in session {session_id}");
     }
 }
 
@@ -181,7 +211,7 @@ fn target(config: &Config, kind: SessionType, id: &str) -> Result<Component, u8>
         return Ok(Component::new(kind, id));
     }
     let e = RunError::Unknown { target: Component::new(kind, id), known: known.into_iter().cloned().collect() };
-    eprintln!("error: {e}");
+    say!("error: {e}");
     Err(EXIT_USAGE)
 }
 
@@ -201,19 +231,20 @@ async fn open_or_interrupt(generation: &Generation, db: &str, signals: &mut Sign
     tokio::select! {
         opened = open_store(generation, db) => opened.map(|_| ()),
         _ = signals.next() => {
-            eprintln!("error: interrupted while opening database `{db}`; nothing was run");
+            say!("error: interrupted while opening database `{db}`; nothing was run");
             Err(EXIT_FAILURE)
         }
     }
 }
 
 /// Reads a run's events until it ends, printing them; a signal cancels it. Returns the result
-/// and the signal that stopped it, if one did.
+/// and the signal that stopped it, if one did; None when a second signal asked to exit at once
+/// (the run's end is then left to the next agno-run process that opens the database).
 async fn follow(
     mut handle: RunHandle,
     signals: &mut Signals,
     stream_to_stdout: bool,
-) -> (Result<crate::run::RunOutput, RunError>, Option<Stop>) {
+) -> Option<(Result<crate::run::RunOutput, RunError>, Option<Stop>)> {
     let mut stopped = None;
     loop {
         tokio::select! {
@@ -221,13 +252,18 @@ async fn follow(
                 Some(e) => print_event(&e, stream_to_stdout),
                 None => break,
             },
-            stop = signals.next(), if stopped.is_none() => {
+            stop = signals.next() => {
+                if stopped.is_some() {
+                    signals.forced = true;
+                    say!("\n(second signal: exiting now; the run is ended by the next agno-run process)");
+                    return None;
+                }
                 stopped = Some(stop);
                 handle.cancel();
             }
         }
     }
-    (handle.result().await, stopped)
+    Some((handle.result().await, stopped))
 }
 
 /// `agno-run run`.
@@ -237,12 +273,12 @@ pub(super) fn run(mut args: RunArgs) -> u8 {
         (_, Some(t), _) => (SessionType::Team, t.clone()),
         (_, _, Some(w)) => (SessionType::Workflow, w.clone()),
         _ => {
-            eprintln!("error: give the agent to run with --agent ID");
+            say!("error: give the agent to run with --agent ID");
             return EXIT_USAGE;
         }
     };
     let Some(message) = args.args.pop().filter(|_| !args.args.is_empty()) else {
-        eprintln!("error: give the message to send, after the config");
+        say!("error: give the message to send, after the config");
         return EXIT_USAGE;
     };
     let paths: Vec<PathBuf> = args.args.iter().map(PathBuf::from).collect();
@@ -255,7 +291,7 @@ pub(super) fn run(mut args: RunArgs) -> u8 {
         Err(code) => return code,
     };
     if kind != SessionType::Agent {
-        eprintln!("error: {}", RunError::NotBuilt(kind));
+        say!("error: {}", RunError::NotBuilt(kind));
         return EXIT_FAILURE;
     }
     let db = database_of(&config, &target).unwrap_or_default();
@@ -273,7 +309,9 @@ pub(super) fn run(mut args: RunArgs) -> u8 {
             RunInput { message, session_id: args.session, user_id: args.user, session_state: None, stream: !args.json };
         let json = args.json;
         let code = run_once(&generation, RunRequest { target, input, parent: None }, &mut signals, json).await;
-        settle(&generation).await;
+        if !signals.forced {
+            settle(&generation).await;
+        }
         code
     });
     // Runs have ended (settle); blocking work still pending (a migration interrupted while it
@@ -285,7 +323,7 @@ pub(super) fn run(mut args: RunArgs) -> u8 {
 async fn run_once(generation: &Arc<Generation>, request: RunRequest, signals: &mut Signals, json: bool) -> u8 {
     // A signal while the database was opened (or migrated): stop before anything runs.
     if signals.arrived().is_some() {
-        eprintln!("error: interrupted before the run started; nothing was run");
+        say!("error: interrupted before the run started; nothing was run");
         return EXIT_FAILURE;
     }
     // Starting is one transaction; a signal that arrives meanwhile waits in `signals` and
@@ -298,9 +336,9 @@ async fn run_once(generation: &Arc<Generation>, request: RunRequest, signals: &m
         }
     };
     // Said as soon as the run exists, so that a run that never ends can still be found.
-    eprintln!("session: {}", handle.session_id());
-    eprintln!("run: {}", handle.run_id());
-    let (result, _) = follow(handle, signals, !json).await;
+    say!("session: {}", escaped(handle.session_id()));
+    say!("run: {}", handle.run_id());
+    let Some((result, _)) = follow(handle, signals, !json).await else { return EXIT_FAILURE };
     match result {
         Ok(out) => {
             if json {
@@ -330,7 +368,7 @@ async fn settle(generation: &Generation) {
     if tokio::time::timeout(std::time::Duration::from_secs(10), registry.idle()).await.is_err() {
         tracing::warn!(runs = registry.len(), "runs still ending at exit; the next agno-run process will end them");
     }
-    generation.close().await;
+    generation.process().close().await;
 }
 
 /// `agno-run chat`.
@@ -355,7 +393,9 @@ pub(super) fn chat(args: ChatArgs) -> u8 {
             return code;
         }
         let code = chat_loop(&generation, &target, &args, &mut signals).await;
-        settle(&generation).await;
+        if !signals.forced {
+            settle(&generation).await;
+        }
         code
     });
     // A blocking read of stdin may still be pending (a signal at the prompt): do not wait for it.
@@ -365,13 +405,13 @@ pub(super) fn chat(args: ChatArgs) -> u8 {
 
 async fn chat_loop(generation: &Arc<Generation>, target: &Component, args: &ChatArgs, signals: &mut Signals) -> u8 {
     let mut session = args.session.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    eprintln!(
+    say!(
         "chatting with `{}` in session {session} (Ctrl-D ends, Ctrl-C cancels a turn)",
         target.id.as_deref().unwrap_or_default()
     );
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     loop {
-        eprint!("> ");
+        say_part!("> ");
         // At the prompt, Ctrl-C (like SIGTERM and SIGHUP) ends the chat, as Ctrl-D does.
         let next = tokio::select! {
             line = lines.next_line() => line,
@@ -380,11 +420,11 @@ async fn chat_loop(generation: &Arc<Generation>, target: &Component, args: &Chat
         let line = match next {
             Ok(Some(l)) => l,
             Ok(None) => {
-                eprintln!();
+                say!();
                 return EXIT_OK;
             }
             Err(e) => {
-                eprintln!("error: cannot read stdin: {e}");
+                say!("error: cannot read stdin: {e}");
                 return EXIT_FAILURE;
             }
         };
@@ -406,15 +446,15 @@ async fn chat_loop(generation: &Arc<Generation>, target: &Component, args: &Chat
                 continue;
             }
         };
-        let (result, stopped) = follow(handle, signals, true).await;
+        let Some((result, stopped)) = follow(handle, signals, true).await else { return EXIT_FAILURE };
         write_out("\n");
         match result {
             Ok(out) => session = out.session_id,
-            Err(RunError::Cancelled { .. }) => eprintln!("(cancelled; stored as CANCELLED)"),
+            Err(RunError::Cancelled { .. }) => say!("(cancelled; stored as CANCELLED)"),
             Err(e) => report_error(&e),
         }
         if stopped == Some(Stop::Terminate) {
-            eprintln!("(asked to end: the chat stops)");
+            say!("(asked to end: the chat stops)");
             return EXIT_FAILURE;
         }
     }

@@ -105,7 +105,7 @@ pub(super) fn run(args: SessionsArgs) -> u8 {
     let db = db.or_else(|| config.databases.keys().next().cloned()).unwrap_or_default();
     if !config.databases.contains_key(&db) {
         let known: Vec<&str> = config.databases.keys().map(String::as_str).collect();
-        eprintln!("error: no database `{db}` in the config; databases: {}", known.join(", "));
+        say!("error: no database `{db}` in the config; databases: {}", known.join(", "));
         return EXIT_USAGE;
     }
     let rt = match tokio_runtime() {
@@ -121,16 +121,20 @@ pub(super) fn run(args: SessionsArgs) -> u8 {
         match act(&store, args.action, args.format, args.user.as_deref()).await {
             Ok(text) => write_out(&text),
             Err(StoreError::NotFound { what, id }) => {
-                eprintln!("error: {what} `{id}` not found in database `{db}`");
+                say!("error: {what} `{id}` not found in database `{db}`");
                 EXIT_FAILURE
             }
-            Err(e @ StoreError::Conflict(Conflict::NotOwner { .. })) => {
-                eprintln!("error: {e}");
-                eprintln!("  help: pass --user with the session's owner (`sessions list` shows each session's user)");
+            Err(e @ StoreError::Conflict(Conflict::NotOwner { owned, .. })) => {
+                say!("error: {e}");
+                if owned {
+                    say!("  help: pass --user with the session's owner (`sessions list` shows each session's user)");
+                } else {
+                    say!("  help: leave out --user for a session without a user");
+                }
                 EXIT_FAILURE
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                say!("error: {e}");
                 EXIT_FAILURE
             }
         }

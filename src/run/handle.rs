@@ -25,6 +25,8 @@ pub struct RunHandle {
     _guard: DropGuard,
     /// Fires once the RUNNING row exists; taken by [`RunHandle::started`].
     started: Option<oneshot::Receiver<()>>,
+    /// The run's own terminal event was returned by [`RunHandle::next_event`].
+    ended: bool,
     join: JoinHandle<Result<RunOutput, RunError>>,
 }
 
@@ -57,7 +59,7 @@ where
                 let message = format!("internal error: {text}");
                 tracing::error!(run_id = scope.run_id(), %message, "a run panicked; ending it as ERROR");
                 // Its row may exist: end it, if it is still in flight.
-                if let Err(e) = scope.store().reap_run(scope.run_id(), &message).await {
+                if let Err(e) = scope.store().reap_run(scope.run_id(), &message, None).await {
                     tracing::error!(run_id = scope.run_id(), error = %e, "cannot store the panicked run as ERROR");
                 }
                 scope.emit(EventKind::RunError { message: message.clone() });
@@ -69,7 +71,16 @@ where
             }
         }
     });
-    RunHandle { run_id, session_id, events, _guard: token.clone().drop_guard(), token, started: Some(started), join }
+    RunHandle {
+        run_id,
+        session_id,
+        events,
+        _guard: token.clone().drop_guard(),
+        token,
+        started: Some(started),
+        ended: false,
+        join,
+    }
 }
 
 impl RunHandle {
@@ -87,10 +98,19 @@ impl RunHandle {
     /// database unavailable), returns why.
     pub async fn started(mut self) -> Result<Self, RunError> {
         let Some(started) = self.started.take() else { return Ok(self) };
-        if started.await.is_ok() {
-            return Ok(self);
-        }
-        match (&mut self.join).await {
+        // The run's task may end without saying it started (and without dropping every clone
+        // of its scope, when a tool keeps one): whichever comes first.
+        let ended = tokio::select! {
+            // Biased: a run that started and already ended (a fast one) started.
+            biased;
+            said = started => if said.is_ok() { return Ok(self) } else { None },
+            joined = &mut self.join => Some(joined),
+        };
+        let joined = match ended {
+            Some(j) => j,
+            None => (&mut self.join).await,
+        };
+        match joined {
             Ok(Err(e)) => Err(e),
             Ok(Ok(_)) => Err(RunError::Internal {
                 run_id: self.run_id.clone(),
@@ -101,13 +121,24 @@ impl RunHandle {
         }
     }
 
-    /// The next event of the run tree, or None when every run of it has ended and every event
-    /// was read. Always None for member and step runs (their events go to the root's stream).
+    /// The next event of the run tree, or None once the run itself has ended (its terminal
+    /// event was the last one returned) or every sender is gone. Member runs report into the
+    /// same stream with their own run ids: a member's terminal event does not end it. Always
+    /// None for member and step runs (their events go to the root's stream).
     pub async fn next_event(&mut self) -> Option<Event> {
-        self.events.as_mut()?.recv().await
+        if self.ended {
+            return None;
+        }
+        let event = self.events.as_mut()?.recv().await?;
+        if event.run_id == self.run_id && event.kind.is_terminal() {
+            self.ended = true;
+        }
+        Some(event)
     }
 
-    /// Takes the event stream, to read it elsewhere.
+    /// Takes the event stream, to read it elsewhere. The handle still controls the run:
+    /// dropping it cancels the run, so keep it (or await [`RunHandle::result`]) while the
+    /// stream is read.
     pub fn take_events(&mut self) -> Option<EventStream> {
         self.events.take()
     }

@@ -121,6 +121,14 @@ pub async fn begin(scope: &Scope, seed: SessionSeed, history_runs: u32, run_data
             Ok(Started { session: begun.session, history: begun.history, run: begun.run, clock })
         }
         Err(e) => {
+            // A commit whose reply was lost leaves a row behind an error: end it (a no-op when
+            // no row was written, as for a refused session).
+            if !matches!(e, StoreError::Conflict(_)) {
+                let why = format!("run stopped: its start failed: {e}");
+                if let Err(e2) = scope.store().reap_run(scope.run_id(), &why, None).await {
+                    tracing::debug!(run_id = scope.run_id(), error = %e2, "cannot end a run whose start failed");
+                }
+            }
             scope.emit(EventKind::RunError { message: e.to_string() });
             Err(RunError::Store(e))
         }
@@ -156,14 +164,33 @@ pub async fn finish(
             run.run_data = run_data;
             run
         }
+        Err(StoreError::NotFound { .. }) => {
+            // Deleted while the run went on: its runs went with it; there is nothing to end.
+            let message = format!(
+                "session `{}` was deleted while the run was in progress; the run is not stored",
+                scope.session_id()
+            );
+            scope.emit(EventKind::RunError { message: message.clone() });
+            return Err(RunError::Store(StoreError::Invalid(message)));
+        }
         Err(e) => {
             let message = format!("the run ended ({status}) but its session could not be updated: {e}");
             tracing::error!(run_id = scope.run_id(), error = %e, "finishing a run failed; storing it as ERROR");
             run_data["status"] = json!(RunStatus::Error.as_str());
             run_data["content"] = json!(message);
             if let Err(e2) = store.update_run(scope.run_id(), RunStatus::Error, &run_data).await {
-                // The row stays RUNNING until this process's runner is gone (the reaper ends it).
-                tracing::error!(run_id = scope.run_id(), error = %e2, "cannot store the run's end");
+                // What the run produced may be what cannot be stored: at least end the row, with
+                // what it was asked and why it failed.
+                tracing::error!(run_id = scope.run_id(), error = %e2, "cannot store the run's end; storing a short one");
+                let short = json!({
+                    "run_id": scope.run_id(), "session_id": scope.session_id(), "status": RunStatus::Error.as_str(),
+                    "content": message, "content_type": "str", "input": run_data.get("input"),
+                });
+                if let Err(e3) = store.update_run(scope.run_id(), RunStatus::Error, &short).await {
+                    // The row stays RUNNING; this process's reaper ends it once the run leaves
+                    // the registry (or, if the process dies, any other process does).
+                    tracing::error!(run_id = scope.run_id(), error = %e3, "cannot store the run's end");
+                }
             }
             scope.emit(EventKind::RunError { message });
             return Err(RunError::Store(e));
@@ -191,9 +218,32 @@ pub async fn finish(
     }
 }
 
-/// The session-update half of a run's end that every runner shares: the run's final state
-/// deep-merged into the stored state, its tokens added to `session_metrics`. A `session_data`
-/// that is not an object (written by something else) is replaced, as before.
+/// What a run changed in the session state: the keys of `after` whose value differs from
+/// `before` (the stored state the run started from), recursing into objects so that only the
+/// changed leaves are kept. Writing back only this patch keeps what other runs (or an API call)
+/// changed in the same session meanwhile; keys the run never touched are never rewritten.
+pub fn state_patch(before: &Map<String, Value>, after: &Map<String, Value>) -> Map<String, Value> {
+    let mut patch = Map::new();
+    for (k, v) in after {
+        match (before.get(k), v) {
+            (Some(old), new) if old == new => {}
+            (Some(Value::Object(old)), Value::Object(new)) => {
+                let inner = state_patch(old, new);
+                if !inner.is_empty() {
+                    patch.insert(k.clone(), Value::Object(inner));
+                }
+            }
+            _ => {
+                patch.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    patch
+}
+
+/// The session-update half of a run's end that every runner shares: the run's state patch
+/// ([`state_patch`]) deep-merged into the stored state, its tokens added to `session_metrics`.
+/// A `session_data` that is not an object (written by something else) is replaced, as before.
 pub fn merge_state_and_metrics(
     s: &mut Session,
     state: Map<String, Value>,
@@ -210,9 +260,27 @@ pub fn merge_state_and_metrics(
     let m = data["session_metrics"].take();
     let n = |k: &str| m.get(k).and_then(Value::as_u64).unwrap_or(0);
     data["session_metrics"] = json!({
-        "input_tokens": n("input_tokens") + usage.input_tokens,
-        "output_tokens": n("output_tokens") + usage.output_tokens,
-        "total_tokens": n("total_tokens") + usage.total_tokens,
+        "input_tokens": n("input_tokens").saturating_add(usage.input_tokens),
+        "output_tokens": n("output_tokens").saturating_add(usage.output_tokens),
+        "total_tokens": n("total_tokens").saturating_add(usage.total_tokens),
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_patch_holds_only_what_changed_down_to_the_leaves() {
+        let before = json!({"counter": 1, "prefs": {"lang": "en", "tz": "UTC"}, "cart": ["tea"]});
+        let after = json!({"counter": 1, "prefs": {"lang": "fr", "tz": "UTC"}, "cart": ["tea"], "new": null});
+        let patch = state_patch(before.as_object().unwrap(), after.as_object().unwrap());
+        assert_eq!(Value::Object(patch), json!({"prefs": {"lang": "fr"}, "new": null}));
+        let same = state_patch(before.as_object().unwrap(), before.as_object().unwrap());
+        assert!(same.is_empty());
+        // A value that changes type is written whole.
+        let patch = state_patch(json!({"a": {"x": 1}}).as_object().unwrap(), json!({"a": [1]}).as_object().unwrap());
+        assert_eq!(Value::Object(patch), json!({"a": [1]}));
+    }
 }

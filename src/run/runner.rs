@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use super::reaper;
+use super::{Registry, reaper};
 use crate::store::{RunnerRow, Store, StoreError, now};
 
 /// How often a runner refreshes its row in each database it runs in.
@@ -74,34 +74,41 @@ impl Runner {
         json!({"id": self.id, "host": self.host, "pid": self.pid, "started_at": self.started_at})
     }
 
-    /// Why `other` is gone, as seen from this process at `now`; None while it looks alive.
+    /// Why `other` is gone, as seen from this process at `now` (the database's clock); None
+    /// while it looks alive. On this host (same boot, same pid namespace, and other users'
+    /// processes visible) its process decides: alive if its pid runs with the same start time,
+    /// even past the lease (a stopped process may go on); gone at once if not. Elsewhere the
+    /// lease decides: no heartbeat for [`LEASE`].
     pub fn gone(&self, other: &RunnerRow, now: i64) -> Option<String> {
-        let silent = now - other.heartbeat_at;
-        if silent > LEASE.as_secs() as i64 {
-            return Some(format!(
+        let same_table = self.host_key.is_some() && self.host_key == other.host_key && processes_visible();
+        if same_table {
+            let pid = u32::try_from(other.pid).ok()?;
+            return match process_start(pid) {
+                None => Some(format!("its runner (pid {} on {}) is no longer running", other.pid, other.host)),
+                Some(start) if other.process_start.is_some_and(|s| s != start) => Some(format!(
+                    "its runner (pid {} on {}) is no longer running (the pid now belongs to another process)",
+                    other.pid, other.host
+                )),
+                Some(_) => None,
+            };
+        }
+        // Saturating: a row's values are not trusted (a forged i64::MIN is simply very old).
+        let silent = now.saturating_sub(other.heartbeat_at);
+        (silent > LEASE.as_secs() as i64).then(|| {
+            format!(
                 "its runner (pid {} on {}) stopped heartbeating {silent} s ago (lease {} s)",
                 other.pid,
                 other.host,
                 LEASE.as_secs()
-            ));
-        }
-        let same_table = self.host_key.is_some() && self.host_key == other.host_key;
-        let is_me = other.pid == i64::from(self.pid) && other.process_start == self.process_start;
-        if same_table && !is_me {
-            let pid = u32::try_from(other.pid).ok()?;
-            match process_start(pid) {
-                None => return Some(format!("its runner (pid {} on {}) is no longer running", other.pid, other.host)),
-                Some(start) if other.process_start.is_some_and(|s| s != start) => {
-                    return Some(format!(
-                        "its runner (pid {} on {}) is no longer running (the pid now belongs to another process)",
-                        other.pid, other.host
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-        None
+            )
+        })
     }
+}
+
+/// True when this process can see other users' processes in `/proc` (no `hidepid`), so that a
+/// pid missing from it is a process that does not run.
+fn processes_visible() -> bool {
+    std::fs::metadata("/proc/1/stat").is_ok()
 }
 
 fn host_name() -> String {
@@ -135,36 +142,37 @@ fn process_start(pid: u32) -> Option<i64> {
 }
 
 /// The heartbeat of this process in one database: registered once, refreshed every
-/// [`HEARTBEAT_INTERVAL`], with a look for dead runners' runs every [`REAP_INTERVAL`]. The task
-/// stops when this is dropped; [`Heartbeat::stop`] also removes the runner's row.
+/// [`HEARTBEAT_INTERVAL`]; beside it, a look for dead runners' runs every [`REAP_INTERVAL`] (a
+/// task of its own, so that a slow look never delays a heartbeat). Both stop when this is
+/// dropped; [`Heartbeat::stop`] also removes the runner's row.
 #[derive(Debug)]
 pub struct Heartbeat {
     store: Store,
     runner: Arc<Runner>,
     /// Heartbeats written since the start; read by [`Heartbeat::beats`].
     beats: Arc<AtomicU64>,
-    task: JoinHandle<()>,
+    tasks: [JoinHandle<()>; 2],
 }
 
 impl Heartbeat {
-    /// Records the runner in `store` and starts its heartbeat.
-    pub async fn start(store: Store, runner: Arc<Runner>) -> Result<Heartbeat, StoreError> {
+    /// Records the runner in `store` and starts its heartbeat and its reaper; `registry` holds
+    /// this process's runs in flight (the reaper ends this runner's own rows that no run of the
+    /// process holds any more: ends that could not be stored).
+    pub async fn start(store: Store, runner: Arc<Runner>, registry: Registry) -> Result<Heartbeat, StoreError> {
         store.register_runner(&runner.row(now())).await?;
-        let (s, r) = (store.clone(), runner.clone());
         let beats = Arc::new(AtomicU64::new(0));
-        let counter = beats.clone();
-        let task = tokio::spawn(async move {
-            let mut beat = tokio::time::interval(HEARTBEAT_INTERVAL);
-            beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            beat.tick().await;
-            let mut last_reap = tokio::time::Instant::now();
+        let (s, r, counter) = (store.clone(), runner.clone(), beats.clone());
+        let beat = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
             loop {
-                beat.tick().await;
+                tick.tick().await;
                 counter.fetch_add(1, Ordering::Relaxed);
-                match s.heartbeat_runner(&r.id, now()).await {
+                match s.heartbeat_runner(&r.id).await {
                     Ok(true) => {}
-                    // A reaper took this runner for dead (the process was stopped longer than the
-                    // lease): record it again; runs still in flight will store their real end.
+                    // A reaper took this runner for dead (it did not heartbeat for the lease):
+                    // record it again; runs still in flight will store their real end.
                     Ok(false) => {
                         tracing::warn!(runner = %r.id, "this runner's row was removed by another process; recording it again");
                         if let Err(e) = s.register_runner(&r.row(now())).await {
@@ -173,15 +181,21 @@ impl Heartbeat {
                     }
                     Err(e) => tracing::warn!(runner = %r.id, error = %e, "heartbeat failed"),
                 }
-                if last_reap.elapsed() >= REAP_INTERVAL {
-                    last_reap = tokio::time::Instant::now();
-                    if let Err(e) = reaper::reap(&s, &r).await {
-                        tracing::warn!(error = %e, "looking for runs of dead runners failed");
-                    }
+            }
+        });
+        let (s, r) = (store.clone(), runner.clone());
+        let reap = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REAP_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = reaper::reap(&s, &r, Some(&registry)).await {
+                    tracing::warn!(error = %e, "looking for runs of dead runners failed");
                 }
             }
         });
-        Ok(Heartbeat { store, runner, beats, task })
+        Ok(Heartbeat { store, runner, beats, tasks: [beat, reap] })
     }
 
     /// How many heartbeats were written since the start (one per interval, whatever the
@@ -192,7 +206,9 @@ impl Heartbeat {
 
     /// Stops the heartbeat and removes the runner's row (a clean exit).
     pub async fn stop(&self) {
-        self.task.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
         if let Err(e) = self.store.remove_runner(&self.runner.id).await {
             tracing::debug!(error = %e, "cannot remove the runner's row");
         }
@@ -201,7 +217,9 @@ impl Heartbeat {
 
 impl Drop for Heartbeat {
     fn drop(&mut self) {
-        self.task.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 
@@ -218,16 +236,16 @@ mod tests {
     }
 
     #[test]
-    fn a_runner_is_gone_when_its_lease_lapsed_or_its_pid_died_on_this_host() {
+    fn a_runner_is_gone_when_its_pid_died_on_this_host_or_its_lease_lapsed_elsewhere() {
         let me = Runner::current();
         let t = now();
         let mut other = me.row(t);
         other.runner_id = "other".into();
-        // Same process table, alive: this very process.
+        // Same process table, alive: this very process, even past the lease (a stopped
+        // process is not dead).
         assert_eq!(me.gone(&other, t), None);
-        // Lease lapsed, wherever it runs.
-        assert!(me.gone(&other, t + LEASE.as_secs() as i64 + 1).unwrap().contains("stopped heartbeating"));
-        // A pid that does not run here.
+        assert_eq!(me.gone(&other, t + LEASE.as_secs() as i64 + 1), None);
+        // A pid that does not run here: gone at once.
         other.pid = i64::from(u32::MAX - 7);
         assert!(me.gone(&other, t).unwrap().contains("no longer running"));
         // The same pid with another start time: reused.
@@ -238,5 +256,6 @@ mod tests {
         other.host_key = Some("elsewhere".into());
         other.pid = i64::from(u32::MAX - 7);
         assert_eq!(me.gone(&other, t), None);
+        assert!(me.gone(&other, t + LEASE.as_secs() as i64 + 1).unwrap().contains("stopped heartbeating"));
     }
 }

@@ -99,6 +99,10 @@ pub struct Process {
     runner: Arc<Runner>,
     registry: Registry,
     http: reqwest::Client,
+    /// Every heartbeat this process started (one per database it ran runs in), whichever
+    /// generation opened it; stopped by [`Process::close`]. A std mutex: never held across an
+    /// await.
+    heartbeats: std::sync::Mutex<Vec<Arc<Heartbeat>>>,
 }
 
 impl Process {
@@ -108,7 +112,18 @@ impl Process {
             runner: Arc::new(Runner::current()),
             registry: Registry::default(),
             http: Model::http_client(),
+            heartbeats: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Ends this process's presence in every database it ran runs in (stops the heartbeats,
+    /// removes its runner rows); call once at a clean exit, after the runs ended. Generations
+    /// share databases, so this belongs to the process, not to a generation.
+    pub async fn close(&self) {
+        let all: Vec<Arc<Heartbeat>> = self.heartbeats.lock().map(|mut h| std::mem::take(&mut *h)).unwrap_or_default();
+        for h in all {
+            h.stop().await;
+        }
     }
 
     /// The runner identity the runs of this process carry.
@@ -129,12 +144,13 @@ struct Database {
     options: Options,
     /// The open store (migrated first unless `options.migrate` is false).
     store: OnceCell<Store>,
-    /// This process's runner row and heartbeat there, from its first run on.
-    heartbeat: OnceCell<Heartbeat>,
+    /// This process's runner row and heartbeat there, from its first run on (also held by
+    /// the process, which stops it at exit).
+    heartbeat: OnceCell<Arc<Heartbeat>>,
 }
 
 impl Database {
-    async fn store(&self, runner: &Runner) -> Result<&Store, RuntimeError> {
+    async fn store(&self, process: &Process) -> Result<&Store, RuntimeError> {
         self.store
             .get_or_try_init(|| async {
                 let db = &self.config;
@@ -151,7 +167,7 @@ impl Database {
                     Store::open(db).await.map_err(|source| RuntimeError::Store { db: db.id.clone(), source })?;
                 // Runs left RUNNING by a process that died are ended the first time any process
                 // opens the database. Failing to look is not a reason to refuse to open it.
-                if let Err(e) = reaper::reap(&store, runner).await {
+                if let Err(e) = reaper::reap(&store, &process.runner, Some(&process.registry)).await {
                     tracing::warn!(db = %db.id, error = %e, "cannot look for runs of dead runners");
                 }
                 Ok(store)
@@ -160,10 +176,17 @@ impl Database {
     }
 
     /// The store, with this process recorded as a runner there (heartbeating).
-    async fn store_for_runs(&self, runner: &Arc<Runner>) -> Result<Store, RuntimeError> {
-        let store = self.store(runner).await?.clone();
+    async fn store_for_runs(&self, process: &Process) -> Result<Store, RuntimeError> {
+        let store = self.store(process).await?.clone();
         self.heartbeat
-            .get_or_try_init(|| Heartbeat::start(store.clone(), runner.clone()))
+            .get_or_try_init(|| async {
+                let h = Heartbeat::start(store.clone(), process.runner.clone(), process.registry.clone()).await?;
+                let h = Arc::new(h);
+                if let Ok(mut all) = process.heartbeats.lock() {
+                    all.push(h.clone());
+                }
+                Ok::<_, StoreError>(h)
+            })
             .await
             .map_err(|source| RuntimeError::Store { db: self.config.id.clone(), source })?;
         Ok(store)
@@ -270,7 +293,7 @@ impl Generation {
     /// The store of database `db`, opened (and migrated) on first use.
     pub async fn store(&self, db: &str) -> Result<Store, RuntimeError> {
         let slot = self.databases.get(db).ok_or_else(|| RuntimeError::UnknownDatabase(db.to_string()))?;
-        slot.store(&self.process.runner).await.cloned()
+        slot.store(&self.process).await.cloned()
     }
 
     /// Opens every database (a server fails early rather than at its first request).
@@ -284,7 +307,7 @@ impl Generation {
     /// How many heartbeats this process wrote to database `db` (None before its first run
     /// there): one per interval, whatever the number of runs in flight.
     pub fn heartbeats(&self, db: &str) -> Option<u64> {
-        self.databases.get(db)?.heartbeat.get().map(Heartbeat::beats)
+        self.databases.get(db)?.heartbeat.get().map(|h| h.beats())
     }
 
     /// True when `other` and this generation share database `db` (same open store).
@@ -292,16 +315,6 @@ impl Generation {
         match (self.databases.get(db), other.databases.get(db)) {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             _ => false,
-        }
-    }
-
-    /// Ends this process's presence in the databases it ran runs in (stops the heartbeats,
-    /// removes its runner rows); call at a clean exit, after the runs ended.
-    pub async fn close(&self) {
-        for db in self.databases.values() {
-            if let Some(h) = db.heartbeat.get() {
-                h.stop().await;
-            }
         }
     }
 
@@ -340,7 +353,7 @@ impl Launcher for Generation {
                         .databases
                         .get(&agent.config.db)
                         .ok_or_else(|| RuntimeError::UnknownDatabase(agent.config.db.clone()))?;
-                    let store = slot.store_for_runs(&self.process.runner).await?;
+                    let store = slot.store_for_runs(&self.process).await?;
                     let (scope, events, started) = Scope::root(RootScope {
                         component: target,
                         session_id: request.input.session_id.clone(),

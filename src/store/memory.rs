@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::{
-    BeginRun, Begun, Conflict, InFlightRun, Memory, MemoryQuery, Page, Result, Run, RunStatus, RunnerRow, Session,
-    SessionChange, SessionQuery, SortBy, StoreError, admit, check_owner, component_filter, now, page_bounds,
+    BeginRun, Begun, Conflict, InFlightRun, Memory, MemoryQuery, Page, Result, Run, RunStatus, RunnerRow, RunnerSeen,
+    Session, SessionChange, SessionQuery, SortBy, StoreError, admit, check_owner, component_filter, now, page_bounds,
     reaped_run_data,
 };
 use crate::config::TableNames;
@@ -57,7 +57,7 @@ impl MemoryStore {
             if let (Some(a), Some(b)) = (&existing.user_id, &s.user_id)
                 && a != b
             {
-                return Err(StoreError::Conflict(Conflict::NotOwner { session_id: s.session_id.clone() }));
+                return Err(StoreError::Conflict(Conflict::NotOwner { session_id: s.session_id.clone(), owned: true }));
             }
             new.created_at = existing.created_at;
             if new.user_id.is_none() {
@@ -170,6 +170,10 @@ impl MemoryStore {
 
     pub(super) async fn begin_run(&self, b: BeginRun) -> Result<Begun> {
         let mut d = self.lock("start a run")?;
+        // Refused before anything changes, like the SQL backends' rolled-back transaction.
+        if d.run_session.contains_key(&b.run.run_id) {
+            return Err(StoreError::Conflict(Conflict::RunExists { run_id: b.run.run_id.clone() }));
+        }
         let session = match (d.sessions.get(&b.session.id), b.new_session) {
             (Some(s), _) => {
                 admit(s, &b.session.owner, b.user_id.as_deref())?;
@@ -220,23 +224,42 @@ impl MemoryStore {
 
     pub(super) async fn register_runner(&self, r: &RunnerRow) -> Result<()> {
         let mut d = self.lock("record a runner")?;
+        let at = now();
         match d.runners.get_mut(&r.runner_id) {
-            Some(existing) => existing.heartbeat_at = r.heartbeat_at,
+            Some(existing) => existing.heartbeat_at = at,
             None => {
-                d.runners.insert(r.runner_id.clone(), r.clone());
+                d.runners.insert(r.runner_id.clone(), RunnerRow { heartbeat_at: at, ..r.clone() });
             }
         }
         Ok(())
     }
 
-    pub(super) async fn heartbeat_runner(&self, runner_id: &str, at: i64) -> Result<bool> {
+    pub(super) async fn heartbeat_runner(&self, runner_id: &str) -> Result<bool> {
         let mut d = self.lock("heartbeat")?;
-        Ok(d.runners.get_mut(runner_id).map(|r| r.heartbeat_at = at).is_some())
+        Ok(d.runners.get_mut(runner_id).map(|r| r.heartbeat_at = now()).is_some())
+    }
+
+    pub(super) async fn clock(&self) -> Result<i64> {
+        Ok(now())
     }
 
     pub(super) async fn remove_runner(&self, runner_id: &str) -> Result<()> {
         self.lock("remove a runner")?.runners.remove(runner_id);
         Ok(())
+    }
+
+    pub(super) async fn expire_runner(&self, runner_id: &str) -> Result<bool> {
+        let mut d = self.lock("expire a runner")?;
+        Ok(d.runners.get_mut(runner_id).map(|r| r.heartbeat_at = 0).is_some())
+    }
+
+    pub(super) async fn remove_stale_runner(&self, runner_id: &str, seen: i64) -> Result<bool> {
+        let mut d = self.lock("remove a runner")?;
+        if d.runners.get(runner_id).is_some_and(|r| r.heartbeat_at <= seen) {
+            d.runners.remove(runner_id);
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     pub(super) async fn runners(&self) -> Result<Vec<RunnerRow>> {
@@ -248,7 +271,8 @@ impl MemoryStore {
 
     pub(super) async fn in_flight_runs(&self) -> Result<Vec<InFlightRun>> {
         let d = self.lock("list runs in flight")?;
-        Ok(d.runs
+        let mut all: Vec<InFlightRun> = d
+            .runs
             .values()
             .flatten()
             .filter_map(|r| {
@@ -261,11 +285,19 @@ impl MemoryStore {
                     created_at: r.created_at,
                 })
             })
-            .collect())
+            .collect();
+        all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.run_id.cmp(&b.run_id)));
+        Ok(all)
     }
 
-    pub(super) async fn reap_run(&self, run_id: &str, reason: &str) -> Result<bool> {
+    pub(super) async fn reap_run(&self, run_id: &str, reason: &str, seen: Option<&RunnerSeen>) -> Result<bool> {
         let mut d = self.lock("end a run of a dead runner")?;
+        if let Some(s) = seen {
+            let back = d.runners.get(&s.runner_id).is_some_and(|r| r.heartbeat_at > s.heartbeat_at.unwrap_or(i64::MIN));
+            if back {
+                return Ok(false);
+            }
+        }
         let Some(r) = run_mut(&mut d, run_id).filter(|r| r.status.is_some_and(RunStatus::in_flight)) else {
             return Ok(false);
         };

@@ -130,10 +130,13 @@ pub enum StoreError {
 pub enum Conflict {
     /// The session belongs to another user (or to a user, and the caller gave none; or to
     /// nobody, and the caller gave a user).
-    #[error("session `{session_id}` belongs to another user")]
+    #[error("{}", if *.owned { format!("session `{session_id}` belongs to another user") } else { format!("session `{session_id}` belongs to no user: use it without a user") })]
     NotOwner {
         /// The session.
         session_id: String,
+        /// True when the session has a user (who is not the caller); false when it has none
+        /// and the caller gave one.
+        owned: bool,
     },
     /// The session belongs to another kind of component or another component.
     #[error("session `{session_id}` belongs to {owner}; {wanted} cannot run in it")]
@@ -193,7 +196,7 @@ pub struct SessionRef {
 /// checked first, so that another user learns nothing about whose session it is.
 pub fn admit(session: &Session, wanted: &Component, user: Option<&str>) -> std::result::Result<(), Conflict> {
     if session.user_id.as_deref() != user {
-        return Err(Conflict::NotOwner { session_id: session.session_id.clone() });
+        return Err(Conflict::NotOwner { session_id: session.session_id.clone(), owned: session.user_id.is_some() });
     }
     let owner = session.owner();
     if owner != *wanted {
@@ -205,7 +208,7 @@ pub fn admit(session: &Session, wanted: &Component, user: Option<&str>) -> std::
 /// Only the user rule of [`admit`], for reads, renames and deletes.
 pub fn check_owner(session: &Session, user: Option<&str>) -> std::result::Result<(), Conflict> {
     if session.user_id.as_deref() != user {
-        return Err(Conflict::NotOwner { session_id: session.session_id.clone() });
+        return Err(Conflict::NotOwner { session_id: session.session_id.clone(), owned: session.user_id.is_some() });
     }
     Ok(())
 }
@@ -709,19 +712,39 @@ impl Store {
         dispatch!(self, s => s.history_runs(session_id, n).await)
     }
 
-    /// Records (or refreshes) a runner process: every RUNNING row it writes names it.
+    /// Records (or refreshes) a runner process: every RUNNING row it writes names it. Its
+    /// `heartbeat_at` is set from the database's clock (the row's own value is not used), so
+    /// that runners on hosts whose clocks disagree are judged by one clock.
     pub async fn register_runner(&self, runner: &RunnerRow) -> Result<()> {
         dispatch!(self, s => s.register_runner(runner).await)
     }
 
-    /// Sets a runner's `heartbeat_at`; false when its row is gone (a reaper took it for dead).
-    pub async fn heartbeat_runner(&self, runner_id: &str, at: i64) -> Result<bool> {
-        dispatch!(self, s => s.heartbeat_runner(runner_id, at).await)
+    /// Sets a runner's `heartbeat_at` to the database's clock; false when its row is gone (a
+    /// reaper took it for dead).
+    pub async fn heartbeat_runner(&self, runner_id: &str) -> Result<bool> {
+        dispatch!(self, s => s.heartbeat_runner(runner_id).await)
     }
 
-    /// Removes a runner's row (at a clean exit, or when a reaper found it dead).
+    /// The database's clock, in epoch seconds: what heartbeats are written and judged by.
+    pub async fn clock(&self) -> Result<i64> {
+        dispatch!(self, s => s.clock().await)
+    }
+
+    /// Removes a runner's row (at a clean exit).
     pub async fn remove_runner(&self, runner_id: &str) -> Result<()> {
         dispatch!(self, s => s.remove_runner(runner_id).await)
+    }
+
+    /// Removes a runner's row only if it has not heartbeated since `seen_heartbeat` (a reaper
+    /// that found it gone); false when it came back meanwhile.
+    pub async fn remove_stale_runner(&self, runner_id: &str, seen_heartbeat: i64) -> Result<bool> {
+        dispatch!(self, s => s.remove_stale_runner(runner_id, seen_heartbeat).await)
+    }
+
+    /// Declares a runner gone, as if its lease had lapsed (an operator who knows its host died);
+    /// the next reaper pass ends its runs. False when there is no such runner.
+    pub async fn expire_runner(&self, runner_id: &str) -> Result<bool> {
+        dispatch!(self, s => s.expire_runner(runner_id).await)
     }
 
     /// Every recorded runner.
@@ -735,9 +758,11 @@ impl Store {
     }
 
     /// Ends a run whose runner is gone: ERROR, with `reason` as its content. Only a run still
-    /// PENDING or RUNNING is changed; returns whether it was.
-    pub async fn reap_run(&self, run_id: &str, reason: &str) -> Result<bool> {
-        dispatch!(self, s => s.reap_run(run_id, reason).await)
+    /// PENDING or RUNNING is changed, and, with `seen`, only while its runner has not
+    /// heartbeated since it was seen (a runner that came back keeps its runs). Returns whether
+    /// the run was ended.
+    pub async fn reap_run(&self, run_id: &str, reason: &str, seen: Option<&RunnerSeen>) -> Result<bool> {
+        dispatch!(self, s => s.reap_run(run_id, reason, seen).await)
     }
 
     /// Creates (or replaces) a memory.
@@ -805,10 +830,19 @@ pub struct RunnerRow {
     pub process_start: Option<i64>,
     /// When the process started running runs (epoch seconds).
     pub started_at: i64,
-    /// Its last heartbeat (epoch seconds).
+    /// Its last heartbeat (epoch seconds, by the database's clock).
     pub heartbeat_at: i64,
     /// agno-run version.
     pub version: String,
+}
+
+/// A runner as a reaper saw it: its id and the heartbeat it had then (None: it had no row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunnerSeen {
+    /// The runner.
+    pub runner_id: String,
+    /// Its `heartbeat_at` when seen.
+    pub heartbeat_at: Option<i64>,
 }
 
 /// A run that has not finished, as the reaper sees it.

@@ -12,8 +12,8 @@ use tokio_postgres::{NoTls, Row};
 
 use super::sql::{Dialect, Listing, Param, Statements, memory_listing, session_listing};
 use super::{
-    BeginRun, Begun, Conflict, InFlightRun, Memory, MemoryQuery, Page, Result, Run, RunStatus, RunnerRow, Session,
-    SessionChange, SessionQuery, StoreError, admit, check_owner, now, reaped_run_data,
+    BeginRun, Begun, Conflict, InFlightRun, Memory, MemoryQuery, Page, Result, Run, RunStatus, RunnerRow, RunnerSeen,
+    Session, SessionChange, SessionQuery, StoreError, admit, check_owner, now, reaped_run_data,
 };
 use crate::config::{TableNames, redact_url};
 
@@ -125,6 +125,54 @@ fn retryable(e: &tokio_postgres::Error) -> bool {
         Some(db) => db.code() == &tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW,
         None => true,
     }
+}
+
+/// True when a string or key of `v` holds a NUL character, which PostgreSQL's JSONB refuses.
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(t) => t.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+fn without_nul(v: &Value) -> Value {
+    let fix = |t: &str| t.replace('\0', "\u{FFFD}");
+    match v {
+        Value::String(t) => Value::String(fix(t)),
+        Value::Array(a) => Value::Array(a.iter().map(without_nul).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (fix(k), without_nul(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// A JSON value as PostgreSQL can store it: a NUL in a string (a model may write one) becomes
+/// U+FFFD, where JSONB would refuse the whole row and, with it, the run's end.
+fn storable(v: &Value) -> std::borrow::Cow<'_, Value> {
+    if has_nul(v) { std::borrow::Cow::Owned(without_nul(v)) } else { std::borrow::Cow::Borrowed(v) }
+}
+
+fn storable_opt(v: &Option<Value>) -> Option<std::borrow::Cow<'_, Value>> {
+    v.as_ref().map(storable)
+}
+
+/// A session whose JSON columns PostgreSQL can store (see [`storable`]).
+fn storable_session(s: &Session) -> std::borrow::Cow<'_, Session> {
+    let cols = [&s.session_data, &s.agent_data, &s.team_data, &s.workflow_data, &s.metadata, &s.summary];
+    if !cols.iter().any(|c| c.as_ref().is_some_and(has_nul)) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let fix = |c: &Option<Value>| c.as_ref().map(without_nul);
+    std::borrow::Cow::Owned(Session {
+        session_data: fix(&s.session_data),
+        agent_data: fix(&s.agent_data),
+        team_data: fix(&s.team_data),
+        workflow_data: fix(&s.workflow_data),
+        metadata: fix(&s.metadata),
+        summary: fix(&s.summary),
+        ..s.clone()
+    })
 }
 
 /// Reads a JSONB value; a JSON string holding a JSON object or array (double-encoded by an
@@ -263,7 +311,16 @@ async fn modify_in(
     let update = tx.prepare_cached(&sql.update_session).await.map_err(e)?;
     tx.execute(
         &update,
-        &[&id, &s.session_data, &s.metadata, &s.summary, &at, &s.agent_data, &s.team_data, &s.workflow_data],
+        &[
+            &id,
+            &storable_opt(&s.session_data).as_deref(),
+            &storable_opt(&s.metadata).as_deref(),
+            &storable_opt(&s.summary).as_deref(),
+            &at,
+            &storable_opt(&s.agent_data).as_deref(),
+            &storable_opt(&s.team_data).as_deref(),
+            &storable_opt(&s.workflow_data).as_deref(),
+        ],
     )
     .await
     .map_err(e)?;
@@ -298,7 +355,7 @@ async fn append_in(tx: &deadpool_postgres::Transaction<'_>, inner: &Inner, r: &R
                 &r.parent_run_id,
                 &r.status.map(RunStatus::as_str),
                 &index,
-                &r.run_data,
+                &storable(&r.run_data).as_ref(),
                 &r.created_at,
                 &updated,
             ],
@@ -335,6 +392,7 @@ async fn history_in(
 }
 
 /// The 14 parameters of an insert or upsert of `s` (`SESSION_COLUMNS` order).
+/// `s` must be [`storable_session`]'s.
 fn session_params<'a>(s: &'a Session, kind: &'a &'a str, updated_at: &'a i64) -> [&'a (dyn ToSql + Sync); 14] {
     [
         &s.session_id,
@@ -426,12 +484,20 @@ impl PostgresStore {
             if let (Some(existing), Some(new)) = (&owner, &s.user_id)
                 && existing != new
             {
-                return Err(StoreError::Conflict(Conflict::NotOwner { session_id: s.session_id.clone() }));
+                return Err(StoreError::Conflict(Conflict::NotOwner { session_id: s.session_id.clone(), owned: true }));
             }
         }
+        let s = &*storable_session(s);
         let (kind, updated) = (s.session_type.as_str(), now());
-        let row =
-            tx.query_one(&sql.upsert_session, &session_params(s, &kind, &updated)).await.map_err(|e| pg_err(A, &e))?;
+        // The statement re-checks the owner: of two concurrent first upserts by two users, the
+        // second finds the first's row and changes nothing.
+        let row = tx
+            .query_opt(&sql.upsert_session, &session_params(s, &kind, &updated))
+            .await
+            .map_err(|e| pg_err(A, &e))?
+            .ok_or_else(|| {
+                StoreError::Conflict(Conflict::NotOwner { session_id: s.session_id.clone(), owned: true })
+            })?;
         tx.commit().await.map_err(|e| pg_err(A, &e))?;
         session_row(&row, &self.inner.tables.sessions)
     }
@@ -492,13 +558,15 @@ impl PostgresStore {
         const A: &str = "finish a run";
         let mut c = self.client(A).await?;
         let tx = c.transaction().await.map_err(|e| pg_err(A, &e))?;
+        // The session's row is locked before the run's, as every writer does (a delete of the
+        // session locks it, then its runs through the cascade): no deadlock between the two.
+        let session = modify_in(&tx, &self.inner, session_id, change, A).await?;
         let update = tx.prepare_cached(&self.inner.sql.update_run).await.map_err(|e| pg_err(A, &e))?;
         let row = tx
-            .query_opt(&update, &[&run_id, &status.as_str(), data, &now()])
+            .query_opt(&update, &[&run_id, &status.as_str(), &storable(data).as_ref(), &now()])
             .await
             .map_err(|e| pg_err(A, &e))?
             .ok_or_else(|| StoreError::NotFound { what: "run", id: run_id.into() })?;
-        let session = modify_in(&tx, &self.inner, session_id, change, A).await?;
         tx.commit().await.map_err(|e| pg_err(A, &e))?;
         Ok((run_row(&row, &self.inner.tables.runs)?, session))
     }
@@ -539,6 +607,7 @@ impl PostgresStore {
         {
             // Insert-if-absent: of two first runs, one inserts and the other waits for its
             // commit, then finds the session; neither resets the other.
+            let s = &*storable_session(s);
             let (kind, updated) = (s.session_type.as_str(), s.updated_at.unwrap_or(s.created_at));
             let n = tx
                 .execute(&sql.insert_session, &session_params(s, &kind, &updated))
@@ -581,7 +650,7 @@ impl PostgresStore {
         const A: &str = "update a run";
         let c = self.client(A).await?;
         let row = c
-            .query_opt(&self.inner.sql.update_run, &[&run_id, &status.as_str(), data, &now()])
+            .query_opt(&self.inner.sql.update_run, &[&run_id, &status.as_str(), &storable(data).as_ref(), &now()])
             .await
             .map_err(|e| pg_err(A, &e))?;
         match row {
@@ -619,18 +688,25 @@ impl PostgresStore {
         let c = self.client(A).await?;
         c.execute(
             &self.inner.sql.upsert_runner,
-            &[&r.runner_id, &r.host, &r.host_key, &r.pid, &r.process_start, &r.started_at, &r.heartbeat_at, &r.version],
+            &[&r.runner_id, &r.host, &r.host_key, &r.pid, &r.process_start, &r.started_at, &r.version],
         )
         .await
         .map_err(|e| pg_err(A, &e))?;
         Ok(())
     }
 
-    pub(super) async fn heartbeat_runner(&self, runner_id: &str, at: i64) -> Result<bool> {
+    pub(super) async fn heartbeat_runner(&self, runner_id: &str) -> Result<bool> {
         const A: &str = "heartbeat";
         let c = self.client(A).await?;
-        let n = c.execute(&self.inner.sql.heartbeat_runner, &[&runner_id, &at]).await.map_err(|e| pg_err(A, &e))?;
+        let n = c.execute(&self.inner.sql.heartbeat_runner, &[&runner_id]).await.map_err(|e| pg_err(A, &e))?;
         Ok(n > 0)
+    }
+
+    pub(super) async fn clock(&self) -> Result<i64> {
+        const A: &str = "read the clock";
+        let c = self.client(A).await?;
+        let row = c.query_one(&self.inner.sql.clock, &[]).await.map_err(|e| pg_err(A, &e))?;
+        row.try_get(0).map_err(|e| pg_err(A, &e))
     }
 
     pub(super) async fn remove_runner(&self, runner_id: &str) -> Result<()> {
@@ -640,11 +716,36 @@ impl PostgresStore {
         Ok(())
     }
 
+    pub(super) async fn expire_runner(&self, runner_id: &str) -> Result<bool> {
+        const A: &str = "expire a runner";
+        let c = self.client(A).await?;
+        let n = c.execute(&self.inner.sql.expire_runner, &[&runner_id]).await.map_err(|e| pg_err(A, &e))?;
+        Ok(n > 0)
+    }
+
+    pub(super) async fn remove_stale_runner(&self, runner_id: &str, seen: i64) -> Result<bool> {
+        const A: &str = "remove a runner";
+        let c = self.client(A).await?;
+        let n =
+            c.execute(&self.inner.sql.delete_stale_runner, &[&runner_id, &seen]).await.map_err(|e| pg_err(A, &e))?;
+        Ok(n > 0)
+    }
+
     pub(super) async fn runners(&self) -> Result<Vec<RunnerRow>> {
         const A: &str = "list runners";
         let c = self.client(A).await?;
         let rows = c.query(&self.inner.sql.list_runners, &[]).await.map_err(|e| pg_err(A, &e))?;
-        rows.iter().map(|r| runner_row(r, &self.inner.tables.runners)).collect()
+        // A row that cannot be read is skipped (see the SQLite backend).
+        Ok(rows
+            .iter()
+            .filter_map(|r| match runner_row(r, &self.inner.tables.runners) {
+                Ok(row) => Some(row),
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipped a runner row that cannot be read");
+                    None
+                }
+            })
+            .collect())
     }
 
     pub(super) async fn in_flight_runs(&self) -> Result<Vec<InFlightRun>> {
@@ -666,7 +767,7 @@ impl PostgresStore {
             .collect()
     }
 
-    pub(super) async fn reap_run(&self, run_id: &str, reason: &str) -> Result<bool> {
+    pub(super) async fn reap_run(&self, run_id: &str, reason: &str, seen: Option<&RunnerSeen>) -> Result<bool> {
         const A: &str = "end a run of a dead runner";
         let mut c = self.client(A).await?;
         let tx = c.transaction().await.map_err(|e| pg_err(A, &e))?;
@@ -676,8 +777,15 @@ impl PostgresStore {
             return Ok(false);
         };
         let data: Option<Value> = Decode { row: &row, table: &self.inner.tables.runs }.json(0)?;
-        let data = reaped_run_data(data.unwrap_or(Value::Null), reason);
-        let n = tx.execute(&self.inner.sql.reap_run, &[&run_id, &data, &now()]).await.map_err(|e| pg_err(A, &e))?;
+        let data = without_nul(&reaped_run_data(data.unwrap_or(Value::Null), reason));
+        let n = match seen {
+            None => tx.execute(&self.inner.sql.reap_run, &[&run_id, &data, &now()]).await,
+            Some(s) => {
+                let hb = s.heartbeat_at.unwrap_or(i64::MIN);
+                tx.execute(&self.inner.sql.reap_run_if_stale, &[&run_id, &data, &now(), &s.runner_id, &hb]).await
+            }
+        }
+        .map_err(|e| pg_err(A, &e))?;
         tx.commit().await.map_err(|e| pg_err(A, &e))?;
         Ok(n > 0)
     }
@@ -690,12 +798,12 @@ impl PostgresStore {
                 &self.inner.sql.upsert_memory,
                 &[
                     &m.memory_id,
-                    &m.memory,
+                    &storable(&m.memory).as_ref(),
                     &m.input,
                     &m.agent_id,
                     &m.team_id,
                     &m.user_id,
-                    &m.topics,
+                    &storable_opt(&m.topics).as_deref(),
                     &m.feedback,
                     &m.created_at,
                     &now(),

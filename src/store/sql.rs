@@ -53,9 +53,16 @@ pub(crate) struct Statements {
     /// Inserts a session; when it exists, does nothing (PostgreSQL `ON CONFLICT DO NOTHING`).
     pub insert_session: String,
     pub delete_session: String,
+    /// Records a runner; its heartbeat is the database's clock.
     pub upsert_runner: String,
     pub heartbeat_runner: String,
     pub delete_runner: String,
+    /// Removes a runner only if it has not heartbeated since it was seen.
+    pub delete_stale_runner: String,
+    /// Sets a runner's heartbeat to 0 (declared gone).
+    pub expire_runner: String,
+    /// The database's clock (epoch seconds): every heartbeat is written and judged by it.
+    pub clock: String,
     pub list_runners: String,
     /// Runs not finished, with `run_data.runner.id`.
     pub in_flight_runs: String,
@@ -63,6 +70,8 @@ pub(crate) struct Statements {
     pub in_flight_run_data: String,
     /// Ends a run still in flight (compare-and-set on its status).
     pub reap_run: String,
+    /// Ends a run still in flight whose runner has not heartbeated since it was seen.
+    pub reap_run_if_stale: String,
 }
 
 impl Statements {
@@ -74,6 +83,10 @@ impl Statements {
         let (sessions, runs, memories, runners) = (q(&t.sessions), q(&t.runs), q(&t.memories), q(&t.runners));
         let for_update = if dialect == Dialect::Postgres { " FOR UPDATE" } else { "" };
         let json = |n: u32| if dialect == Dialect::Postgres { format!("${n}::jsonb") } else { format!("${n}") };
+        let db_now = match dialect {
+            Dialect::Sqlite => "unixepoch()",
+            Dialect::Postgres => "CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)",
+        };
         let s = Statements {
             dialect,
             get_session: format!("SELECT {SESSION_COLUMNS} FROM {sessions} WHERE session_id = $1"),
@@ -88,6 +101,7 @@ impl Statements {
                  user_id = COALESCE(excluded.user_id, {sessions}.user_id), session_data = excluded.session_data, \
                  agent_data = excluded.agent_data, team_data = excluded.team_data, workflow_data = excluded.workflow_data, \
                  metadata = excluded.metadata, summary = excluded.summary, updated_at = excluded.updated_at \
+                 WHERE {sessions}.user_id IS NULL OR excluded.user_id IS NULL OR {sessions}.user_id = excluded.user_id \
                  RETURNING {SESSION_COLUMNS}",
                 json(7),
                 json(8),
@@ -163,11 +177,14 @@ impl Statements {
             ),
             delete_session: format!("DELETE FROM {sessions} WHERE session_id = $1"),
             upsert_runner: format!(
-                "INSERT INTO {runners} ({RUNNER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                "INSERT INTO {runners} ({RUNNER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, {db_now}, $7) \
                  ON CONFLICT (runner_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at"
             ),
-            heartbeat_runner: format!("UPDATE {runners} SET heartbeat_at = $2 WHERE runner_id = $1"),
+            heartbeat_runner: format!("UPDATE {runners} SET heartbeat_at = {db_now} WHERE runner_id = $1"),
             delete_runner: format!("DELETE FROM {runners} WHERE runner_id = $1"),
+            delete_stale_runner: format!("DELETE FROM {runners} WHERE runner_id = $1 AND heartbeat_at <= $2"),
+            clock: format!("SELECT {db_now}"),
+            expire_runner: format!("UPDATE {runners} SET heartbeat_at = 0 WHERE runner_id = $1"),
             list_runners: format!("SELECT {RUNNER_COLUMNS} FROM {runners} ORDER BY started_at, runner_id"),
             in_flight_runs: {
                 let runner = match dialect {
@@ -186,6 +203,12 @@ impl Statements {
             reap_run: format!(
                 "UPDATE {runs} SET status = 'ERROR', run_data = {}, updated_at = $3 \
                  WHERE run_id = $1 AND status IN ('PENDING', 'RUNNING')",
+                json(2)
+            ),
+            reap_run_if_stale: format!(
+                "UPDATE {runs} SET status = 'ERROR', run_data = {}, updated_at = $3 \
+                 WHERE run_id = $1 AND status IN ('PENDING', 'RUNNING') \
+                 AND NOT EXISTS (SELECT 1 FROM {runners} WHERE runner_id = $4 AND heartbeat_at > $5)",
                 json(2)
             ),
             sessions,
@@ -219,10 +242,14 @@ impl Statements {
                 &mut self.upsert_runner,
                 &mut self.heartbeat_runner,
                 &mut self.delete_runner,
+                &mut self.delete_stale_runner,
+                &mut self.clock,
+                &mut self.expire_runner,
                 &mut self.list_runners,
                 &mut self.in_flight_runs,
                 &mut self.in_flight_run_data,
                 &mut self.reap_run,
+                &mut self.reap_run_if_stale,
             ] {
                 *field = sqlite_params(field);
             }

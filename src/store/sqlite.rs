@@ -13,8 +13,8 @@ use tokio::sync::Semaphore;
 
 use super::sql::{Dialect, Listing, Param, Statements, memory_listing, session_listing};
 use super::{
-    BeginRun, Begun, Conflict, InFlightRun, Memory, MemoryQuery, Page, Result, Run, RunStatus, RunnerRow, Session,
-    SessionChange, SessionQuery, StoreError, admit, check_owner, decode_json, now, reaped_run_data,
+    BeginRun, Begun, Conflict, InFlightRun, Memory, MemoryQuery, Page, Result, Run, RunStatus, RunnerRow, RunnerSeen,
+    Session, SessionChange, SessionQuery, StoreError, admit, check_owner, decode_json, now, reaped_run_data,
 };
 use crate::config::TableNames;
 
@@ -43,7 +43,15 @@ struct Inner {
     /// Idle connections; taken by an operation, returned after it. Dropped with the store.
     idle: Mutex<Vec<Connection>>,
     /// Bounds the connections in use to [`POOL_SIZE`].
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
+}
+
+impl Inner {
+    async fn permits_owned(
+        self: Arc<Self>,
+    ) -> std::result::Result<tokio::sync::OwnedSemaphorePermit, tokio::sync::AcquireError> {
+        self.permits.clone().acquire_owned().await
+    }
 }
 
 fn err(action: &str, e: impl std::fmt::Display) -> StoreError {
@@ -107,6 +115,9 @@ impl Drop for Write<'_> {
 /// background task checkpoints instead) and a bound on the WAL file's size.
 fn store_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = connect(path, false)?;
+    // Every statement of the store stays prepared (rusqlite keeps 16 by default; the store has
+    // about 25).
+    conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     Ok(conn)
@@ -386,7 +397,7 @@ impl SqliteStore {
                 tables: tables.clone(),
                 sql: Statements::new(Dialect::Sqlite, None, tables),
                 idle: Mutex::new(Vec::new()),
-                permits: Semaphore::new(POOL_SIZE),
+                permits: Arc::new(Semaphore::new(POOL_SIZE)),
             }),
         };
         let table = tables.sessions.clone();
@@ -417,9 +428,12 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Op<T> + Send + 'static,
     {
-        let permit = self.inner.permits.acquire().await.map_err(|e| err(action, e))?;
+        // The permit goes with the work: a caller that stops waiting does not free a
+        // connection the blocking thread still uses.
+        let permit = self.inner.clone().permits_owned().await.map_err(|e| err(action, e))?;
         let inner = self.inner.clone();
-        let result = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = inner.idle.lock().ok().and_then(|mut v| v.pop());
             let mut conn = match conn {
                 Some(c) => c,
@@ -439,9 +453,7 @@ impl SqliteStore {
             })
         })
         .await
-        .map_err(|e| err(action, e))?;
-        drop(permit);
-        result
+        .map_err(|e| err(action, e))?
     }
 
     pub(super) async fn upsert_session(&self, s: &Session) -> Result<Session> {
@@ -454,11 +466,18 @@ impl SqliteStore {
             if let (Some(Some(existing)), Some(new)) = (&owner, &s.user_id)
                 && existing != new
             {
-                return Err(StoreError::Conflict(Conflict::NotOwner { session_id: s.session_id.clone() }).into());
+                return Err(
+                    StoreError::Conflict(Conflict::NotOwner { session_id: s.session_id.clone(), owned: true }).into()
+                );
             }
             let values = session_values(&s, now());
-            let stored =
-                tx.prepare_cached(&inner.sql.upsert_session)?.query_row(params_from_iter(&values), session_row)?;
+            let stored = tx
+                .prepare_cached(&inner.sql.upsert_session)?
+                .query_row(params_from_iter(&values), session_row)
+                .optional()?
+                .ok_or_else(|| {
+                    StoreError::Conflict(Conflict::NotOwner { session_id: s.session_id.clone(), owned: true })
+                })?;
             tx.commit()?;
             Ok(stored)
         })
@@ -663,7 +682,6 @@ impl SqliteStore {
                 r.pid,
                 r.process_start,
                 r.started_at,
-                r.heartbeat_at,
                 r.version
             ])?;
             Ok(())
@@ -671,14 +689,15 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn heartbeat_runner(&self, runner_id: &str, at: i64) -> Result<bool> {
+    pub(super) async fn heartbeat_runner(&self, runner_id: &str) -> Result<bool> {
         let inner = self.inner.clone();
         let id = runner_id.to_string();
-        self.with(
-            "heartbeat",
-            move |c| Ok(c.prepare_cached(&inner.sql.heartbeat_runner)?.execute(params![id, at])? > 0),
-        )
-        .await
+        self.with("heartbeat", move |c| Ok(c.prepare_cached(&inner.sql.heartbeat_runner)?.execute([id])? > 0)).await
+    }
+
+    pub(super) async fn clock(&self) -> Result<i64> {
+        let inner = self.inner.clone();
+        self.with("read the clock", move |c| Ok(c.prepare_cached(&inner.sql.clock)?.query_row([], |r| r.get(0))?)).await
     }
 
     pub(super) async fn remove_runner(&self, runner_id: &str) -> Result<()> {
@@ -691,11 +710,36 @@ impl SqliteStore {
         .await
     }
 
+    pub(super) async fn expire_runner(&self, runner_id: &str) -> Result<bool> {
+        let inner = self.inner.clone();
+        let id = runner_id.to_string();
+        self.with("expire a runner", move |c| Ok(c.prepare_cached(&inner.sql.expire_runner)?.execute([id])? > 0)).await
+    }
+
+    pub(super) async fn remove_stale_runner(&self, runner_id: &str, seen: i64) -> Result<bool> {
+        let inner = self.inner.clone();
+        let id = runner_id.to_string();
+        self.with("remove a runner", move |c| {
+            Ok(c.prepare_cached(&inner.sql.delete_stale_runner)?.execute(params![id, seen])? > 0)
+        })
+        .await
+    }
+
     pub(super) async fn runners(&self) -> Result<Vec<RunnerRow>> {
         let inner = self.inner.clone();
         self.with("list runners", move |c| {
             let mut stmt = c.prepare_cached(&inner.sql.list_runners)?;
-            Ok(stmt.query_map([], runner_row)?.collect::<rusqlite::Result<Vec<_>>>()?)
+            // A row that cannot be read (written by something else) is skipped: it must not stop
+            // the reaper from ending the runs of the runners it can read. Its runs are then
+            // those of a runner with no record.
+            let rows = stmt.query_map([], runner_row)?.filter_map(|r| match r {
+                Ok(row) => Some(row),
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipped a runner row that cannot be read");
+                    None
+                }
+            });
+            Ok(rows.collect())
         })
         .await
     }
@@ -718,16 +762,25 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn reap_run(&self, run_id: &str, reason: &str) -> Result<bool> {
+    pub(super) async fn reap_run(&self, run_id: &str, reason: &str, seen: Option<&RunnerSeen>) -> Result<bool> {
         let inner = self.inner.clone();
-        let (id, reason) = (run_id.to_string(), reason.to_string());
+        let (id, reason, seen) = (run_id.to_string(), reason.to_string(), seen.cloned());
         self.with("end a run of a dead runner", move |c| {
             let tx = Write::begin(c)?;
             let data: Option<Option<String>> =
                 tx.prepare_cached(&inner.sql.in_flight_run_data)?.query_row([&id], |r| r.get(0)).optional()?;
             let Some(data) = data else { return Ok(false) };
-            let data = reaped_run_data(data.map(|t| decode_json(&t)).unwrap_or(Value::Null), &reason);
-            let n = tx.prepare_cached(&inner.sql.reap_run)?.execute(params![id, data.to_string(), now()])?;
+            let data = reaped_run_data(data.map(|t| decode_json(&t)).unwrap_or(Value::Null), &reason).to_string();
+            let n = match &seen {
+                None => tx.prepare_cached(&inner.sql.reap_run)?.execute(params![id, data, now()])?,
+                Some(s) => tx.prepare_cached(&inner.sql.reap_run_if_stale)?.execute(params![
+                    id,
+                    data,
+                    now(),
+                    s.runner_id,
+                    s.heartbeat_at.unwrap_or(i64::MIN)
+                ])?,
+            };
             tx.commit()?;
             Ok(n > 0)
         })
