@@ -281,6 +281,14 @@ agents:
 }
 
 /// Spawns the binary in `dir` with piped stdio and an empty environment (plus `PATH`).
+/// A `chat` with the slow agent whose first turn is RUNNING.
+fn chat_in_a_slow_turn(dir: &Path) -> Child {
+    let mut child = spawn(dir, &["chat", "app.yaml", "--agent", "slow"]);
+    child.stdin.as_mut().unwrap().write_all(b"slow question\n").unwrap();
+    wait_for_runs(dir, 20, "a RUNNING run", |rows| rows.len() == 1 && rows[0].status.as_deref() == Some("RUNNING"));
+    child
+}
+
 fn spawn(dir: &Path, args: &[&str]) -> Child {
     let mut cmd = std::process::Command::new(BIN);
     cmd.env_clear().current_dir(dir).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -749,11 +757,7 @@ fn chat_respects_the_session_owner() {
 fn ctrl_c_cancels_a_chat_turn_and_the_chat_goes_on() {
     let (port, bodies) = slow_server();
     let dir = setup(&slow_config(port));
-    let mut child = spawn(dir.path(), &["chat", "app.yaml", "--agent", "slow"]);
-    child.stdin.as_mut().unwrap().write_all(b"slow question\n").unwrap();
-    wait_for_runs(dir.path(), 20, "a RUNNING run", |rows| {
-        rows.len() == 1 && rows[0].status.as_deref() == Some("RUNNING")
-    });
+    let mut child = chat_in_a_slow_turn(dir.path());
     // Let the turn reach the model call (and its Ctrl-C watcher start) before interrupting.
     std::thread::sleep(Duration::from_millis(300));
     sigint(&child);
@@ -849,11 +853,7 @@ fn sigterm_and_sighup_cancel_a_run_and_store_it_cancelled() {
 fn sigterm_during_a_chat_turn_stores_it_cancelled_and_ends_the_chat() {
     let (port, _bodies) = slow_server();
     let dir = setup(&slow_config(port));
-    let mut child = spawn(dir.path(), &["chat", "app.yaml", "--agent", "slow"]);
-    child.stdin.as_mut().unwrap().write_all(b"slow question\n").unwrap();
-    wait_for_runs(dir.path(), 20, "a RUNNING run", |rows| {
-        rows.len() == 1 && rows[0].status.as_deref() == Some("RUNNING")
-    });
+    let mut child = chat_in_a_slow_turn(dir.path());
     std::thread::sleep(Duration::from_millis(300));
     signal(&child, "TERM");
     // The chat ends by itself: stdin is still open.

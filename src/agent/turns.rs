@@ -52,6 +52,15 @@ pub(super) struct Record {
     pub first_token: Option<f64>,
 }
 
+/// The tool message answering a call that was not run: the model is told why, and may try again.
+fn not_run(call_id: &str, tool_name: &str, text: &str) -> Value {
+    let mut message = stored("tool", Some(text), now());
+    message["tool_call_id"] = json!(call_id);
+    message["tool_name"] = json!(tool_name);
+    message["tool_call_error"] = json!(true);
+    message
+}
+
 fn unix_now_f64() -> f64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9
 }
@@ -134,11 +143,7 @@ impl Turns<'_> {
                         limit.unwrap_or(0),
                         call.name
                     );
-                    let mut tool_message = stored("tool", Some(&text), now());
-                    tool_message["tool_call_id"] = json!(call.id);
-                    tool_message["tool_name"] = json!(call.name);
-                    tool_message["tool_call_error"] = json!(true);
-                    record.messages.push(tool_message);
+                    record.messages.push(not_run(&call.id, &call.name, &text));
                     continue;
                 }
                 let Some(tool) = tools.get(&call.name) else {
@@ -162,11 +167,7 @@ impl Turns<'_> {
                         "Error: the arguments of `{}` nest deeper than {MAX_ARGS_DEPTH} levels; the tool was not run",
                         call.name
                     );
-                    let mut tool_message = stored("tool", Some(&text), now());
-                    tool_message["tool_call_id"] = json!(call.id);
-                    tool_message["tool_name"] = json!(call.name);
-                    tool_message["tool_call_error"] = json!(true);
-                    record.messages.push(tool_message);
+                    record.messages.push(not_run(&call.id, &call.name, &text));
                     continue;
                 }
                 self.scope.emit(EventKind::ToolCallStarted {
