@@ -83,6 +83,9 @@ impl Statements {
         let (sessions, runs, memories, runners) = (q(&t.sessions), q(&t.runs), q(&t.memories), q(&t.runners));
         let for_update = if dialect == Dialect::Postgres { " FOR UPDATE" } else { "" };
         let json = |n: u32| if dialect == Dialect::Postgres { format!("${n}::jsonb") } else { format!("${n}") };
+        // A session row's values: six plain, six JSON, two timestamps.
+        let session_values =
+            format!("$1, $2, $3, $4, $5, $6, {}, $13, $14", (7..=12).map(json).collect::<Vec<_>>().join(", "));
         let db_now = match dialect {
             Dialect::Sqlite => "unixepoch()",
             Dialect::Postgres => "CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)",
@@ -95,20 +98,14 @@ impl Statements {
             ),
             session_owner: format!("SELECT user_id FROM {sessions} WHERE session_id = $1{for_update}"),
             upsert_session: format!(
-                "INSERT INTO {sessions} ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, {}, {}, {}, {}, {}, {}, $13, $14) \
+                "INSERT INTO {sessions} ({SESSION_COLUMNS}) VALUES ({session_values}) \
                  ON CONFLICT (session_id) DO UPDATE SET session_type = excluded.session_type, agent_id = excluded.agent_id, \
                  team_id = excluded.team_id, workflow_id = excluded.workflow_id, \
                  user_id = COALESCE(excluded.user_id, {sessions}.user_id), session_data = excluded.session_data, \
                  agent_data = excluded.agent_data, team_data = excluded.team_data, workflow_data = excluded.workflow_data, \
                  metadata = excluded.metadata, summary = excluded.summary, updated_at = excluded.updated_at \
                  WHERE {sessions}.user_id IS NULL OR excluded.user_id IS NULL OR {sessions}.user_id = excluded.user_id \
-                 RETURNING {SESSION_COLUMNS}",
-                json(7),
-                json(8),
-                json(9),
-                json(10),
-                json(11),
-                json(12)
+                 RETURNING {SESSION_COLUMNS}"
             ),
             update_session: format!(
                 "UPDATE {sessions} SET session_data = {}, metadata = {}, summary = {}, updated_at = $5, agent_data = {}, \
@@ -166,14 +163,8 @@ impl Statements {
             get_memory: format!("SELECT {MEMORY_COLUMNS} FROM {memories} WHERE memory_id = $1"),
             delete_memory: format!("DELETE FROM {memories} WHERE memory_id = $1"),
             insert_session: format!(
-                "INSERT INTO {sessions} ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, {}, {}, {}, {}, {}, {}, $13, $14) \
-                 ON CONFLICT (session_id) DO NOTHING",
-                json(7),
-                json(8),
-                json(9),
-                json(10),
-                json(11),
-                json(12)
+                "INSERT INTO {sessions} ({SESSION_COLUMNS}) VALUES ({session_values}) \
+                 ON CONFLICT (session_id) DO NOTHING"
             ),
             delete_session: format!("DELETE FROM {sessions} WHERE session_id = $1"),
             upsert_runner: format!(
