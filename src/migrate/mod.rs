@@ -11,6 +11,7 @@
 
 mod postgres;
 mod sqlite;
+pub(crate) mod statements;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -82,12 +83,14 @@ pub enum MigrateError {
         help: String,
     },
     /// A migration failed; the ones listed in `applied` were committed before it.
-    #[error("migration {failed} of database `{db}` failed: {message}")]
+    #[error("migration {failed} of database `{db}` failed{at}: {message}")]
     Failed {
         /// Database id.
         db: String,
         /// The failing migration (`V2__name`).
         failed: String,
+        /// ` at <file>:<line>` of the failing statement, when known.
+        at: String,
         /// Versions committed by this run before the failure.
         applied: Vec<String>,
         /// The database's message.
@@ -281,6 +284,14 @@ fn read_folder(folder: &Path) -> Result<Vec<Planned>, String> {
             continue;
         }
         let sql = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Some(s) = statements::transaction_control(&sql) {
+            return Err(format!(
+                "{}:{}: `{}` controls the transaction, which a migration may not do: agno-run runs each migration in a transaction of its own (so a failure leaves nothing half applied); remove the statement",
+                path.display(),
+                s.line,
+                s.text.lines().next().unwrap_or_default()
+            ));
+        }
         let name = name.to_string();
         out.push(planned(Set::User, &name, sql, Some(path))?);
     }
@@ -317,6 +328,9 @@ pub async fn status(db: &DatabaseConfig) -> Result<Status, MigrateError> {
     }
 }
 
+/// The columns of a table: name and declared type.
+pub(crate) type Columns = Vec<(String, String)>;
+
 /// What a backend found in a database before migrating it.
 #[derive(Debug, Default)]
 pub(crate) struct Inspection {
@@ -327,8 +341,8 @@ pub(crate) struct Inspection {
     /// Another table holding agno-run's built-in history (the config's `migrations_table`
     /// changed after the database was migrated).
     pub other_history: Option<String>,
-    /// Columns of the Agno tables that exist (configured names).
-    pub columns: std::collections::HashMap<String, Vec<String>>,
+    /// Columns of the Agno tables that exist (configured names): name and declared type.
+    pub columns: std::collections::HashMap<String, Columns>,
     /// Agno schema-version stamps of those tables.
     pub stamps: std::collections::HashMap<String, String>,
 }
@@ -543,13 +557,14 @@ pub(crate) fn required_columns(tables: &TableNames) -> [(String, &'static [&'sta
 /// `columns(table)` returns None for a missing table; `stamp(table)` the recorded version.
 pub(crate) fn check_adoption(
     db: &DatabaseConfig,
-    columns: &dyn Fn(&str) -> Option<Vec<String>>,
+    columns: &dyn Fn(&str) -> Option<Columns>,
     stamp: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), MigrateError> {
+    let sqlite = !matches!(db.backend, Backend::Postgres { .. });
     let refused = |reason: String, help: &str| MigrateError::Refused { db: db.id.clone(), reason, help: help.into() };
     let sessions_cols = columns(&db.tables.sessions);
     if let Some(cols) = &sessions_cols
-        && cols.iter().any(|c| c == "runs")
+        && cols.iter().any(|c| c.0 == "runs")
         && columns(&db.tables.runs).is_none()
     {
         return Err(refused(
@@ -562,12 +577,24 @@ pub(crate) fn check_adoption(
     }
     for (table, required) in required_columns(&db.tables) {
         let Some(cols) = columns(&table) else { continue };
-        let missing: Vec<&str> = required.iter().copied().filter(|c| !cols.iter().any(|x| x == c)).collect();
+        let missing: Vec<&str> = required.iter().copied().filter(|c| !cols.iter().any(|x| x.0 == *c)).collect();
         if !missing.is_empty() {
             return Err(refused(
                 format!("the existing table `{table}` lacks the columns {} of Agno 3.x", missing.join(", ")),
                 "point the config at Agno 3.x tables (session_table, runs_table, memory_table), or upgrade the database with Python Agno's MigrationManager",
             ));
+        }
+        for (column, declared) in cols.iter().filter(|c| required.contains(&c.0.as_str())) {
+            let kind = column_kind(column);
+            if !kind.accepts(declared, sqlite) {
+                return Err(refused(
+                    format!(
+                        "the column `{column}` of the existing table `{table}` has the type `{declared}`; Agno 3.x's is {}",
+                        kind.expected(sqlite)
+                    ),
+                    "agno-run reads and writes these tables as Agno 3.x does; point the config at Agno 3.x tables, or fix the column's type",
+                ));
+            }
         }
         if let Some(version) = stamp(&table)
             && version_lt(&version, AGNO_SCHEMA_VERSION)
@@ -581,6 +608,59 @@ pub(crate) fn check_adoption(
         }
     }
     Ok(())
+}
+
+/// What a column of Agno's tables holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ColumnKind {
+    Text,
+    Json,
+    Integer,
+}
+
+fn column_kind(column: &str) -> ColumnKind {
+    match column {
+        "session_data" | "agent_data" | "team_data" | "workflow_data" | "metadata" | "summary" | "run_data"
+        | "memory" | "topics" => ColumnKind::Json,
+        "created_at" | "updated_at" | "run_index" => ColumnKind::Integer,
+        _ => ColumnKind::Text,
+    }
+}
+
+impl ColumnKind {
+    /// Whether a column declared `declared` holds this kind as agno-run reads it: on
+    /// PostgreSQL the types tokio-postgres decodes (`information_schema` names); on SQLite the
+    /// type affinities that keep the values as written (an id in an INTEGER column would come
+    /// back as a number, a time in a TEXT column as text).
+    fn accepts(self, declared: &str, sqlite: bool) -> bool {
+        let t = declared.to_ascii_uppercase();
+        if sqlite {
+            let integer = t.contains("INT");
+            let text = !integer && (t.contains("CHAR") || t.contains("CLOB") || t.contains("TEXT"));
+            let real = !integer && !text && (t.contains("REAL") || t.contains("FLOA") || t.contains("DOUB"));
+            return match self {
+                ColumnKind::Text => text,
+                ColumnKind::Json => !integer && !real,
+                ColumnKind::Integer => integer,
+            };
+        }
+        match self {
+            ColumnKind::Text => matches!(t.as_str(), "CHARACTER VARYING" | "TEXT" | "CHARACTER" | "NAME"),
+            ColumnKind::Json => matches!(t.as_str(), "JSON" | "JSONB"),
+            ColumnKind::Integer => t == "BIGINT",
+        }
+    }
+
+    fn expected(self, sqlite: bool) -> &'static str {
+        match (self, sqlite) {
+            (ColumnKind::Text, true) => "VARCHAR (text affinity)",
+            (ColumnKind::Json, true) => "JSON",
+            (ColumnKind::Integer, true) => "BIGINT (integer affinity)",
+            (ColumnKind::Text, false) => "VARCHAR",
+            (ColumnKind::Json, false) => "JSONB",
+            (ColumnKind::Integer, false) => "BIGINT",
+        }
+    }
 }
 
 fn version_lt(a: &str, b: &str) -> bool {
@@ -605,15 +685,87 @@ pub(crate) fn from_refinery(
         _ => MigrateError::Failed {
             db: db.id.clone(),
             failed: current.name.clone(),
+            at: String::new(),
             applied: before.iter().map(|m| m.name.clone()).collect(),
-            message: e.to_string(),
+            message: cause(e),
         },
+    }
+}
+
+/// The database's own words for a failed migration: refinery says only "error applying
+/// migration", and tokio-postgres's display only "db error"; the server's message, detail and
+/// hint are in the error's sources.
+fn cause(e: &refinery::Error) -> String {
+    let first = std::error::Error::source(e);
+    let mut source = first;
+    while let Some(s) = source {
+        if let Some(pg) = s.downcast_ref::<tokio_postgres::Error>()
+            && let Some(d) = pg.as_db_error()
+        {
+            let mut m = format!("{} (SQLSTATE {})", d.message(), d.code().code());
+            if let Some(detail) = d.detail() {
+                m.push_str(&format!("; detail: {detail}"));
+            }
+            if let Some(hint) = d.hint() {
+                m.push_str(&format!("; hint: {hint}"));
+            }
+            return m;
+        }
+        source = s.source();
+    }
+    // The driver's own error (rusqlite's names the table or the syntax); refinery's wrapper
+    // adds nothing.
+    first.map_or_else(|| e.to_string(), ToString::to_string)
+}
+
+impl MigrateError {
+    /// Adds where the failing statement is (` at <file>:<line>`, or the line in a built-in
+    /// migration) to a [`MigrateError::Failed`].
+    pub(crate) fn at_line(mut self, m: &Planned, line: Option<usize>) -> Self {
+        if let (MigrateError::Failed { at, .. }, Some(line)) = (&mut self, line) {
+            *at = match &m.file {
+                Some(f) => format!(" at {}:{line}", f.display()),
+                None => format!(" at line {line} of the built-in migration"),
+            };
+        }
+        self
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validation_knows_every_index_the_migrations_create() {
+        let placeholder = |key: &str| match key {
+            "versions_table" => "versions_name",
+            "session_table" => "sessions_name",
+            "runs_table" => "runs_name",
+            _ => "memories_name",
+        };
+        for (_, sqlite_sql, pg_sql) in BUILT_IN {
+            for sql in [sqlite_sql, pg_sql] {
+                let mut found: Vec<String> = sql
+                    .lines()
+                    .filter_map(|l| l.split("INDEX IF NOT EXISTS \"idx_{").nth(1))
+                    .filter_map(|rest| rest.split('"').next())
+                    .map(str::to_string)
+                    .collect();
+                found.sort();
+                let mut known: Vec<String> = Vec::new();
+                if sql.contains("INDEX") {
+                    for (key, suffixes) in crate::config::check::INDEXES {
+                        if sql.contains(&format!("idx_{{{}}}", placeholder(key))) {
+                            known.extend(suffixes.iter().map(|s| format!("{}}}_{s}", placeholder(key))));
+                        }
+                    }
+                }
+                known.sort();
+                assert_eq!(found, known);
+            }
+        }
+    }
 
     #[test]
     fn templates_get_quoted_configured_names() {

@@ -40,11 +40,11 @@ fn sql_err(db: &DatabaseConfig, e: &tokio_postgres::Error) -> MigrateError {
 
 async fn connect(db: &DatabaseConfig) -> Result<(Client, String), MigrateError> {
     let t = target(db);
-    let config = parse_url(t.url).map_err(|message| MigrateError::Connect { db: db.id.clone(), message })?;
-    let client = connect_with_retry(&config, Duration::from_secs_f64(t.timeout))
+    let target = parse_url(t.url).map_err(|message| MigrateError::Connect { db: db.id.clone(), message })?;
+    let client = connect_with_retry(&target, Duration::from_secs_f64(t.timeout))
         .await
         .map_err(|message| MigrateError::Connect { db: db.id.clone(), message })?;
-    Ok((client, format!("postgres {} schema {}", endpoint(&config), t.schema)))
+    Ok((client, format!("postgres {} schema {}", endpoint(&target.config), t.schema)))
 }
 
 /// The advisory-lock key of a database's schema: 64 bits of a stable hash.
@@ -68,8 +68,11 @@ async fn lock(
     let start = Instant::now();
     let mut told = false;
     loop {
-        let got: bool =
-            c.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await.map_err(|e| sql_err(db, &e))?.get(0);
+        let got: bool = c
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| sql_err(db, &e))?;
         if got {
             return Ok(());
         }
@@ -83,7 +86,8 @@ async fn lock(
                 .await
                 .ok()
                 .flatten()
-                .map(|r| format!(" (PostgreSQL backend pid {})", r.get::<_, i32>(0)))
+                .and_then(|r| r.try_get::<_, i32>(0).ok())
+                .map(|pid| format!(" (PostgreSQL backend pid {pid})"))
                 .unwrap_or_default();
             return Err(MigrateError::Locked { db: db.id.clone(), holder, waited: start.elapsed() });
         }
@@ -111,14 +115,19 @@ async fn read_history(c: &Client, schema: &str, table: &str, set: Set) -> Result
     let sql =
         format!("SELECT version, name, applied_on, checksum FROM {}.{} ORDER BY version", quote(schema), quote(table));
     let rows = c.query(&sql, &[]).await?;
-    Ok(rows
-        .iter()
+    rows.iter()
         .map(|r| {
-            let version: i32 = r.get(0);
-            let name: String = r.get(1);
-            Recorded { set, version, name: full_name(version, &name), applied_on: r.get(2), checksum: r.get(3) }
+            let version: i32 = r.try_get(0)?;
+            let name: String = r.try_get(1)?;
+            Ok(Recorded {
+                set,
+                version,
+                name: full_name(version, &name),
+                applied_on: r.try_get(2)?,
+                checksum: r.try_get(3)?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Everything `assess` needs to know of the schema.
@@ -133,18 +142,22 @@ async fn inspect(db: &DatabaseConfig, c: &Client, schema: &str) -> Result<Inspec
     for (table, _) in required_columns(&db.tables) {
         let rows = c
             .query(
-                "SELECT column_name::text FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2",
+                "SELECT column_name::text, data_type::text FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2",
                 &[&schema, &table],
             )
             .await?;
         if !rows.is_empty() {
-            found.columns.insert(table.clone(), rows.iter().map(|r| r.get::<_, String>(0)).collect());
+            let columns = rows
+                .iter()
+                .map(|r| Ok((r.try_get::<_, String>(0)?, r.try_get::<_, String>(1)?)))
+                .collect::<Result<_, tokio_postgres::Error>>()?;
+            found.columns.insert(table.clone(), columns);
         }
         if versions {
             let sql =
                 format!("SELECT version FROM {}.{} WHERE table_name = $1", quote(schema), quote(&db.tables.versions));
             if let Some(r) = c.query_opt(&sql, &[&table]).await? {
-                found.stamps.insert(table.clone(), r.get::<_, String>(0));
+                found.stamps.insert(table.clone(), r.try_get::<_, String>(0)?);
             }
         }
     }
@@ -156,7 +169,7 @@ async fn inspect(db: &DatabaseConfig, c: &Client, schema: &str) -> Result<Inspec
         )
         .await?;
     for row in candidates {
-        let t: String = row.get(0);
+        let t: String = row.try_get(0)?;
         if t == built_in_table || t == user_table {
             continue;
         }
@@ -215,12 +228,30 @@ async fn apply_locked(
             let start = Instant::now();
             let mut runner = Runner::new(&migrations).set_target(Target::Version(m.version));
             runner.set_migration_table_name(&table);
-            runner.run_async(c).await.map_err(|e| from_refinery(db, &e, m, &done))?;
+            if let Err(e) = runner.run_async(c).await {
+                let line = failing_line(c, &m.sql).await;
+                return Err(from_refinery(db, &e, m, &done).at_line(m, line));
+            }
             progress(Event::Applied(m.clone(), start.elapsed()));
             done.push(m.clone());
         }
     }
     Ok(done)
+}
+
+/// The line of the statement of `sql` that fails, found by running its statements one by one
+/// in a transaction that is then rolled back (see the SQLite twin).
+async fn failing_line(c: &Client, sql: &str) -> Option<usize> {
+    c.batch_execute("BEGIN").await.ok()?;
+    let mut line = None;
+    for s in super::statements::split(sql) {
+        if c.batch_execute(s.text).await.is_err() {
+            line = Some(s.line);
+            break;
+        }
+    }
+    let _ = c.batch_execute("ROLLBACK").await;
+    line
 }
 
 pub(super) async fn status(

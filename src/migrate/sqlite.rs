@@ -34,30 +34,72 @@ pub(crate) fn lock_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-fn lock(db: &DatabaseConfig, path: &Path, timeout: Duration, waiting: &dyn Fn()) -> Result<File, MigrateError> {
+/// The migration lock of one SQLite file: an exclusive `flock` on `<db>.migrate.lock`, removed
+/// when released, so nothing is left beside the database (or in a config folder under git).
+struct Lock {
+    file: File,
+    path: PathBuf,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Removed while still held: a waiter that opened this file finds, once it gets the
+        // lock, that the path no longer names it, and starts again on a new file.
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
+/// Whether `file` is still the file at `path` (not removed or replaced by a former holder).
+fn still_at(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
+    }
+}
+
+fn lock(db: &DatabaseConfig, path: &Path, timeout: Duration, waiting: &dyn Fn()) -> Result<Lock, MigrateError> {
     let lock_file = lock_path(path);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_file)
-        .map_err(|e| connect_err(db, &lock_file, e))?;
     let start = Instant::now();
     let mut told = false;
     loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < timeout => {
-                if !told {
-                    waiting();
-                    told = true;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_file)
+            .map_err(|e| connect_err(db, &lock_file, e))?;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < timeout => {
+                    if !told {
+                        waiting();
+                        told = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
                 }
-                std::thread::sleep(Duration::from_millis(50));
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(MigrateError::Locked {
+                        db: db.id.clone(),
+                        holder: String::new(),
+                        waited: start.elapsed(),
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(connect_err(db, &lock_file, e)),
             }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(MigrateError::Locked { db: db.id.clone(), holder: String::new(), waited: start.elapsed() });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(connect_err(db, &lock_file, e)),
+        }
+        if still_at(&file, &lock_file) {
+            return Ok(Lock { file, path: lock_file });
         }
     }
 }
@@ -82,12 +124,14 @@ fn read_history(c: &Connection, table: &str, set: Set) -> rusqlite::Result<Vec<R
     rows.collect()
 }
 
-fn columns(c: &Connection, table: &str) -> rusqlite::Result<Option<Vec<String>>> {
+fn columns(c: &Connection, table: &str) -> rusqlite::Result<Option<Vec<(String, String)>>> {
     if !table_exists(c, table)? {
         return Ok(None);
     }
     let mut stmt = c.prepare(&format!("PRAGMA table_info({})", quote(table)))?;
-    let cols = stmt.query_map([], |r| r.get::<_, String>(1))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let cols = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?.unwrap_or_default())))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Some(cols))
 }
 
@@ -114,7 +158,7 @@ fn inspect(db: &DatabaseConfig, c: &Connection) -> rusqlite::Result<Inspection> 
     let tables = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
     for t in tables.into_iter().filter(|t| *t != built_in_table && *t != user_table) {
         let cols = columns(c, &t)?.unwrap_or_default();
-        if ["version", "name", "applied_on", "checksum"].iter().all(|k| cols.iter().any(|c| c == k)) {
+        if ["version", "name", "applied_on", "checksum"].iter().all(|k| cols.iter().any(|c| c.0 == *k)) {
             let sql = format!("SELECT 1 FROM {} WHERE name = ?1", quote(&t));
             if c.query_row(&sql, [recorded_name(super::BUILT_IN[0].0)], |_| Ok(())).optional()?.is_some() {
                 found.other_history = Some(t);
@@ -145,11 +189,21 @@ fn run_set(
         let start = Instant::now();
         let mut runner = Runner::new(&migrations).set_target(Target::Version(m.version));
         runner.set_migration_table_name(&table);
-        runner.run(c).map_err(|e| from_refinery(db, &e, m, done))?;
+        runner.run(c).map_err(|e| from_refinery(db, &e, m, done).at_line(m, failing_line(c, &m.sql)))?;
         send(Event::Applied(m.clone(), start.elapsed()));
         done.push(m.clone());
     }
     Ok(())
+}
+
+/// The line of the statement of `sql` that fails, found by running its statements one by one
+/// in a transaction that is then rolled back (the migration's own transaction is rolled back
+/// already, so nothing changes).
+fn failing_line(c: &Connection, sql: &str) -> Option<usize> {
+    c.execute_batch("BEGIN").ok()?;
+    let line = super::statements::split(sql).into_iter().find(|s| c.execute_batch(s.text).is_err()).map(|s| s.line);
+    let _ = c.execute_batch("ROLLBACK");
+    line
 }
 
 fn pending_of(list: &[Planned], history: &[Recorded]) -> Vec<Planned> {

@@ -9,6 +9,7 @@
 
 mod json;
 mod memory;
+pub(crate) mod pg_connect;
 pub(crate) mod postgres;
 pub(crate) mod sql;
 pub(crate) mod sqlite;

@@ -3,19 +3,20 @@
 //! serializes appends and state updates of one session across processes and replicas.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use serde_json::Value;
+use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
 
+pub(crate) use super::pg_connect::{connect_with_retry, endpoint, parse_url};
 use super::sql::{Dialect, Listing, Param, Statements, memory_listing, session_listing};
 use super::{
     BeginRun, Begun, Conflict, InFlightRun, Memory, MemoryQuery, Page, Result, Run, RunStatus, RunnerRow, RunnerSeen,
     Session, SessionChange, SessionQuery, StoreError, admit, check_owner, now, reaped_run_data,
 };
-use crate::config::{TableNames, redact_url};
+use crate::config::TableNames;
 
 /// PostgreSQL store; clones share the pool.
 #[derive(Clone)]
@@ -25,6 +26,9 @@ pub struct PostgresStore {
 
 struct Inner {
     pool: Pool,
+    pool_size: u32,
+    /// `connect_timeout`: also the longest wait for a pooled connection.
+    timeout: Duration,
     tables: TableNames,
     sql: Statements,
 }
@@ -45,86 +49,6 @@ fn pg_err(action: &str, e: &tokio_postgres::Error) -> StoreError {
         None => e.to_string(),
     };
     StoreError::Backend { backend: "postgres", action: action.into(), message }
-}
-
-/// Parses a `postgresql://` URL (also Agno's `postgresql+psycopg://` forms).
-pub(crate) fn parse_url(url: &str) -> std::result::Result<tokio_postgres::Config, String> {
-    let normalized = match url.split_once("://") {
-        Some((scheme, rest)) if scheme.starts_with("postgresql+") || scheme.starts_with("postgres+") => {
-            format!("postgresql://{rest}")
-        }
-        _ => url.to_string(),
-    };
-    normalized.parse::<tokio_postgres::Config>().map_err(|e| format!("invalid PostgreSQL URL {}: {e}", redact_url(url)))
-}
-
-/// `host:port` of a config, for messages.
-pub(crate) fn endpoint(config: &tokio_postgres::Config) -> String {
-    let host = config
-        .get_hosts()
-        .first()
-        .map(|h| match h {
-            tokio_postgres::config::Host::Tcp(s) => s.clone(),
-            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
-        })
-        .unwrap_or_else(|| "localhost".into());
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!("{host}:{port}")
-}
-
-/// Connects one client, retrying with backoff until `timeout` has passed.
-pub(crate) async fn connect_with_retry(
-    config: &tokio_postgres::Config,
-    timeout: Duration,
-) -> std::result::Result<tokio_postgres::Client, String> {
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match config.connect(NoTls).await {
-            Ok((client, connection)) => {
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!(error = %e, "postgres connection closed");
-                    }
-                });
-                return Ok(client);
-            }
-            Err(e) if start.elapsed() + delay < timeout && retryable(&e) => {
-                tracing::warn!(endpoint = %endpoint(config), error = %e, retry_in_ms = delay.as_millis() as u64, "cannot connect to PostgreSQL yet");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => {
-                let user = config.get_user().unwrap_or("?");
-                let db = config.get_dbname().unwrap_or("?");
-                let detail = match e.as_db_error() {
-                    Some(d) => d.message().to_string(),
-                    None => {
-                        let mut text = e.to_string();
-                        let mut source = std::error::Error::source(&e);
-                        while let Some(s) = source {
-                            text.push_str(&format!(": {s}"));
-                            source = s.source();
-                        }
-                        text
-                    }
-                };
-                return Err(format!(
-                    "cannot connect to PostgreSQL at {} (user {user}, database {db}) after {:.1}s: {detail}",
-                    endpoint(config),
-                    start.elapsed().as_secs_f64()
-                ));
-            }
-        }
-    }
-}
-
-/// Connection refusals and resets are retried; authentication and unknown databases are not.
-fn retryable(e: &tokio_postgres::Error) -> bool {
-    match e.as_db_error() {
-        Some(db) => db.code() == &tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW,
-        None => true,
-    }
 }
 
 /// True when a string or key of `v` holds a NUL character, which PostgreSQL's JSONB refuses.
@@ -436,10 +360,10 @@ impl PostgresStore {
         pool_size: u32,
         timeout: f64,
     ) -> Result<Self> {
-        let config = parse_url(url).map_err(|e| err("open the database", e))?;
+        let target = parse_url(url).map_err(|e| err("open the database", e))?;
         // Fail early, with retries, and with a message naming the server.
-        let probe =
-            connect_with_retry(&config, Duration::from_secs_f64(timeout)).await.map_err(|e| err("connect", e))?;
+        let timeout = Duration::from_secs_f64(timeout);
+        let probe = connect_with_retry(&target, timeout).await.map_err(|e| err("connect", e))?;
         let present = probe
             .query_opt(
                 "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2",
@@ -454,12 +378,25 @@ impl PostgresStore {
             ));
         }
         drop(probe);
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool =
-            Pool::builder(manager).max_size(pool_size as usize).build().map_err(|e| err("create the pool", e))?;
+        let mut config = target.config.clone();
+        config.connect_timeout(timeout);
+        let manager =
+            Manager::from_config(config, target.tls.clone(), ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        // Every wait is bounded: for a free connection of an exhausted pool, for a new one to a
+        // host that stopped answering, for the check of a returned one.
+        let pool = Pool::builder(manager)
+            .max_size(pool_size as usize)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(Duration::from_secs(5).min(timeout)))
+            .build()
+            .map_err(|e| err("create the pool", e))?;
         Ok(PostgresStore {
             inner: Arc::new(Inner {
                 pool,
+                pool_size,
+                timeout,
                 tables: tables.clone(),
                 sql: Statements::new(Dialect::Postgres, Some(schema), tables),
             }),
@@ -471,7 +408,23 @@ impl PostgresStore {
     }
 
     async fn client(&self, action: &str) -> Result<Object> {
-        self.inner.pool.get().await.map_err(|e| err(action, e))
+        use deadpool_postgres::{PoolError, TimeoutType};
+        self.inner.pool.get().await.map_err(|e| match e {
+            PoolError::Timeout(TimeoutType::Wait) => err(
+                action,
+                format!(
+                    "all {} connections of the pool stayed busy for {:.1}s (`pool_size`, `connect_timeout`)",
+                    self.inner.pool_size,
+                    self.inner.timeout.as_secs_f64()
+                ),
+            ),
+            PoolError::Timeout(TimeoutType::Create) => err(
+                action,
+                format!("PostgreSQL did not accept a new connection within {:.1}s", self.inner.timeout.as_secs_f64()),
+            ),
+            PoolError::Backend(e) => pg_err(action, &e),
+            other => err(action, other),
+        })
     }
 
     pub(super) async fn upsert_session(&self, s: &Session) -> Result<Session> {
