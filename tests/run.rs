@@ -26,7 +26,12 @@ use tokio::sync::Notify;
 fn config(dir: &std::path::Path, yaml: &str) -> Config {
     let path = dir.join("app.yaml");
     std::fs::write(&path, yaml).unwrap();
-    let loaded = load(&[path], &LoadOptions::with_env(HashMap::new()));
+    let mut options = LoadOptions::with_env(HashMap::new());
+    // The functions of the tools these tests add to the generation, and `nosuch`, which no tool
+    // has: validation would refuse a scripted call to it, but a real model may make one, and
+    // the run must answer it with an error.
+    options.extra_functions = ["wait", "delegate", "slow", "boom", "nosuch"].map(String::from).to_vec();
+    let loaded = load(&[path], &options);
     loaded.config.unwrap_or_else(|| panic!("config does not load:\n{yaml}\n{:#?}", loaded.report))
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use indexmap::IndexMap;
 
 use super::diagnostic::{Code, Diagnostic, FileId, Span, sub_span, suggest};
-use super::model::{Agent, Condition, Database, Model, RunSettings, Step, Team, Tool, Workflow};
+use super::model::{Agent, Condition, Database, Model, RunSettings, ScriptedReply, Step, Team, Tool, Workflow};
 use super::yaml::Node;
 
 /// One declaration of an entity, with where it came from.
@@ -60,6 +60,70 @@ pub struct Declarations {
 pub const TOOLS: &[&str] =
     &["datetime", "calculator", "http_request", "session_state", "read_chat_history", "search_past_sessions"];
 
+/// The functions each built-in tool offers the model, by the name used in `tools:` (a test in
+/// `tool::builtin` keeps this equal to what the registry really offers).
+pub const FUNCTIONS: &[(&str, &[&str])] = &[
+    ("datetime", &["current_datetime"]),
+    ("calculator", &["calculator"]),
+    ("http_request", &["http_request"]),
+    ("session_state", &["get_session_state", "update_session_state"]),
+    ("read_chat_history", &["get_chat_history"]),
+    ("search_past_sessions", &["search_past_sessions", "read_past_session"]),
+];
+
+/// The function names a component with `settings` offers its model: those of its `tools:`,
+/// plus the state tools with `enable_agentic_state` and the history tool with
+/// `read_chat_history`.
+pub fn functions_of(settings: &RunSettings) -> Vec<&'static str> {
+    let of = |tool: &str| FUNCTIONS.iter().find(|(t, _)| *t == tool).map_or(&[][..], |(_, f)| *f);
+    let mut out: Vec<&'static str> = Vec::new();
+    let mut add = |names: &[&'static str]| {
+        for n in names {
+            if !out.contains(n) {
+                out.push(n);
+            }
+        }
+    };
+    for t in &settings.tools {
+        add(of(match t {
+            Tool::Name(n) => n.as_str(),
+            Tool::Spec(s) => s.name.as_str(),
+        }));
+    }
+    if settings.enable_agentic_state == Some(true) {
+        add(of("session_state"));
+    }
+    if settings.read_chat_history == Some(true) {
+        add(of("read_chat_history"));
+    }
+    out
+}
+
+/// The indexes the built-in migrations create, as `idx_<table>_<suffix>`, by the key naming
+/// the table (a test in `migrate` keeps this equal to the SQL files).
+pub const INDEXES: &[(&str, &[&str])] = &[
+    ("versions_table", &["created_at"]),
+    ("session_table", &["created_at", "session_type"]),
+    (
+        "runs_table",
+        &[
+            "agent_id",
+            "created_at",
+            "run_type",
+            "session_id",
+            "session_id_run_index",
+            "status",
+            "team_id",
+            "user_id",
+            "workflow_id",
+        ],
+    ),
+    ("memory_table", &["created_at", "updated_at", "user_id"]),
+];
+
+/// PostgreSQL's longest identifier, in bytes; longer names are cut to it.
+const PG_NAME_BYTES: usize = 63;
+
 /// True for a name that may be spliced (quoted) into SQL as a table or schema name.
 ///
 /// ```
@@ -95,8 +159,15 @@ pub struct FileInfo<'a> {
 }
 
 /// Runs every semantic check over the merged declarations.
-pub fn check(decl: &Declarations, files: &HashMap<FileId, FileInfo<'_>>, out: &mut Vec<Diagnostic>) {
-    let mut c = Checker { decl, files, out };
+/// `extra_functions`: functions that tools added by the embedding program offer (scripted tool
+/// calls may name them besides the built-in tools' functions).
+pub fn check(
+    decl: &Declarations,
+    files: &HashMap<FileId, FileInfo<'_>>,
+    extra_functions: &[String],
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut c = Checker { decl, files, extra_functions, out };
     c.ids();
     c.databases();
     c.models();
@@ -111,6 +182,7 @@ pub fn check(decl: &Declarations, files: &HashMap<FileId, FileInfo<'_>>, out: &m
             c.settings("agent", id, a, &agent.settings);
         }
     }
+    c.scripted_calls();
     for (id, t) in &decl.teams {
         if let Some(team) = &t.value {
             c.model_ref(t, &team.model);
@@ -134,6 +206,7 @@ type Visit<'a> = (&'a str, Vec<(usize, &'a String)>, usize);
 struct Checker<'a, 'f, 'o> {
     decl: &'a Declarations,
     files: &'f HashMap<FileId, FileInfo<'f>>,
+    extra_functions: &'a [String],
     out: &'o mut Vec<Diagnostic>,
 }
 
@@ -154,10 +227,33 @@ impl<'a> Checker<'a, '_, '_> {
             "team" => "teams",
             _ => "known names",
         };
-        let d = Diagnostic::new(code, format!("unknown {what} `{name}`"))
+        let shown = self.shown(file, span, name);
+        let help = if self.is_from_env(file, span) {
+            format!("declared {plural}: {}", known.map(String::as_str).collect::<Vec<_>>().join(", "))
+        } else {
+            suggest(name, &format!("declared {plural}"), known.map(String::as_str))
+        };
+        let d = Diagnostic::new(code, format!("unknown {what} {shown}"))
             .at(file, span, format!("no {what} has this id"))
-            .help(suggest(name, &format!("declared {plural}"), known.map(String::as_str)));
+            .help(help);
         self.out.push(d);
+    }
+
+    /// Whether the value at `span` came from `${VAR}` (its source text holds one).
+    fn is_from_env(&self, file: FileId, span: Span) -> bool {
+        self.files.get(&file).and_then(|f| f.text.get(span.start..span.end)).is_some_and(|t| t.contains("${"))
+    }
+
+    /// A value for a message: `` `value` `` as written, or, when it came from the environment,
+    /// the expression as written in the file (`${MODEL}`), never the value itself, which may be
+    /// a secret.
+    fn shown(&self, file: FileId, span: Span, value: &str) -> String {
+        if self.is_from_env(file, span) {
+            let source = self.files.get(&file).and_then(|f| f.text.get(span.start..span.end)).unwrap_or_default();
+            format!("`{}` (its value from the environment is not shown)", source.trim())
+        } else {
+            format!("`{value}`")
+        }
     }
 
     fn ids(&mut self) {
@@ -221,6 +317,22 @@ impl<'a> Checker<'a, '_, '_> {
                     );
                 }
                 names.push((name, key, d.span_of(key)));
+            }
+            if let Some((migrations, _, span)) = names.iter().find(|n| n.1 == "migrations_table").cloned() {
+                names.push((format!("{migrations}_user"), "the history table of your migrations", span));
+            }
+            let sqlite = matches!(db, Database::Sqlite { .. });
+            for (name, key, span) in &names {
+                if sqlite && name.len() >= 7 && name[..7].eq_ignore_ascii_case("sqlite_") {
+                    self.out.push(
+                        Diagnostic::new(Code::Identifier, format!("`{name}` ({key}) is a name SQLite reserves"))
+                            .at(d.file, *span, "begins with `sqlite_`")
+                            .help("SQLite refuses tables whose names begin with `sqlite_`; choose another name"),
+                    );
+                }
+            }
+            if matches!(db, Database::Postgres { .. }) {
+                self.index_names(id, d, &names);
             }
             for i in 0..names.len() {
                 for j in 0..i {
@@ -309,6 +421,36 @@ impl<'a> Checker<'a, '_, '_> {
         }
     }
 
+    /// PostgreSQL cuts identifiers to 63 bytes: table names so long that two of the indexes
+    /// the migrations create would be cut to one name (and one silently never created) are
+    /// refused.
+    fn index_names(&mut self, id: &str, d: &Declared<Database>, names: &[(String, &str, Span)]) {
+        let mut seen: Vec<(String, String, Span)> = Vec::new();
+        for (key, suffixes) in INDEXES {
+            let Some((table, _, span)) = names.iter().find(|n| n.1 == *key) else { continue };
+            for suffix in *suffixes {
+                let full = format!("idx_{table}_{suffix}");
+                let cut = full[..full.len().min(PG_NAME_BYTES)].to_string();
+                if let Some((_, other, other_span)) = seen.iter().find(|s| s.0 == cut) {
+                    let mut diag = Diagnostic::new(
+                        Code::Identifier,
+                        format!(
+                            "table names of database `{id}` are too long for PostgreSQL: the indexes `{other}` and `{full}` would both be cut to `{cut}`"
+                        ),
+                    )
+                    .at(d.file, *span, "too long")
+                    .help("PostgreSQL keeps 63 bytes of a name, so one index would never be created; shorten the table name (the longest index is `idx_<table>_session_id_run_index`)");
+                    if *other_span != *span {
+                        diag = diag.related(d.file, *other_span, "the other table");
+                    }
+                    self.out.push(diag);
+                    return;
+                }
+                seen.push((cut, full, *span));
+            }
+        }
+    }
+
     fn bad_url<T>(&mut self, d: &Declared<T>, key: &str, help: &str) {
         let node = d.node.get(key);
         let span = node.map_or(d.key_span, |n| n.span);
@@ -391,8 +533,9 @@ impl<'a> Checker<'a, '_, '_> {
             };
             let name_span = item.get("name").map_or(item.span, |n| n.span);
             if !TOOLS.contains(&name) {
+                let shown = self.shown(d.file, name_span, name);
                 self.out.push(
-                    Diagnostic::new(Code::UnknownTool, format!("unknown tool `{name}`"))
+                    Diagnostic::new(Code::UnknownTool, format!("unknown tool {shown}"))
                         .at(d.file, name_span, "not a built-in tool")
                         .help(suggest(name, "built-in tools", TOOLS.iter().copied())),
                 );
@@ -438,6 +581,64 @@ impl<'a> Checker<'a, '_, '_> {
         }
     }
 
+    /// A scripted model's tool calls name functions its agents offer: a call to `datetime`
+    /// (a tool's name, not its function's) would only ever get an "unknown function" back.
+    /// Models a team leader uses are skipped (its delegation functions are its own).
+    fn scripted_calls(&mut self) {
+        for (model_id, m) in &self.decl.models {
+            let Some(Model::Scripted { replies, .. }) = &m.value else { continue };
+            if self.decl.teams.values().any(|t| t.value.as_ref().is_some_and(|t| t.model == *model_id)) {
+                continue;
+            }
+            let users: Vec<(&String, &Agent)> = self
+                .decl
+                .agents
+                .iter()
+                .filter_map(|(id, a)| a.value.as_ref().filter(|a| a.model == *model_id).map(|a| (id, a)))
+                .collect();
+            if users.is_empty() {
+                continue;
+            }
+            let mut offered: Vec<&str> = self.extra_functions.iter().map(String::as_str).collect();
+            for (_, a) in &users {
+                for f in functions_of(&a.settings) {
+                    if !offered.contains(&f) {
+                        offered.push(f);
+                    }
+                }
+            }
+            let agents: Vec<String> = users.iter().map(|(id, _)| format!("`{id}`")).collect();
+            let Some(items) = m.node.get("replies").and_then(Node::items) else { continue };
+            for (reply, item) in replies.iter().zip(items) {
+                let ScriptedReply::Turn(turn) = reply else { continue };
+                let Some(calls) = item.get("tool_calls").and_then(Node::items) else { continue };
+                for (call, node) in turn.tool_calls.iter().zip(calls) {
+                    if offered.contains(&call.name.as_str()) {
+                        continue;
+                    }
+                    let span = node.get("name").map_or(node.span, |n| n.span);
+                    let shown = self.shown(m.file, span, &call.name);
+                    let toolkit = FUNCTIONS.iter().find(|(t, _)| *t == call.name);
+                    let help = match toolkit {
+                        Some((t, f)) if offered.iter().any(|o| f.contains(o)) => format!(
+                            "`{t}` is the tool's name in `tools:`; its function(s): {}",
+                            f.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+                        ),
+                        _ => suggest(&call.name, "functions offered", offered.iter().copied()),
+                    };
+                    self.out.push(
+                        Diagnostic::new(
+                            Code::UnknownFunction,
+                            format!("scripted tool call {shown}: no such function on agent {}", agents.join(", ")),
+                        )
+                        .at(m.file, span, "not a function the agent offers")
+                        .help(help),
+                    );
+                }
+            }
+        }
+    }
+
     fn members(&mut self, d: &Declared<Team>, team: &Team) {
         let Some(items) = d.node.get("members").and_then(Node::items) else { return };
         for (member, item) in team.members.iter().zip(items) {
@@ -453,8 +654,9 @@ impl<'a> Checker<'a, '_, '_> {
                 );
             } else if !agent && !is_team {
                 let known = self.decl.agents.keys().chain(self.decl.teams.keys());
+                let shown = self.shown(d.file, item.span, member);
                 self.out.push(
-                    Diagnostic::new(Code::UnknownMember, format!("unknown team member `{member}`"))
+                    Diagnostic::new(Code::UnknownMember, format!("unknown team member {shown}"))
                         .at(d.file, item.span, "neither an agent nor a team")
                         .help(suggest(member, "declared agents and teams", known.map(String::as_str))),
                 );
@@ -717,6 +919,17 @@ impl<'a> Checker<'a, '_, '_> {
 
     fn template(&mut self, d: &Declared<Workflow>, node: &Node, scope: &[String]) {
         let Some(text) = node.as_str() else { return };
+        if node.interpolated {
+            // The text came from the environment: say where, never what.
+            if !template_problems(text, scope).is_empty() {
+                self.out.push(
+                    Diagnostic::new(Code::Template, "a template from the environment names something it cannot read")
+                        .at(d.file, node.span, "here")
+                        .help("the variable's value is not shown; check the template it holds"),
+                );
+            }
+            return;
+        }
         for (expr, problem) in template_problems(text, scope) {
             let at = sub_span(self.files.get(&d.file).map_or("", |f| f.text), node.span, &expr);
             self.out.push(Diagnostic::new(Code::Template, problem.0).at(d.file, at, "here").help(problem.1));

@@ -127,6 +127,7 @@ codes! {
     Interpolation => "agno::interpolation", Error, "a malformed `${...}` expression";
     MigrationsFolder => "agno::migrations_folder", Error, "a migrations folder that cannot be read";
     ToolOption => "agno::tool_option", Error, "a tool option that does not apply, or a missing one";
+    UnknownFunction => "agno::unknown_function", Error, "a scripted tool call to a function the agent does not offer";
     InvalidUrl => "agno::invalid_url", Error, "a URL with the wrong scheme or form";
     AmbiguousDb => "agno::ambiguous_db", Warning, "a component without `db` in a config with several databases";
 }

@@ -35,17 +35,25 @@ pub struct LoadOptions {
     pub env_mode: EnvMode,
     /// Command-line overrides of `server:` settings, applied last.
     pub flags: ServerFlags,
+    /// Function names that tools the embedding program adds (beyond the built-in ones) offer:
+    /// scripted tool calls may name them. Empty for the CLI.
+    pub extra_functions: Vec<String>,
 }
 
 impl LoadOptions {
     /// Options reading this process's environment.
     pub fn from_process_env() -> Self {
-        LoadOptions { env: std::env::vars().collect(), env_mode: EnvMode::Check, flags: ServerFlags::default() }
+        LoadOptions {
+            env: std::env::vars().collect(),
+            env_mode: EnvMode::Check,
+            flags: ServerFlags::default(),
+            extra_functions: Vec::new(),
+        }
     }
 
     /// Options with an empty environment (tests).
     pub fn with_env(env: HashMap<String, String>) -> Self {
-        LoadOptions { env, env_mode: EnvMode::Check, flags: ServerFlags::default() }
+        LoadOptions { env, env_mode: EnvMode::Check, flags: ServerFlags::default(), extra_functions: Vec::new() }
     }
 }
 
@@ -79,7 +87,7 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
     let infos: HashMap<FileId, FileInfo<'_>> =
         dirs.iter().map(|(id, dir)| (*id, FileInfo { dir: dir.as_path(), text: &l.sources.get(*id).text })).collect();
     let mut semantic = Vec::new();
-    check::check(&decl, &infos, &mut semantic);
+    check::check(&decl, &infos, &options.extra_functions, &mut semantic);
     drop(infos);
     l.diags.extend(semantic);
 
@@ -187,7 +195,8 @@ impl Loader {
             if meta.is_dir() {
                 let mut found = Vec::new();
                 let mut visited = HashSet::new();
-                self.walk(path, &mut found, &mut visited);
+                let root = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+                self.walk(path, &root, &mut found, &mut visited);
                 if found.is_empty() {
                     let id = self.add_source(path, Arc::from(""));
                     self.diags.push(
@@ -208,7 +217,11 @@ impl Loader {
         }
     }
 
-    fn walk(&mut self, dir: &Path, found: &mut Vec<PathBuf>, visited: &mut HashSet<PathBuf>) {
+    /// Collects the YAML files under `dir`, a folder inside `root` (the folder the user named,
+    /// canonical). A symlink that resolves outside `root` is refused and never read: a config
+    /// folder cannot be made to print another file's lines as diagnostics. Symlinks inside it
+    /// (a Kubernetes config map's `..data` links) are followed.
+    fn walk(&mut self, dir: &Path, root: &Path, found: &mut Vec<PathBuf>, visited: &mut HashSet<PathBuf>) {
         let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         if !visited.insert(canonical) {
             return;
@@ -227,8 +240,24 @@ impl Loader {
             .collect();
         paths.sort();
         for p in paths {
+            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+                let inside = std::fs::canonicalize(&p).is_ok_and(|target| target.starts_with(root));
+                let followed = std::fs::metadata(&p).is_ok_and(|m| m.is_dir()) || is_yaml(&p);
+                if !inside && followed {
+                    let id = self.add_source(&p, Arc::from(""));
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::Io,
+                            format!("{} is a symlink to a place outside the folder {}; it is not read", p.display(), root.display()),
+                        )
+                        .in_file(id)
+                        .help("a config folder's symlinks must stay inside it; name the target as its own path if it is meant to be loaded"),
+                    );
+                    continue;
+                }
+            }
             match std::fs::metadata(&p) {
-                Ok(m) if m.is_dir() => self.walk(&p, found, visited),
+                Ok(m) if m.is_dir() => self.walk(&p, root, found, visited),
                 Ok(_) if is_yaml(&p) => found.push(p),
                 Ok(_) => {}
                 Err(e) if is_yaml(&p) => self.io_problem(&p, "read", &e),

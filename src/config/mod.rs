@@ -32,6 +32,11 @@ use diagnostic::FileId;
 use model::{Database, LogFormat, Model, RunSettings, Server, Step, TeamMode};
 pub use template::Template;
 
+/// `max_input_bytes` when not set: 1 MiB.
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 1024 * 1024;
+/// `max_reply_bytes` when not set: 1 MiB.
+pub const DEFAULT_MAX_REPLY_BYTES: u64 = 1024 * 1024;
+
 /// Id given to the implicit SQLite database used when a config declares none.
 pub const IMPLICIT_DB: &str = "default";
 
@@ -68,21 +73,144 @@ impl Serialize for Secret {
     }
 }
 
-/// Hides the password of a URL such as `postgresql://user:password@host/db`.
+/// A secret is read as the string it is written as: it is a secret from parse time on.
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+impl schemars::JsonSchema for Secret {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Secret".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(generator)
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+}
+
+/// `text` with every one of `secrets` (values of 4 characters or more) replaced by `***`: for
+/// text a remote server wrote, which may echo a key or a header it was sent.
+pub fn redact_secrets<'a>(text: &str, secrets: impl IntoIterator<Item = &'a Secret>) -> String {
+    let mut out = text.to_string();
+    for s in secrets {
+        if s.0.chars().count() >= 4 && out.contains(&s.0) {
+            out = out.replace(&s.0, "***");
+        }
+    }
+    out
+}
+
+/// Hides every password a PostgreSQL connection string can hold, in each form libpq accepts:
+/// `user:password@` in a URL, `password=` (and `sslpassword=`) in its query, and `password=…`
+/// in a `key=value` string.
 ///
 /// ```
-/// assert_eq!(agno_run::config::redact_url("postgresql://ai:s3cret@db:5432/ai"), "postgresql://ai:***@db:5432/ai");
+/// use agno_run::config::redact_url;
+/// assert_eq!(redact_url("postgresql://ai:s3cret@db:5432/ai"), "postgresql://ai:***@db:5432/ai");
+/// assert_eq!(redact_url("postgresql://db/ai?user=ai&password=s3cret"), "postgresql://db/ai?user=ai&password=***");
+/// assert_eq!(redact_url("host=db password='s 3' dbname=ai"), "host=db password=*** dbname=ai");
 /// ```
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
+    let Some((scheme, rest)) = url.split_once("://") else { return redact_keywords(url) };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let authority = match authority.rsplit_once('@') {
         Some((user_info, host)) => {
             let user = user_info.split(':').next().unwrap_or_default();
             let hidden = if user_info.contains(':') { format!("{user}:***") } else { user.to_string() };
-            format!("{scheme}://{hidden}@{host}{tail}")
+            format!("{hidden}@{host}")
         }
-        None => url.to_string(),
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let (query, fragment) = query.split_at(query.find('#').unwrap_or(query.len()));
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if is_password_key(&percent_decoded(k)) => format!("{k}=***"),
+                    _ => p.to_string(),
+                })
+                .collect();
+            format!("{path}?{}{fragment}", params.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+fn is_password_key(key: &str) -> bool {
+    matches!(key.trim().to_ascii_lowercase().as_str(), "password" | "sslpassword")
+}
+
+/// `%xx` escapes decoded (enough to recognise a key written as `pass%77ord`).
+fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (b.get(i + 1).and_then(|c| hex(*c)), b.get(i + 2).and_then(|c| hex(*c)))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A libpq `key=value` connection string with its passwords hidden; a string that cannot be
+/// read as one is hidden whole when it mentions a password.
+fn redact_keywords(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::new();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < b.len() && b[*i].is_ascii_whitespace() {
+            *i += 1;
+        }
+    };
+    loop {
+        let ws = i;
+        skip_ws(&mut i);
+        out.push_str(&text[ws..i]);
+        if i >= b.len() {
+            return out;
+        }
+        let key_start = i;
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            i += 1;
+        }
+        let key = &text[key_start..i];
+        skip_ws(&mut i);
+        if key.is_empty() || b.get(i) != Some(&b'=') {
+            return if text.to_ascii_lowercase().contains("password") { "***".into() } else { text.to_string() };
+        }
+        i += 1;
+        skip_ws(&mut i);
+        let value_start = i;
+        if b.get(i) == Some(&b'\'') {
+            i += 1;
+            while i < b.len() && b[i] != b'\'' {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            i = (i + 1).min(b.len());
+        } else {
+            while i < b.len() && !b[i].is_ascii_whitespace() {
+                i += 1;
+            }
+        }
+        let value = if is_password_key(key) { "***" } else { &text[value_start..i] };
+        out.push_str(&format!("{key}={value}"));
     }
 }
 
@@ -561,19 +689,6 @@ impl Config {
                 {
                     *url = redact_url(u).into();
                 }
-                if let Some(key) = j.get_mut("api_key")
-                    && key.as_str().is_some_and(|k| !k.is_empty())
-                {
-                    *key = "***".into();
-                }
-                if let Some(headers) = j.get_mut("headers").and_then(serde_json::Value::as_object_mut) {
-                    for (name, value) in headers.iter_mut() {
-                        let n = name.to_ascii_lowercase();
-                        if n.contains("auth") || n.contains("key") || n.contains("token") {
-                            *value = "***".into();
-                        }
-                    }
-                }
                 (id.clone(), j)
             })
             .collect();
@@ -589,10 +704,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn api_keys_and_header_values_are_secrets_from_parse_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.yaml");
+        std::fs::write(
+            &path,
+            "version: 1\nmodels:\n  m: {provider: openai, id: x, api_key: sk-debug-secret, headers: {X-Token: tok-debug-secret}}\nagents:\n  a: {model: m}\n",
+        )
+        .unwrap();
+        let loaded = load(&[path], &LoadOptions::with_env(HashMap::new()));
+        let config = loaded.config.unwrap();
+        let shown = [format!("{config:?}"), format!("{:#?}", config.models), config.redacted().to_string()];
+        let generation = crate::runtime::Generation::build(
+            config,
+            None,
+            crate::runtime::Process::new(),
+            crate::runtime::Options::default(),
+        );
+        for text in shown.iter().chain([&format!("{generation:?}")]) {
+            assert!(!text.contains("sk-debug-secret") && !text.contains("tok-debug-secret"), "{text}");
+        }
+        assert_eq!(shown[2].matches("\"***\"").count(), 2, "{}", shown[2]);
+    }
+
+    #[test]
     fn urls_lose_their_password_and_secrets_their_value() {
         assert_eq!(redact_url("postgresql://u:pw@h:5432/db"), "postgresql://u:***@h:5432/db");
         assert_eq!(redact_url("postgresql://u@h/db"), "postgresql://u@h/db");
         assert_eq!(redact_url("postgresql://h/db?x=@"), "postgresql://h/db?x=@");
+        assert_eq!(redact_url("postgresql://h?password=a@b"), "postgresql://h?password=***");
+        assert_eq!(
+            redact_url("postgres://u:p@h/d?sslmode=require&Password=x&pass%77ord=y#f"),
+            "postgres://u:***@h/d?sslmode=require&Password=***&pass%77ord=***#f"
+        );
+        assert_eq!(redact_url("host=h user=u password = 'it''s x' dbname=d"), "***");
+        assert_eq!(redact_url("host=h password='a b\\' c' dbname=d"), "host=h password=*** dbname=d");
+        assert_eq!(redact_url("not a url"), "not a url");
         assert_eq!(format!("{:?}", Secret::new("sk-123")), "\"***\"");
         assert_eq!(serde_json::to_string(&Secret::new("sk-123")).unwrap(), "\"***\"");
     }

@@ -6,6 +6,8 @@
 //! spans and do no checking of their own; cross-references are checked in `check`.
 
 use indexmap::IndexMap;
+
+use super::Secret;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -124,7 +126,7 @@ pub enum Model {
         base_url: Option<String>,
         /// API key; write `${OPENAI_API_KEY}` rather than the key itself. Never printed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        api_key: Option<String>,
+        api_key: Option<Secret>,
         /// Sampling temperature.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(range(min = 0.0, max = 2.0))]
@@ -146,9 +148,9 @@ pub enum Model {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(range(max = 20))]
         max_retries: Option<u32>,
-        /// Extra HTTP headers sent with every request.
+        /// Extra HTTP headers sent with every request. Their values are secrets: never printed.
         #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
-        headers: IndexMap<String, String>,
+        headers: IndexMap<String, Secret>,
     },
     /// Deterministic replies for tests, demos and machines without a model.
     Scripted {
@@ -283,6 +285,16 @@ pub struct RunSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000))]
     pub tool_call_limit: Option<u32>,
+    /// Largest input message accepted, in bytes; a larger one is refused before anything is
+    /// stored. Default: 1048576 (1 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 67108864))]
+    pub max_input_bytes: Option<u64>,
+    /// Largest model reply (its text and tool-call arguments) accepted in one turn, in bytes; a
+    /// larger one fails the run (stored as ERROR, without the reply). Default: 1048576 (1 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 33554432))]
+    pub max_reply_bytes: Option<u64>,
     /// Ask for Markdown output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub markdown: Option<bool>,

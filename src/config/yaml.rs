@@ -13,8 +13,12 @@ use super::diagnostic::{Code, Diagnostic, FileId, Span};
 
 /// Deepest nesting accepted (mappings and sequences).
 pub const MAX_DEPTH: usize = 64;
-/// Most nodes one document may expand to, aliases included ("billion laughs" guard).
+/// Most values aliases may expand to in one document ("billion laughs" guard). Values written
+/// out are bounded by the file's size (`load::MAX_FILE_BYTES`), not by this.
 pub const MAX_NODES: usize = 200_000;
+/// Most values one document may hold in all: a backstop far above what a config file within
+/// the size limit holds (a 2.5 MB config of 30,000 agents holds about 250,000).
+pub const MAX_TOTAL_NODES: usize = 4_000_000;
 
 /// A YAML value with the span of its text.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,7 +150,10 @@ struct Builder {
     base: usize,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
+    /// Values in all, written out or expanded from aliases.
     nodes: usize,
+    /// Values expanded from aliases.
+    aliased: usize,
     root: Option<Node>,
     diagnostics: Vec<Diagnostic>,
 }
@@ -167,6 +174,7 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
         stack: Vec::new(),
         anchors: HashMap::new(),
         nodes: 0,
+        aliased: 0,
         root: None,
         diagnostics: Vec::new(),
     };
@@ -234,8 +242,9 @@ impl Builder {
                             ));
                         }
                     };
+                    self.aliased += count(&node);
                     self.nodes += count(&node);
-                    if self.nodes > MAX_NODES {
+                    if self.aliased > MAX_NODES {
                         return Err(abort(
                             Diagnostic::new(Code::YamlAlias, format!("aliases expand this file to more than {MAX_NODES} values"))
                                 .at(self.file, span, "this alias goes past the limit")
@@ -319,9 +328,9 @@ impl Builder {
 
     fn count_one(&mut self, span: Span) -> Result<(), Abort> {
         self.nodes += 1;
-        if self.nodes > MAX_NODES {
+        if self.nodes > MAX_TOTAL_NODES {
             return Err(abort(
-                Diagnostic::new(Code::FileTooLarge, format!("the file holds more than {MAX_NODES} values")).at(
+                Diagnostic::new(Code::FileTooLarge, format!("the file holds more than {MAX_TOTAL_NODES} values")).at(
                     self.file,
                     span,
                     "the limit is reached here",

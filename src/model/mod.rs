@@ -12,7 +12,7 @@ mod sse;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::{self, Secret};
+use crate::config;
 
 pub use openai::OpenAiModel;
 pub use scripted::ScriptedModel;
@@ -204,6 +204,25 @@ pub enum ModelError {
     },
 }
 
+impl ModelError {
+    /// The error with each of `secrets` hidden from the text a server wrote (its body, its
+    /// message, a transport's cause).
+    pub fn redacted<'a>(self, secrets: impl IntoIterator<Item = &'a crate::config::Secret> + Clone) -> ModelError {
+        let hide = |t: String| crate::config::redact_secrets(&t, secrets.clone());
+        match self {
+            ModelError::Remote { model, message } => ModelError::Remote { model, message: hide(message) },
+            ModelError::Http { model, status, attempts, body } => {
+                ModelError::Http { model, status, attempts, body: hide(body) }
+            }
+            ModelError::Transport { model, url, attempts, message } => {
+                ModelError::Transport { model, url: hide(url), attempts, message: hide(message) }
+            }
+            ModelError::Malformed { model, message } => ModelError::Malformed { model, message: hide(message) },
+            other => other,
+        }
+    }
+}
+
 /// A configured model.
 #[derive(Debug, Clone)]
 pub enum Model {
@@ -233,7 +252,7 @@ impl Model {
                     model_id: id.to_string(),
                     name: name.clone(),
                     base_url: base_url.clone().unwrap_or_else(|| "https://api.openai.com/v1".into()),
-                    api_key: Secret::new(api_key.clone().unwrap_or_default()),
+                    api_key: api_key.clone().unwrap_or_default(),
                     key_hint: key_hint.map(str::to_string),
                     temperature: *temperature,
                     max_tokens: *max_tokens,

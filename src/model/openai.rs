@@ -46,7 +46,7 @@ pub(crate) struct Settings {
     /// Limit of a whole call, retries included.
     pub deadline: Option<Duration>,
     pub max_retries: u32,
-    pub headers: IndexMap<String, String>,
+    pub headers: IndexMap<String, Secret>,
 }
 
 /// A model served by an OpenAI-compatible API; clones share the settings and the HTTP client.
@@ -211,7 +211,7 @@ impl OpenAiModel {
                 req = req.bearer_auth(s.api_key.expose());
             }
             for (k, v) in &s.headers {
-                req = req.header(k, v);
+                req = req.header(k, v.expose());
             }
             let sent = match tokio::time::timeout(s.timeout, req.send()).await {
                 Ok(r) => r,
@@ -272,12 +272,16 @@ impl OpenAiModel {
         on_event: OnEvent<'_>,
     ) -> Result<Reply, ModelError> {
         let call = self.call(messages, tools, stream, on_event);
-        match self.settings.deadline {
+        let result = match self.settings.deadline {
             Some(deadline) => tokio::time::timeout(deadline, call)
                 .await
                 .unwrap_or_else(|_| Err(ModelError::Deadline { model: self.settings.model_id.clone(), deadline })),
             None => call.await,
-        }
+        };
+        // A server may echo the key or a header it was sent in its error text: hidden here,
+        // before the error is printed, logged or stored.
+        let s = &self.settings;
+        result.map_err(|e| e.redacted(std::iter::once(&s.api_key).chain(s.headers.values())))
     }
 
     async fn call(

@@ -101,6 +101,27 @@ mod tests {
     }
 
     #[test]
+    fn validation_knows_the_functions_each_tool_offers() {
+        use crate::config::model::{RunSettings, Tool as T};
+        let agent = |settings: RunSettings| AgentConfig {
+            id: "a".into(),
+            name: "a".into(),
+            model: "m".into(),
+            db: "d".into(),
+            settings,
+        };
+        let offered = |a: &AgentConfig| for_agent(a).iter().map(|t| t.spec().name.clone()).collect::<Vec<_>>();
+        for name in NAMES {
+            let settings = RunSettings { tools: vec![T::Name((*name).to_string())], ..Default::default() };
+            let a = agent(settings.clone());
+            assert_eq!(offered(&a), crate::config::check::functions_of(&settings), "{name}");
+        }
+        let flags =
+            RunSettings { enable_agentic_state: Some(true), read_chat_history: Some(true), ..Default::default() };
+        assert_eq!(offered(&agent(flags.clone())), crate::config::check::functions_of(&flags));
+    }
+
+    #[test]
     fn chat_history_keeps_only_own_user_and_assistant_messages() {
         let run = json!({"messages": [
             {"role": "system", "content": "s"}, {"role": "user", "content": "old", "from_history": true},
