@@ -1013,7 +1013,8 @@ async fn tool_arguments_nested_too_deep_are_an_error_for_the_model_and_the_run_s
 
 #[tokio::test]
 async fn a_run_whose_messages_outgrow_the_run_bound_fails_instead_of_eating_memory() {
-    let env = build(Db::Memory, ModelKind::OpenAi("max_retries: 0"), "tools: [calculator]").await.unwrap();
+    let agent = "tools: [calculator]\nmax_reply_bytes: 33554432";
+    let env = build(Db::Memory, ModelKind::OpenAi("max_retries: 0"), agent).await.unwrap();
     // Each turn: one calculator call with 24 MiB of arguments (under the per-answer bound).
     let big = format!("{{\"expression\": \"1\", \"pad\": \"{}\"}}", "x".repeat(24 * 1024 * 1024));
     for i in 0..4 {
@@ -1024,6 +1025,40 @@ async fn a_run_whose_messages_outgrow_the_run_bound_fails_instead_of_eating_memo
     assert!(e.to_string().contains("grew past 67108864 bytes"), "{e}");
     assert!(env.fake.requests().len() <= 3, "stopped before a fourth turn");
     assert_eq!(env.runs("s1").await[0].status, Some(RunStatus::Error));
+}
+
+#[tokio::test]
+async fn a_server_that_echoes_the_key_or_a_header_gets_them_hidden_everywhere() {
+    let env = openai("max_retries: 0\nheaders: {X-Org: org-hidden-value}", "").await;
+    env.fake.push(Response::Status {
+        status: 400,
+        retry_after: None,
+        body: "invalid key test-key sent with X-Org org-hidden-value".into(),
+    });
+    let (r, _) = run_with(&env.agent(), input("hi", "s1")).await;
+    let text = r.expect_err("HTTP 400").to_string();
+    assert!(text.contains("invalid key ***"), "{text}");
+    assert!(!text.contains("test-key") && !text.contains("org-hidden-value"), "{text}");
+    let stored = env.runs("s1").await[0].run_data.to_string();
+    assert!(!stored.contains("test-key") && !stored.contains("org-hidden-value"), "{stored}");
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_reply_over_max_reply_bytes_fails_the_run_without_storing_the_reply() {
+    let env = build(Db::Sqlite, ModelKind::OpenAi("max_retries: 0"), "max_reply_bytes: 1000").await.unwrap();
+    env.fake.push(Response::text(&"y".repeat(20_000)));
+    let (r, _) = run_with(&env.agent(), input("hi", "s1")).await;
+    let e = r.expect_err("over max_reply_bytes");
+    assert!(e.to_string().contains("20000 bytes, more than the 1000 bytes"), "{e}");
+    let run = &env.runs("s1").await[0];
+    assert_eq!(run.status, Some(RunStatus::Error));
+    let stored = run.run_data.to_string();
+    assert!(stored.len() < 5_000 && !stored.contains("yyyyyyyyyy"), "the reply is not stored: {} bytes", stored.len());
+    // Within the bound, the same reply is the answer.
+    env.fake.push(Response::text(&"y".repeat(900)));
+    run_ok(&env.agent(), input("again", "s1")).await;
+    env.cleanup().await;
 }
 
 #[tokio::test]

@@ -74,6 +74,8 @@ pub fn history(agent: &AgentConfig, runs: Vec<Run>) -> Vec<Value> {
             Some(Value::Array(list)) => list,
             _ => Vec::new(),
         })
+        // A stored message that is not an object (a row another program wrote) is skipped.
+        .filter(Value::is_object)
         .filter(|m| m.get("from_history") != Some(&Value::Bool(true)))
         .filter(|m| m.get("role").and_then(Value::as_str) != Some("system"))
         .collect();

@@ -113,6 +113,16 @@ impl Turns<'_> {
             record.first_token = first_token;
             let reply = reply.map_err(Failure::Model)?;
             record.usage += reply.usage;
+            let reply_bytes = reply.content.as_ref().map_or(0, String::len)
+                + reply.tool_calls.iter().map(|c| c.arguments.len() + c.name.len()).sum::<usize>();
+            let max_reply =
+                self.agent.config.settings.max_reply_bytes.unwrap_or(crate::config::DEFAULT_MAX_REPLY_BYTES);
+            if reply_bytes as u64 > max_reply {
+                return Err(Failure::Malformed(format!(
+                    "the model's reply is {reply_bytes} bytes, more than the {max_reply} bytes agent `{}` accepts (`max_reply_bytes`); the reply was not stored",
+                    self.agent.config.id
+                )));
+            }
             bytes = bytes
                 .saturating_add(reply.content.as_ref().map_or(0, String::len))
                 .saturating_add(reply.tool_calls.iter().map(|c| c.arguments.len() + c.name.len()).sum());

@@ -169,6 +169,9 @@ pub enum RunError {
     /// The kind of run is not built yet.
     #[error("running {0}s is not built yet")]
     NotBuilt(SessionType),
+    /// The input was refused (too large); nothing was written.
+    #[error("{0}")]
+    InvalidInput(String),
     /// The model failed.
     #[error("run {run_id} failed: {source}")]
     Model {

@@ -343,6 +343,13 @@ impl Launcher for Generation {
                     return Err(if declared { RunError::NotBuilt(kind) } else { self.unknown(&target) });
                 }
             };
+            let max_input = agent.config.settings.max_input_bytes.unwrap_or(crate::config::DEFAULT_MAX_INPUT_BYTES);
+            if request.input.message.len() as u64 > max_input {
+                return Err(RunError::InvalidInput(format!(
+                    "the input message is {} bytes, more than the {max_input} bytes agent `{id}` accepts (`max_input_bytes`); nothing was stored",
+                    request.input.message.len()
+                )));
+            }
             let (scope, events, started) = match &request.parent {
                 Some(parent) => {
                     let (scope, started) = parent.child(target);
