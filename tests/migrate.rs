@@ -642,8 +642,8 @@ fn sqlite_edited_applied_migration_is_refused() {
     let cols: Vec<String> = column_types(&c, "a").into_iter().map(|(n, _)| n).collect();
     assert_eq!(cols, ["x"]);
     drop(c);
-    // Status shows it too.
-    status(dir.path(), &[]).expect(EXIT_OK).says("CHANGED");
+    // Status shows it too, and fails: it is a CI gate.
+    status(dir.path(), &[]).expect(EXIT_FAILURE).says("CHANGED");
 }
 
 #[test]
@@ -729,8 +729,8 @@ fn sqlite_database_migrated_by_a_newer_agno_run_is_refused() {
     assert!(!has_table(&c, "a"), "refuses to touch the database");
     assert!(!has_table(&c, "agno_run_migrations_user"));
     drop(c);
-    // Status still works (read-only) and shows the foreign row.
-    status(dir.path(), &[]).expect(EXIT_OK).says("from_the_future");
+    // Status still works (read-only), shows the foreign row, and fails (a refusal).
+    status(dir.path(), &[]).expect(EXIT_FAILURE).says("from_the_future");
 }
 
 #[test]

@@ -18,7 +18,7 @@ pub(super) fn run(mut args: MigrateArgs) -> u8 {
         say!("error: give the config files or folders to migrate");
         return EXIT_USAGE;
     }
-    let loaded = crate::config::load(&args.paths, &load_options(args.no_env, ServerFlags::default()));
+    let loaded = crate::config::load(&args.paths, &load_options(args.no_env, ServerFlags::default(), false));
     let Some(config) = loaded.config else {
         let opts = RenderOptions { color: std::io::stderr().is_terminal(), width: terminal_width() };
         say_part!("{}", report::render(&[&loaded.report], Format::Human, &opts));
@@ -38,11 +38,11 @@ pub(super) fn run(mut args: MigrateArgs) -> u8 {
     };
     runtime.block_on(async {
         if status {
-            show_status(&dbs, args.format).await
+            show_status(&dbs, args.format, args.check).await
         } else if args.dry_run {
             dry_run(&dbs).await
         } else {
-            apply(&dbs, Duration::from_secs_f64(args.lock_timeout.max(0.0))).await
+            apply(&dbs, args.lock_timeout).await
         }
     })
 }
@@ -182,7 +182,9 @@ async fn dry_run(dbs: &[&DatabaseConfig]) -> u8 {
     if code == EXIT_OK { written } else { code }
 }
 
-async fn show_status(dbs: &[&DatabaseConfig], format: StatusFormat) -> u8 {
+/// `migrate status`: exits 1 when a database's state is refused (a CI gate), and with `check`
+/// also when migrations are pending.
+async fn show_status(dbs: &[&DatabaseConfig], format: StatusFormat, check: bool) -> u8 {
     let mut all = Vec::new();
     let mut code = EXIT_OK;
     for db in dbs {
@@ -227,5 +229,13 @@ async fn show_status(dbs: &[&DatabaseConfig], format: StatusFormat) -> u8 {
         }
     };
     let written = write_out(&text);
+    if all.iter().any(|s| s.problem.is_some()) {
+        say!("error: a database's migrations are refused (see REFUSED above); nothing was changed");
+        code = EXIT_FAILURE;
+    } else if check && all.iter().any(|s| !s.pending.is_empty()) {
+        let pending: usize = all.iter().map(|s| s.pending.len()).sum();
+        say!("error: {pending} migration(s) pending (--check); run `agno-run migrate` to apply them");
+        code = EXIT_FAILURE;
+    }
     if code == EXIT_OK { written } else { code }
 }

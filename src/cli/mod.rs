@@ -52,7 +52,7 @@ pub const EXIT_CONFIG: u8 = 78;
     version,
     about,
     long_about = None,
-    after_help = "Examples:\n  agno-run validate configs/\n  agno-run validate --format github configs/ examples/\n  agno-run schema > agno-run.schema.json\n  agno-run config configs/app.yaml --port 8080\n\nLogs go to stderr; set RUST_LOG (e.g. RUST_LOG=agno_run=debug) and --log-format json for machines."
+    after_help = "Examples:\n  agno-run validate configs/\n  agno-run validate --format github --each configs/ examples/*.yaml examples/multi-file\n  agno-run schema > agno-run.schema.json\n  agno-run config configs/app.yaml --port 8080\n\nLogs go to stderr; set RUST_LOG (e.g. RUST_LOG=agno_run=debug) and --log-format json for machines."
 )]
 pub struct Cli {
     /// Log format on stderr.
@@ -87,17 +87,17 @@ pub enum Command {
     Schema,
     /// Apply, plan (--dry-run) or show (status) the versioned schema migrations of each database.
     #[command(
-        after_help = "Examples:\n  agno-run migrate configs/app.yaml                  # apply, with progress per migration\n  agno-run migrate configs/app.yaml --db local --dry-run   # print the exact SQL, change nothing\n  agno-run migrate status configs/app.yaml          # applied (dates, checksums) and pending\n  agno-run migrate status configs/ --format json\n\nOne migrator runs per database at a time; others wait up to --lock-timeout."
+        after_help = "Examples:\n  agno-run migrate configs/app.yaml                  # apply, with progress per migration\n  agno-run migrate configs/app.yaml --db local --dry-run   # print the exact SQL, change nothing\n  agno-run migrate status configs/app.yaml          # applied (dates, checksums) and pending\n  agno-run migrate status configs/ --format json\n  agno-run migrate status configs/app.yaml --check   # a CI gate: fails when anything is pending\n\nOne migrator runs per database at a time; others wait up to --lock-timeout.\nExit status of `status`: 0 fine, 1 refused (or, with --check, pending), 78 invalid config."
     )]
     Migrate(MigrateArgs),
     /// Run an agent once: the answer streams to stdout, tool calls to stderr; the run is stored.
     #[command(
-        after_help = "Examples:\n  agno-run run configs/app.yaml --agent assistant \"What is 6 * 7?\"\n  agno-run run configs/app.yaml --agent assistant --session s1 --user alice \"And times 2?\"\n  agno-run run configs/app.yaml --agent assistant --json \"Hi\" | jq .content\n\nThe session and run ids are printed on stderr as soon as the run starts. Ctrl-C, SIGTERM and SIGHUP cancel the run (stored CANCELLED). A session belongs to the user who created it: pass the same --user to continue it.\nExit status: 0 done, 1 the run failed, was cancelled or was refused (stored as ERROR or CANCELLED, or not at all), 2 usage error (e.g. an unknown agent), 78 invalid config."
+        after_help = "Examples:\n  agno-run run configs/app.yaml --agent assistant \"What is 6 * 7?\"\n  agno-run run configs/app.yaml --agent assistant --session s1 --user alice \"And times 2?\"\n  agno-run run configs/app.yaml --agent assistant --json \"Hi\" | jq .content\n  echo \"Summarise this\" | agno-run run configs/app.yaml --agent assistant -   # the message from stdin\n\nThe session and run ids are printed on stderr as soon as the run starts. Ctrl-C, SIGTERM and SIGHUP cancel the run (stored CANCELLED). A session belongs to the user who created it: pass the same --user to continue it.\nWith --json, a failed run prints {\"error\", \"status\", \"run_id\", \"session_id\"} on stdout too.\nExit status: 0 done, 1 the run failed, was cancelled or was refused (stored as ERROR or CANCELLED, or not at all), 2 usage error (e.g. an unknown agent), 78 invalid config."
     )]
     Run(run_cmd::RunArgs),
     /// Chat with an agent: one session across turns. Ctrl-D ends; Ctrl-C cancels the turn.
     #[command(
-        after_help = "Examples:\n  agno-run chat configs/app.yaml --agent assistant\n  agno-run chat configs/app.yaml --agent notes --session my-notes --user alice\n\nA cancelled turn is stored as a CANCELLED run and left out of later history."
+        after_help = "Examples:\n  agno-run chat configs/app.yaml --agent assistant\n  agno-run chat configs/app.yaml --agent notes --session my-notes --user alice\n\nA cancelled turn is stored as a CANCELLED run and left out of later history.\nExit status: 0 when every turn was answered (or cancelled), 1 when one was refused or failed."
     )]
     Chat(run_cmd::ChatArgs),
     /// Inspect and manage stored sessions: list, show, runs, delete, rename.
@@ -165,9 +165,12 @@ pub struct MigrateArgs {
     /// Output format of `status`.
     #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
     pub format: StatusFormat,
-    /// Seconds to wait for another migrator of the same database.
-    #[arg(long, default_value_t = 60.0)]
-    pub lock_timeout: f64,
+    /// Seconds to wait for another migrator of the same database (0 to 86400).
+    #[arg(long, default_value = "60", value_parser = parse_lock_timeout)]
+    pub lock_timeout: std::time::Duration,
+    /// With `status`: also fail (exit 1) when migrations are pending, not only when refused.
+    #[arg(long)]
+    pub check: bool,
     /// Do not check environment variables.
     #[arg(long)]
     pub no_env: bool,
@@ -197,6 +200,38 @@ pub struct ConfigArgs {
     /// Do not check environment variables.
     #[arg(long)]
     pub no_env: bool,
+}
+
+/// `--lock-timeout`: seconds, finite, from 0 to a day (`inf`, `NaN` and negatives are refused).
+fn parse_lock_timeout(text: &str) -> Result<std::time::Duration, String> {
+    parse_seconds(text, 86_400.0)
+}
+
+/// A number of seconds from 0 to `max`, as a duration.
+pub(crate) fn parse_seconds(text: &str, max: f64) -> Result<std::time::Duration, String> {
+    let secs: f64 = text.trim().parse().map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !secs.is_finite() || !(0.0..=max).contains(&secs) {
+        return Err(format!("must be a number of seconds from 0 to {max}"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// `agno-run CONFIG` and `agno-run serve CONFIG` (the HTTP server, not built yet): says so,
+/// instead of clap's "unrecognized subcommand", and exits 1. None for every other command line.
+pub fn not_built_serve(first: Option<std::ffi::OsString>) -> Option<ExitCode> {
+    let first = PathBuf::from(first?);
+    let commands = ["validate", "schema", "migrate", "run", "chat", "sessions", "config", "help"];
+    if commands.iter().any(|c| first.as_os_str() == *c) || first.to_string_lossy().starts_with('-') {
+        return None;
+    }
+    let is_config = first.extension().is_some_and(|e| e == "yaml" || e == "yml") || first.is_dir();
+    if first.as_os_str() != "serve" && !is_config {
+        return None;
+    }
+    say!(
+        "error: serving the AgentOS HTTP API (`agno-run CONFIG`, `agno-run serve CONFIG`) is not built yet; run agents with `agno-run run` or `agno-run chat`"
+    );
+    Some(ExitCode::from(EXIT_FAILURE))
 }
 
 /// Starts tracing on stderr, filtered by `RUST_LOG` (default: warnings).
@@ -240,8 +275,14 @@ pub(crate) fn write_out(text: &str) -> u8 {
     }
 }
 
-pub(crate) fn load_options(no_env: bool, flags: ServerFlags) -> LoadOptions {
+/// How a command loads its config. `uses_server`: whether it reads the `server:` settings;
+/// commands that do not (run, chat, sessions, migrate) ignore `AGNO_SERVER__*` variables, so a
+/// stray one cannot break them.
+pub(crate) fn load_options(no_env: bool, flags: ServerFlags, uses_server: bool) -> LoadOptions {
     let mut options = LoadOptions::from_process_env();
+    if !uses_server {
+        options.env.retain(|k, _| !k.starts_with(config::load::ENV_PREFIX));
+    }
     options.env_mode = if no_env { EnvMode::Skip } else { EnvMode::Check };
     options.flags = flags;
     options
@@ -263,7 +304,7 @@ fn validate(args: ValidateArgs) -> u8 {
         }
         return write_out(&text);
     }
-    let options = load_options(args.no_env, ServerFlags::default());
+    let options = load_options(args.no_env, ServerFlags::default(), true);
     let groups: Vec<Vec<PathBuf>> =
         if args.each { args.paths.iter().map(|p| vec![p.clone()]).collect() } else { vec![args.paths.clone()] };
     let loads: Vec<config::Loaded> = groups.iter().map(|paths| config::load(paths, &options)).collect();
@@ -296,7 +337,7 @@ fn schema() -> u8 {
 
 /// Loads a config for a command that needs a valid one; prints the diagnostics when invalid.
 pub(crate) fn load_or_report(paths: &[PathBuf], no_env: bool) -> Result<crate::config::Config, u8> {
-    let loaded = config::load(paths, &load_options(no_env, ServerFlags::default()));
+    let loaded = config::load(paths, &load_options(no_env, ServerFlags::default(), false));
     match loaded.config {
         Some(c) => Ok(c),
         None => {
@@ -345,7 +386,7 @@ pub(crate) async fn open_store(generation: &crate::runtime::Generation, db: &str
 
 fn show_config(args: ConfigArgs) -> u8 {
     let flags = ServerFlags { host: args.host, port: args.port };
-    let loaded = config::load(&args.paths, &load_options(args.no_env, flags));
+    let loaded = config::load(&args.paths, &load_options(args.no_env, flags, true));
     let Some(config) = loaded.config else {
         let opts = RenderOptions { color: std::io::stderr().is_terminal(), width: terminal_width() };
         say_part!("{}", report::render(&[&loaded.report], Format::Human, &opts));

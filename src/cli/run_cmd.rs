@@ -18,7 +18,7 @@ use crate::runtime::{self, Generation};
 /// Options of `run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Config files or folders, then the message (the last word).
+    /// Config files or folders, then the message (the last word; `-` reads it from stdin).
     #[arg(required = true, num_args = 1.., value_name = "CONFIG... MESSAGE")]
     pub args: Vec<String>,
     /// The agent to run.
@@ -36,7 +36,8 @@ pub struct RunArgs {
     /// The user.
     #[arg(long)]
     pub user: Option<String>,
-    /// Print one JSON object (run id, session id, status, content, metrics) instead of streaming.
+    /// Print one JSON object (run id, session id, status, content, metrics) instead of
+    /// streaming; when the run fails, a JSON object with `error` (and the stored run, if any).
     #[arg(long)]
     pub json: bool,
     /// Do not migrate the databases first.
@@ -277,10 +278,19 @@ pub(super) fn run(mut args: RunArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let Some(message) = args.args.pop().filter(|_| !args.args.is_empty()) else {
-        say!("error: give the message to send, after the config");
+    let Some(mut message) = args.args.pop().filter(|_| !args.args.is_empty()) else {
+        say!("error: give the message to send, after the config (`-` reads it from stdin)");
         return EXIT_USAGE;
     };
+    if message == "-" {
+        message = match read_stdin_message() {
+            Ok(m) => m,
+            Err(e) => {
+                say!("error: {e}");
+                return EXIT_USAGE;
+            }
+        };
+    }
     let paths: Vec<PathBuf> = args.args.iter().map(PathBuf::from).collect();
     let config = match load_or_report(&paths, false) {
         Ok(c) => c,
@@ -320,6 +330,53 @@ pub(super) fn run(mut args: RunArgs) -> u8 {
     code
 }
 
+/// Most bytes read from stdin for `run -`: past it the message is refused (an agent's
+/// `max_input_bytes` is at most 64 MiB).
+const MAX_STDIN_MESSAGE: u64 = 64 * 1024 * 1024;
+
+/// The message of `run -`: all of stdin, UTF-8, without its final newline.
+fn read_stdin_message() -> Result<String, String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_STDIN_MESSAGE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the message from stdin: {e}"))?;
+    if bytes.len() as u64 > MAX_STDIN_MESSAGE {
+        return Err(format!("the message on stdin is larger than {MAX_STDIN_MESSAGE} bytes"));
+    }
+    let mut text = String::from_utf8(bytes).map_err(|e| format!("the message on stdin is not UTF-8: {e}"))?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    if text.trim().is_empty() {
+        return Err("the message on stdin is empty".into());
+    }
+    Ok(text)
+}
+
+/// The JSON object `run --json` prints for a run that failed or was refused.
+fn error_json(e: &RunError) -> serde_json::Value {
+    let mut v = serde_json::json!({"error": e.to_string(), "status": serde_json::Value::Null});
+    if let Some(c) = e.conflict() {
+        v["conflict"] = serde_json::json!(match c {
+            crate::run::Conflict::NotOwner { .. } => "not_owner",
+            crate::run::Conflict::WrongSession { .. } => "wrong_session",
+            crate::run::Conflict::RunExists { .. } => "run_exists",
+        });
+    }
+    if let Some((run_id, session_id, status)) = e.stored() {
+        v["run_id"] = serde_json::json!(run_id);
+        v["session_id"] = serde_json::json!(session_id);
+        v["status"] = serde_json::json!(status);
+    }
+    v
+}
+
 async fn run_once(generation: &Arc<Generation>, request: RunRequest, signals: &mut Signals, json: bool) -> u8 {
     // A signal while the database was opened (or migrated): stop before anything runs.
     if signals.arrived().is_some() {
@@ -332,6 +389,9 @@ async fn run_once(generation: &Arc<Generation>, request: RunRequest, signals: &m
         Ok(h) => h,
         Err(e) => {
             report_error(&e);
+            if json {
+                write_out(&format!("{}\n", error_json(&e)));
+            }
             return EXIT_FAILURE;
         }
     };
@@ -352,7 +412,9 @@ async fn run_once(generation: &Arc<Generation>, request: RunRequest, signals: &m
             }
         }
         Err(e) => {
-            if !json {
+            if json {
+                write_out(&format!("{}\n", error_json(&e)));
+            } else {
                 write_out("\n");
             }
             report_error(&e);
@@ -410,6 +472,9 @@ async fn chat_loop(generation: &Arc<Generation>, target: &Component, args: &Chat
         target.id.as_deref().unwrap_or_default()
     );
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    // Turns that were refused or failed: the chat then exits 1 (a script feeding it lines learns
+    // that some were not answered). Cancelled turns are not failures.
+    let mut failed = 0u32;
     loop {
         say_part!("> ");
         // At the prompt, Ctrl-C (like SIGTERM and SIGHUP) ends the chat, as Ctrl-D does.
@@ -421,6 +486,10 @@ async fn chat_loop(generation: &Arc<Generation>, target: &Component, args: &Chat
             Ok(Some(l)) => l,
             Ok(None) => {
                 say!();
+                if failed > 0 {
+                    say!("({failed} turn(s) were refused or failed)");
+                    return EXIT_FAILURE;
+                }
                 return EXIT_OK;
             }
             Err(e) => {
@@ -443,6 +512,7 @@ async fn chat_loop(generation: &Arc<Generation>, target: &Component, args: &Chat
             Ok(h) => h,
             Err(e) => {
                 report_error(&e);
+                failed += 1;
                 continue;
             }
         };
@@ -451,7 +521,10 @@ async fn chat_loop(generation: &Arc<Generation>, target: &Component, args: &Chat
         match result {
             Ok(out) => session = out.session_id,
             Err(RunError::Cancelled { .. }) => say!("(cancelled; stored as CANCELLED)"),
-            Err(e) => report_error(&e),
+            Err(e) => {
+                report_error(&e);
+                failed += 1;
+            }
         }
         if stopped == Some(Stop::Terminate) {
             say!("(asked to end: the chat stops)");

@@ -52,11 +52,11 @@ pub enum Action {
         /// Only this agent's sessions.
         #[arg(long)]
         agent: Option<String>,
-        /// Page size.
-        #[arg(long, default_value_t = 20)]
+        /// Page size (1 to 1000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: u32,
         /// 1-based page.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         page: u32,
     },
     /// One session: its row and a line per run.
@@ -141,6 +141,16 @@ pub(super) fn run(args: SessionsArgs) -> u8 {
     })
 }
 
+/// A stored epoch time (seconds) as a UTC date and time, `2026-12-02 04:18 UTC`; a value out of
+/// range is shown as the number it is.
+fn when(epoch: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp(epoch)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_else(|| epoch.to_string())
+}
+
 fn runs_json(runs: &[crate::store::Run]) -> Value {
     Value::Array(runs.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect())
 }
@@ -177,7 +187,7 @@ async fn act(store: &Store, action: Action, format: SessionsFormat, user: Option
                         s.session_type,
                         owner,
                         s.user_id.as_deref().unwrap_or("-"),
-                        s.created_at,
+                        when(s.updated_at.unwrap_or(s.created_at)),
                         s.session_name().unwrap_or("")
                     ));
                 }
@@ -192,10 +202,12 @@ async fn act(store: &Store, action: Action, format: SessionsFormat, user: Option
                 format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default())
             } else {
                 let mut t = format!(
-                    "session {} ({}, user {})\nname: {}\nstate: {}\n{} run(s):\n",
+                    "session {} ({}, user {})\ncreated: {}, updated: {}\nname: {}\nstate: {}\n{} run(s):\n",
                     s.session_id,
                     s.session_type,
                     s.user_id.as_deref().unwrap_or("-"),
+                    when(s.created_at),
+                    when(s.updated_at.unwrap_or(s.created_at)),
                     s.session_name().unwrap_or("-"),
                     s.session_state().map(|m| Value::Object(m.clone())).unwrap_or(json!({})),
                     runs.len()
@@ -204,9 +216,10 @@ async fn act(store: &Store, action: Action, format: SessionsFormat, user: Option
                     let content: String =
                         r.run_data.get("content").and_then(Value::as_str).unwrap_or("").chars().take(80).collect();
                     t.push_str(&format!(
-                        "  #{:<4} {:<10} {}  {}\n",
+                        "  #{:<4} {:<10} {} {}  {}\n",
                         r.run_index.unwrap_or(-1),
                         r.status.map_or("-", |s| s.as_str()),
+                        when(r.created_at),
                         r.run_id,
                         content.replace('\n', " ")
                     ));
