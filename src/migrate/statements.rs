@@ -60,7 +60,13 @@ pub(crate) fn split(sql: &str) -> Vec<Statement<'_>> {
         if c == b';' {
             let in_trigger = {
                 let lead: Vec<&str> = words.iter().take(LEADING_WORDS).map(String::as_str).collect();
-                let creates_trigger = lead.first() == Some(&"CREATE") && lead.contains(&"TRIGGER");
+                // `CREATE [TEMP|TEMPORARY] TRIGGER`, not a table or column named `trigger`.
+                let creates_trigger = lead.first() == Some(&"CREATE")
+                    && match lead.get(1) {
+                        Some(&"TRIGGER") => true,
+                        Some(&"TEMP" | &"TEMPORARY") => lead.get(2) == Some(&"TRIGGER"),
+                        _ => false,
+                    };
                 let last =
                     if last_word.is_empty() { words.last().map_or("", |w| w.as_str()) } else { last_word.as_str() };
                 creates_trigger && last != "END"
@@ -164,5 +170,13 @@ mod tests {
         assert_eq!(transaction_control("CREATE TABLE start (x INT); SELECT 'COMMIT';"), None);
         let trigger = "CREATE TRIGGER t AFTER INSERT ON a BEGIN UPDATE a SET x = 1; END;";
         assert_eq!(transaction_control(trigger), None);
+        let temp = "CREATE TEMP TRIGGER t AFTER INSERT ON a BEGIN SELECT 1; END; COMMIT;";
+        assert_eq!(transaction_control(temp).map(|s| s.text), Some("COMMIT"));
+        // A table named `trigger` is no trigger: what follows it is still seen.
+        let named = "CREATE TABLE trigger (x INT);\nCOMMIT;\nCREATE TABLE y (z INT);";
+        assert_eq!(transaction_control(named).map(|s| s.line), Some(2));
+        let hidden = "CREATE TABLE a (x INT);/* c */COMMIT;";
+        assert_eq!(transaction_control(hidden).map(|s| s.text), Some("COMMIT"));
+        assert_eq!(transaction_control("end transaction;").map(|s| s.line), Some(1));
     }
 }
