@@ -148,8 +148,8 @@ fn is_password_key(key: &str) -> bool {
     matches!(key.trim().to_ascii_lowercase().as_str(), "password" | "sslpassword")
 }
 
-/// `%xx` escapes decoded (enough to recognise a key written as `pass%77ord`).
-fn percent_decoded(s: &str) -> String {
+/// `%xx` escapes of a URL part decoded (a key written as `pass%77ord`, a path in a parameter).
+pub(crate) fn percent_decoded(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

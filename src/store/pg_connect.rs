@@ -62,7 +62,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, String> {
         let (key, value) = param.split_once('=').unwrap_or((param, ""));
         match key {
             "sslmode" => sslmode = value.to_string(),
-            "sslrootcert" => rootcert = Some(percent_decode(value)),
+            "sslrootcert" => rootcert = Some(crate::config::percent_decoded(value)),
             "sslcert" | "sslkey" | "sslpassword" | "sslcrl" | "sslcrldir" => {
                 return Err(invalid(format!("`{key}` (client certificates, revocation lists) is not supported yet")));
             }
@@ -86,25 +86,6 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, String> {
     config.ssl_mode(mode);
     let tls = connector(verify, rootcert.as_deref(), &sslmode)?;
     Ok(Target { config, tls, sslmode })
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%'
-            && let (Some(h), Some(l)) = (b.get(i + 1).and_then(|c| hex(*c)), b.get(i + 2).and_then(|c| hex(*c)))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn provider() -> Arc<CryptoProvider> {
