@@ -139,3 +139,42 @@ async fn datetime_and_calculator_answer_the_model() {
     let roles: Vec<&str> = data["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
     assert_eq!(roles, vec!["user", "assistant", "tool", "tool", "assistant"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_request_reuses_one_client_and_its_connection_across_calls() {
+    // A keep-alive server that counts the connections it accepts and the requests it answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let counts = std::sync::Arc::new(std::sync::Mutex::new((0usize, 0usize)));
+    let seen = counts.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            seen.lock().unwrap().0 += 1;
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.lock().unwrap().1 += 1;
+                    if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let call = format!("{{name: http_request, arguments: {{url: \"http://127.0.0.1:{port}/x\"}}}}");
+    let replies = format!(
+        "      - tool_calls: [{call}]\n      - tool_calls: [{call}]\n      - tool_calls: [{call}]\n      - \"done\""
+    );
+    let (_rt, agent) = agent(dir.path(), &replies, "[{name: http_request, allowed_hosts: [127.0.0.1]}]").await;
+    let data = run(&agent, "s", "u", "three calls").await;
+    assert_eq!(data["tools"].as_array().unwrap().len(), 3);
+    let (connections, requests) = *counts.lock().unwrap();
+    assert_eq!(requests, 3);
+    assert_eq!(connections, 1, "one client per tool: its connection is kept and reused");
+}
