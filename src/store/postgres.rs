@@ -378,12 +378,23 @@ impl PostgresStore {
             ));
         }
         drop(probe);
+        Self::with_pool(&target, schema, tables, pool_size, timeout)
+    }
+
+    /// The store over a new pool for `target`; every wait of the pool is bounded: for a free
+    /// connection of an exhausted pool, for a new one to a host that stopped answering, for the
+    /// check of a returned one.
+    fn with_pool(
+        target: &super::pg_connect::Target,
+        schema: &str,
+        tables: &TableNames,
+        pool_size: u32,
+        timeout: Duration,
+    ) -> Result<Self> {
         let mut config = target.config.clone();
         config.connect_timeout(timeout);
         let manager =
             Manager::from_config(config, target.tls.clone(), ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        // Every wait is bounded: for a free connection of an exhausted pool, for a new one to a
-        // host that stopped answering, for the check of a returned one.
         let pool = Pool::builder(manager)
             .max_size(pool_size as usize)
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -787,5 +798,37 @@ impl PostgresStore {
         let c = self.client(A).await?;
         let n = c.execute(&self.inner.sql.delete_memory, &[&id]).await.map_err(|e| pg_err(A, &e))?;
         if n == 0 { Err(StoreError::NotFound { what: "memory", id: id.into() }) } else { Ok(()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The test server, or None (with a skip line) when it is absent and not required.
+    fn server() -> Option<super::super::pg_connect::Target> {
+        let up = std::net::TcpStream::connect("127.0.0.1:5432").is_ok();
+        if !up {
+            assert!(
+                !std::env::var("AGNO_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1"),
+                "PostgreSQL at 127.0.0.1:5432 is required (AGNO_TEST_REQUIRE_POSTGRES=1)"
+            );
+            eprintln!("skipped: PostgreSQL is not reachable at 127.0.0.1:5432");
+            return None;
+        }
+        Some(parse_url("postgresql://postgres@127.0.0.1:5432/test").unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_exhausted_pool_is_a_clear_error_after_the_timeout_not_a_hang() {
+        let Some(target) = server() else { return };
+        let store =
+            PostgresStore::with_pool(&target, "ai", &TableNames::default(), 1, Duration::from_millis(300)).unwrap();
+        let held = store.client("hold").await.unwrap();
+        let e = store.client("read a session").await.expect_err("no free connection");
+        let text = e.to_string();
+        assert!(text.contains("all 1 connections of the pool stayed busy for 0.3s"), "{text}");
+        drop(held);
+        let _free = store.client("read a session").await.expect("free again");
     }
 }
