@@ -123,6 +123,13 @@ fn an_input_over_max_input_bytes_is_refused_before_anything_is_stored() {
     let out = exec(agno(dir.path()).args(["chat", "app.yaml", "--agent", "a"]).write_stdin(format!("{big}\nhello\n")));
     out.expect(EXIT_FAILURE).says("max_input_bytes").says("ok").says("1 turn(s) were refused or failed");
     assert_eq!(count(dir.path(), "agno_runs"), 1, "the second line ran");
+    // A line past what chat holds (64 MiB) is read past, never held whole; a line that is not
+    // UTF-8 is skipped; the chat goes on.
+    let mut input = vec![b'y'; 70 * 1024 * 1024];
+    input.extend_from_slice(b"\n\xff\xfe\nagain\n");
+    let out = exec(agno(dir.path()).args(["chat", "app.yaml", "--agent", "a"]).write_stdin(input));
+    out.expect(EXIT_FAILURE).says("longer than 67108864 bytes").says("not UTF-8").says("2 turn(s)");
+    assert_eq!(count(dir.path(), "agno_runs"), 2, "the last line ran");
     // Under the bound, from stdin, it runs.
     let out = exec(agno(dir.path()).args(["run", "app.yaml", "--agent", "a", "-"]).write_stdin("small message\n"));
     out.expect(EXIT_OK);

@@ -359,6 +359,37 @@ fn read_stdin_message() -> Result<String, String> {
     Ok(text)
 }
 
+/// One line of `chat`'s input.
+enum Line {
+    Text(String),
+    /// Longer than the bound: read past (never held whole) and not sent.
+    TooLong,
+    NotUtf8,
+}
+
+/// The next line of `r` without its line ending, holding at most `limit` bytes of it; None at
+/// the end of the input.
+async fn next_line(r: &mut (impl tokio::io::AsyncBufRead + Unpin), limit: u64) -> std::io::Result<Option<Line>> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    if (&mut *r).take(limit + 1).read_until(b'\n', &mut buf).await? == 0 {
+        return Ok(None);
+    }
+    if buf.last() != Some(&b'\n') && buf.len() as u64 > limit {
+        loop {
+            buf.clear();
+            let n = (&mut *r).take(64 * 1024).read_until(b'\n', &mut buf).await?;
+            if n == 0 || buf.last() == Some(&b'\n') {
+                return Ok(Some(Line::TooLong));
+            }
+        }
+    }
+    while matches!(buf.last(), Some(b'\n' | b'\r')) {
+        buf.pop();
+    }
+    Ok(Some(String::from_utf8(buf).map_or(Line::NotUtf8, Line::Text)))
+}
+
 /// The JSON object `run --json` prints for a run that failed or was refused.
 fn error_json(e: &RunError) -> serde_json::Value {
     let mut v = serde_json::json!({"error": e.to_string(), "status": serde_json::Value::Null});
@@ -471,7 +502,7 @@ async fn chat_loop(generation: &Arc<Generation>, target: &Component, args: &Chat
         "chatting with `{}` in session {session} (Ctrl-D ends, Ctrl-C cancels a turn)",
         target.id.as_deref().unwrap_or_default()
     );
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
     // Turns that were refused or failed: the chat then exits 1 (a script feeding it lines learns
     // that some were not answered). Cancelled turns are not failures.
     let mut failed = 0u32;
@@ -479,11 +510,21 @@ async fn chat_loop(generation: &Arc<Generation>, target: &Component, args: &Chat
         say_part!("> ");
         // At the prompt, Ctrl-C (like SIGTERM and SIGHUP) ends the chat, as Ctrl-D does.
         let next = tokio::select! {
-            line = lines.next_line() => line,
+            line = next_line(&mut stdin, MAX_STDIN_MESSAGE) => line,
             _ = signals.next() => Ok(None),
         };
         let line = match next {
-            Ok(Some(l)) => l,
+            Ok(Some(Line::Text(l))) => l,
+            Ok(Some(Line::TooLong)) => {
+                say!("error: the line is longer than {MAX_STDIN_MESSAGE} bytes; it was not sent");
+                failed += 1;
+                continue;
+            }
+            Ok(Some(Line::NotUtf8)) => {
+                say!("error: the line is not UTF-8; it was not sent");
+                failed += 1;
+                continue;
+            }
             Ok(None) => {
                 say!();
                 if failed > 0 {
