@@ -94,13 +94,24 @@ impl schemars::JsonSchema for Secret {
     }
 }
 
-/// `text` with every one of `secrets` (values of 4 characters or more) replaced by `***`: for
-/// text a remote server wrote, which may echo a key or a header it was sent.
+/// `text` with every one of `secrets` (values of 4 characters or more) replaced by `***`, longest
+/// first (a secret inside another is hidden whole), and a tail that is the start of a secret (a
+/// server that cut its echo short) hidden too: for text a remote server wrote, which may echo a
+/// key or a header it was sent. Shorten the text only after this.
 pub fn redact_secrets<'a>(text: &str, secrets: impl IntoIterator<Item = &'a Secret>) -> String {
+    let mut values: Vec<&str> = secrets.into_iter().map(|s| s.0.as_str()).filter(|s| s.chars().count() >= 4).collect();
+    values.sort_by_key(|s| std::cmp::Reverse(s.len()));
     let mut out = text.to_string();
-    for s in secrets {
-        if s.0.chars().count() >= 4 && out.contains(&s.0) {
-            out = out.replace(&s.0, "***");
+    for s in &values {
+        if out.contains(s) {
+            out = out.replace(s, "***");
+        }
+    }
+    for s in &values {
+        let longest_tail = (4..s.len()).rev().filter(|n| s.is_char_boundary(*n)).find(|n| out.ends_with(&s[..*n]));
+        if let Some(n) = longest_tail {
+            out.truncate(out.len() - n);
+            out.push_str("***");
         }
     }
     out
@@ -118,16 +129,22 @@ pub fn redact_secrets<'a>(text: &str, secrets: impl IntoIterator<Item = &'a Secr
 /// ```
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return redact_keywords(url) };
+    // A password may hold `/`, `?`, `#` and `@` (libpq reads the user part up to an `@`): when
+    // anything before the last `@` has a `:`, all of it but the user name is hidden, even if that
+    // hides more than the password.
+    if let Some(at) = rest.rfind('@')
+        && rest[..at].contains(':')
+    {
+        let user = rest[..at].split(':').next().unwrap_or_default();
+        return format!("{scheme}://{user}:***@{}", redact_query(&rest[at + 1..]));
+    }
     let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
-    let authority = match authority.rsplit_once('@') {
-        Some((user_info, host)) => {
-            let user = user_info.split(':').next().unwrap_or_default();
-            let hidden = if user_info.contains(':') { format!("{user}:***") } else { user.to_string() };
-            format!("{hidden}@{host}")
-        }
-        None => authority.to_string(),
-    };
-    let tail = match tail.split_once('?') {
+    format!("{scheme}://{authority}{}", redact_query(tail))
+}
+
+/// The path, query and fragment of a URL with the values of secret query keys hidden.
+fn redact_query(tail: &str) -> String {
+    match tail.split_once('?') {
         Some((path, query)) => {
             let (query, fragment) = query.split_at(query.find('#').unwrap_or(query.len()));
             let params: Vec<String> = query
@@ -140,12 +157,16 @@ pub fn redact_url(url: &str) -> String {
             format!("{path}?{}{fragment}", params.join("&"))
         }
         None => tail.to_string(),
-    };
-    format!("{scheme}://{authority}{tail}")
+    }
 }
 
+/// Query keys whose values are secrets: libpq's passwords, and the keys and tokens an
+/// OpenAI-compatible `base_url` may carry (`?api-key=`).
 fn is_password_key(key: &str) -> bool {
-    matches!(key.trim().to_ascii_lowercase().as_str(), "password" | "sslpassword")
+    matches!(
+        key.trim().to_ascii_lowercase().as_str(),
+        "password" | "sslpassword" | "api-key" | "api_key" | "apikey" | "key" | "token" | "access_token" | "secret"
+    )
 }
 
 /// `%xx` escapes of a URL part decoded (a key written as `pass%77ord`, a path in a parameter).
@@ -668,7 +689,7 @@ impl Config {
         let server = ServerSettings {
             host: flags.host.clone().or(server.host).unwrap_or_else(|| "127.0.0.1".into()),
             port: flags.port.or_else(|| server.port.and_then(|p| u16::try_from(p).ok())).unwrap_or(7777),
-            security_key: server.security_key.filter(|k| !k.is_empty()).map(Secret::new),
+            security_key: server.security_key.filter(|k| !k.is_empty()),
             allow_unauthenticated: server.allow_unauthenticated.unwrap_or(false),
             reload: server.reload.unwrap_or(true),
             log_format: server.log_format.unwrap_or_default(),

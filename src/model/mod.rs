@@ -214,9 +214,12 @@ impl ModelError {
             ModelError::Http { model, status, attempts, body } => {
                 ModelError::Http { model, status, attempts, body: hide(body) }
             }
-            ModelError::Transport { model, url, attempts, message } => {
-                ModelError::Transport { model, url: hide(url), attempts, message: hide(message) }
-            }
+            ModelError::Transport { model, url, attempts, message } => ModelError::Transport {
+                model,
+                url: crate::config::redact_url(&hide(url)),
+                attempts,
+                message: crate::config::redact_url(&hide(message)),
+            },
             ModelError::Malformed { model, message } => ModelError::Malformed { model, message: hide(message) },
             other => other,
         }

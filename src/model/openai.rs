@@ -103,6 +103,14 @@ impl OpenAiModel {
         OpenAiModel { settings: std::sync::Arc::new(settings), http }
     }
 
+    /// What a server wrote, as an error may show it: the key and header values hidden first (a
+    /// secret cut in two by shortening would escape), then at most 300 characters.
+    fn shown(&self, text: &str) -> String {
+        let s = &self.settings;
+        let hidden = crate::config::redact_secrets(text, std::iter::once(&s.api_key).chain(s.headers.values()));
+        hidden.chars().take(300).collect()
+    }
+
     /// The model name sent to the API.
     pub fn name(&self) -> &str {
         &self.settings.name
@@ -231,7 +239,7 @@ impl OpenAiModel {
                         return Err(ModelError::Auth { model: s.model_id.clone(), status, hint: self.hint() });
                     }
                     let (text, _) = self.read_body(resp, MAX_ERROR_BODY, start).await.unwrap_or_default();
-                    let body_start: String = String::from_utf8_lossy(&text).chars().take(300).collect();
+                    let body_start = self.shown(&String::from_utf8_lossy(&text));
                     let retryable = status == 429 || status >= 500;
                     if !retryable || attempt > s.max_retries {
                         return Err(ModelError::Http {
@@ -323,7 +331,10 @@ impl OpenAiModel {
                 self.malformed(format!("{what}: {e}"))
             })?;
             if let Some(message) = remote_error(&v) {
-                return Err(ModelError::Remote { model: self.settings.model_id.clone(), message });
+                return Err(ModelError::Remote {
+                    model: self.settings.model_id.clone(),
+                    message: self.shown(&message),
+                });
             }
             let reply = parse_completion(&v).map_err(|m| self.malformed(m))?;
             if let Some(text) = reply.content.as_deref().filter(|t| !t.is_empty()) {
@@ -383,7 +394,10 @@ impl OpenAiModel {
                 let v: Value = serde_json::from_str(&data)
                     .map_err(|e| self.malformed(format!("invalid JSON in a stream chunk: {e}")))?;
                 if let Some(message) = remote_error(&v) {
-                    return Err(ModelError::Remote { model: self.settings.model_id.clone(), message });
+                    return Err(ModelError::Remote {
+                        model: self.settings.model_id.clone(),
+                        message: self.shown(&message),
+                    });
                 }
                 if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
                     reply.usage = usage(u);
@@ -462,7 +476,7 @@ fn remote_error(v: &Value) -> Option<String> {
         Value::String(s) => s.clone(),
         other => other.get("message").and_then(Value::as_str).map_or_else(|| other.to_string(), str::to_string),
     };
-    Some(text.chars().take(300).collect())
+    Some(text)
 }
 
 fn usage(u: &Value) -> Usage {
