@@ -254,7 +254,8 @@ pub fn plan(db: &DatabaseConfig) -> Result<(Vec<Planned>, Vec<Planned>), Migrate
     }
     let mut user = Vec::new();
     for folder in &db.migrations {
-        user.extend(read_folder(folder).map_err(files_err)?);
+        let dialect = if dialect_sqlite { statements::Dialect::Sqlite } else { statements::Dialect::Postgres };
+        user.extend(read_folder(folder, dialect).map_err(files_err)?);
     }
     user.sort_by_key(|m| m.version);
     for pair in user.windows(2) {
@@ -273,7 +274,7 @@ pub fn plan(db: &DatabaseConfig) -> Result<(Vec<Planned>, Vec<Planned>), Migrate
 }
 
 /// Reads `V<n>__<name>.sql` files of a folder (other files are ignored).
-fn read_folder(folder: &Path) -> Result<Vec<Planned>, String> {
+fn read_folder(folder: &Path, dialect: statements::Dialect) -> Result<Vec<Planned>, String> {
     let entries = std::fs::read_dir(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
     let mut out = Vec::new();
     for entry in entries {
@@ -284,7 +285,7 @@ fn read_folder(folder: &Path) -> Result<Vec<Planned>, String> {
             continue;
         }
         let sql = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        if let Some(s) = statements::transaction_control(&sql) {
+        if let Some(s) = statements::transaction_control(&sql, dialect) {
             return Err(format!(
                 "{}:{}: `{}` controls the transaction, which a migration may not do: agno-run runs each migration in a transaction of its own (so a failure leaves nothing half applied); remove the statement",
                 path.display(),
@@ -721,11 +722,16 @@ fn cause(e: &refinery::Error) -> String {
 impl MigrateError {
     /// Adds where the failing statement is (` at <file>:<line>`, or the line in a built-in
     /// migration) to a [`MigrateError::Failed`].
+    /// `line` None: every statement ran on its own, so the failure came when the migration
+    /// committed (a deferred constraint).
     pub(crate) fn at_line(mut self, m: &Planned, line: Option<usize>) -> Self {
-        if let (MigrateError::Failed { at, .. }, Some(line)) = (&mut self, line) {
-            *at = match &m.file {
-                Some(f) => format!(" at {}:{line}", f.display()),
-                None => format!(" at line {line} of the built-in migration"),
+        if let MigrateError::Failed { at, .. } = &mut self {
+            let file =
+                m.file.as_ref().map_or_else(|| "the built-in migration".to_string(), |f| f.display().to_string());
+            *at = match line {
+                Some(line) if m.file.is_some() => format!(" at {file}:{line}"),
+                Some(line) => format!(" at line {line} of {file}"),
+                None => format!(" when {file} committed (each statement ran; a deferred constraint failed?)"),
             };
         }
         self

@@ -244,7 +244,7 @@ async fn apply_locked(
 async fn failing_line(c: &Client, sql: &str) -> Option<usize> {
     c.batch_execute("BEGIN").await.ok()?;
     let mut line = None;
-    for s in super::statements::split(sql) {
+    for s in super::statements::split(sql, super::statements::Dialect::Postgres) {
         if c.batch_execute(s.text).await.is_err() {
             line = Some(s.line);
             break;

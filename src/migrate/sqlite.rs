@@ -201,7 +201,10 @@ fn run_set(
 /// already, so nothing changes).
 fn failing_line(c: &Connection, sql: &str) -> Option<usize> {
     c.execute_batch("BEGIN").ok()?;
-    let line = super::statements::split(sql).into_iter().find(|s| c.execute_batch(s.text).is_err()).map(|s| s.line);
+    let line = super::statements::split(sql, super::statements::Dialect::Sqlite)
+        .into_iter()
+        .find(|s| c.execute_batch(s.text).is_err())
+        .map(|s| s.line);
     let _ = c.execute_batch("ROLLBACK");
     line
 }

@@ -24,14 +24,27 @@ impl Statement<'_> {
 /// How many leading words of a statement are kept (enough for `CREATE TEMP TRIGGER`).
 const LEADING_WORDS: usize = 4;
 
+/// The SQL dialect, for its quoting rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// SQLite: also `[identifier]` quoting.
+    Sqlite,
+    /// PostgreSQL: also `$tag$…$tag$` and `E'…'` (backslash escapes).
+    Postgres,
+}
+
 /// The statements of `sql`, in order; empty statements (`;;`, comments only) are left out.
-pub(crate) fn split(sql: &str) -> Vec<Statement<'_>> {
+pub(crate) fn split(sql: &str, dialect: Dialect) -> Vec<Statement<'_>> {
     let b = sql.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
     let mut start: Option<usize> = None;
     let mut words: Vec<String> = Vec::new();
     let mut last_word = String::new();
+    // Open `CASE` expressions of the statement: their `END` is not a trigger body's.
+    let mut cases = 0usize;
+    // Whether the statement's last word is an `END` that closes a block (not a `CASE`).
+    let mut ends_block = false;
     let mut finish = |start: &mut Option<usize>, words: &mut Vec<String>, last: &mut String, end: usize| {
         if let Some(s) = start.take() {
             let mut w = std::mem::take(words);
@@ -67,29 +80,45 @@ pub(crate) fn split(sql: &str) -> Vec<Statement<'_>> {
                         Some(&"TEMP" | &"TEMPORARY") => lead.get(2) == Some(&"TRIGGER"),
                         _ => false,
                     };
-                let last =
-                    if last_word.is_empty() { words.last().map_or("", |w| w.as_str()) } else { last_word.as_str() };
-                creates_trigger && last != "END"
+                creates_trigger && !ends_block
             };
             if !in_trigger {
                 finish(&mut start, &mut words, &mut last_word, i);
+                cases = 0;
+                ends_block = false;
             }
             i += 1;
             continue;
         }
         start.get_or_insert(i);
+        ends_block = false;
         match c {
-            b'\'' | b'"' | b'`' => {
-                i = sql[i + 1..].find(c as char).map_or(b.len(), |n| i + 1 + n + 1);
+            b'\'' | b'"' | b'`' => i = quoted(b, i, c, false),
+            b'[' if dialect == Dialect::Sqlite => {
+                i = sql[i + 1..].find(']').map_or(b.len(), |n| i + 1 + n + 1);
             }
-            b'$' if dollar_tag(&sql[i..]).is_some() => {
+            b'$' if dialect == Dialect::Postgres && dollar_tag(&sql[i..]).is_some() => {
                 let tag = dollar_tag(&sql[i..]).unwrap_or("$$");
                 i = sql[i + tag.len()..].find(tag).map_or(b.len(), |n| i + tag.len() + n + tag.len());
             }
-            c if c.is_ascii_alphabetic() || c == b'_' => {
-                let end =
-                    sql[i..].find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_')).map_or(b.len(), |n| i + n);
+            c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
+                // Identifiers hold letters, digits, `_` and `$` (both dialects), and any
+                // non-ASCII character.
+                let end = sql[i..]
+                    .find(|ch: char| !(ch.is_alphanumeric() || ch == '_' || ch == '$'))
+                    .map_or(b.len(), |n| i + n);
                 let word = sql[i..end].to_ascii_uppercase();
+                // PostgreSQL's `E'…'`: backslash escapes inside.
+                if dialect == Dialect::Postgres && word == "E" && b.get(end) == Some(&b'\'') {
+                    i = quoted(b, end, b'\'', true);
+                    continue;
+                }
+                match word.as_str() {
+                    "CASE" => cases += 1,
+                    "END" if cases > 0 => cases -= 1,
+                    "END" => ends_block = true,
+                    _ => {}
+                }
                 if words.len() < LEADING_WORDS {
                     words.push(word);
                 } else {
@@ -102,6 +131,27 @@ pub(crate) fn split(sql: &str) -> Vec<Statement<'_>> {
     }
     finish(&mut start, &mut words, &mut last_word, b.len());
     out
+}
+
+/// The index after the quoted text that starts at `b[start]` (the quote `q`; doubled quotes
+/// stay inside; with `backslash`, `\x` too).
+fn quoted(b: &[u8], start: usize, q: u8, backslash: bool) -> usize {
+    let mut i = start + 1;
+    while i < b.len() {
+        if backslash && b[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if b[i] == q {
+            if b.get(i + 1) == Some(&q) {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    b.len()
 }
 
 /// `$tag$` (or `$$`) at the start of `s`, when it opens a PostgreSQL dollar-quoted string.
@@ -123,8 +173,8 @@ fn line_of(sql: &str, offset: usize) -> usize {
 const TRANSACTION_CONTROL: &[&str] = &["BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE", "START", "ABORT"];
 
 /// The first statement of `sql` that controls transactions, if any.
-pub(crate) fn transaction_control<'a>(sql: &'a str) -> Option<Statement<'a>> {
-    split(sql).into_iter().find(|s| {
+pub(crate) fn transaction_control(sql: &str, dialect: Dialect) -> Option<Statement<'_>> {
+    split(sql, dialect).into_iter().find(|s| {
         let k = s.keyword();
         TRANSACTION_CONTROL.contains(&k) && (k != "START" || s.words.get(1).is_some_and(|w| w == "TRANSACTION"))
     })
@@ -134,8 +184,17 @@ pub(crate) fn transaction_control<'a>(sql: &'a str) -> Option<Statement<'a>> {
 mod tests {
     use super::*;
 
+    use Dialect::{Postgres, Sqlite};
+
     fn lines(sql: &str) -> Vec<(usize, &str)> {
-        split(sql).iter().map(|s| (s.line, s.text)).collect()
+        split(sql, Sqlite).iter().map(|s| (s.line, s.text)).collect()
+    }
+
+    fn tc(sql: &str) -> Option<(usize, &str)> {
+        let s = transaction_control(sql, Sqlite).map(|s| (s.line, s.text));
+        let p = transaction_control(sql, Postgres).map(|s| (s.line, s.text));
+        assert_eq!(s, p, "both dialects agree on {sql:?}");
+        s
     }
 
     #[test]
@@ -154,29 +213,37 @@ mod tests {
     #[test]
     fn trigger_bodies_and_dollar_quotes_stay_whole() {
         let sql = "CREATE TRIGGER t AFTER INSERT ON a BEGIN\n  UPDATE a SET x = 1;\n  DELETE FROM b;\nEND;\nSELECT 1;";
-        assert_eq!(split(sql).len(), 2);
-        assert_eq!(split(sql)[1].line, 5);
+        assert_eq!(split(sql, Sqlite).len(), 2);
+        assert_eq!(split(sql, Sqlite)[1].line, 5);
         let pg = "CREATE FUNCTION f() RETURNS int AS $body$ BEGIN; COMMIT; END $body$ LANGUAGE plpgsql;\nDO $$ BEGIN PERFORM 1; END $$;";
-        assert_eq!(split(pg).len(), 2);
-        assert_eq!(transaction_control(pg), None);
+        assert_eq!(split(pg, Postgres).len(), 2);
+        assert_eq!(transaction_control(pg, Postgres).map(|s| s.line), None);
+        // A CASE … END inside a trigger body does not end the trigger.
+        let case = "CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t SET x = CASE WHEN NEW.x > 0 THEN 1 ELSE 0 END;\nEND;\nCOMMIT;";
+        assert_eq!(tc(case), Some((3, "COMMIT")));
+        assert_eq!(split(case, Sqlite).len(), 2);
     }
 
     #[test]
     fn transaction_control_is_found_with_its_line() {
         let sql = "CREATE TABLE a (x INT);\n\ncommit;\nCREATE TABLE b (y INT);";
-        let s = transaction_control(sql).unwrap();
-        assert_eq!((s.line, s.text), (3, "commit"));
-        assert_eq!(transaction_control("START TRANSACTION;").unwrap().line, 1);
-        assert_eq!(transaction_control("CREATE TABLE start (x INT); SELECT 'COMMIT';"), None);
-        let trigger = "CREATE TRIGGER t AFTER INSERT ON a BEGIN UPDATE a SET x = 1; END;";
-        assert_eq!(transaction_control(trigger), None);
+        assert_eq!(tc(sql), Some((3, "commit")));
+        assert_eq!(tc("START TRANSACTION;").map(|s| s.0), Some(1));
+        assert_eq!(tc("CREATE TABLE start (x INT); SELECT 'COMMIT';"), None);
+        assert_eq!(tc("CREATE TRIGGER t AFTER INSERT ON a BEGIN UPDATE a SET x = 1; END;"), None);
         let temp = "CREATE TEMP TRIGGER t AFTER INSERT ON a BEGIN SELECT 1; END; COMMIT;";
-        assert_eq!(transaction_control(temp).map(|s| s.text), Some("COMMIT"));
+        assert_eq!(tc(temp).map(|s| s.1), Some("COMMIT"));
         // A table named `trigger` is no trigger: what follows it is still seen.
-        let named = "CREATE TABLE trigger (x INT);\nCOMMIT;\nCREATE TABLE y (z INT);";
-        assert_eq!(transaction_control(named).map(|s| s.line), Some(2));
-        let hidden = "CREATE TABLE a (x INT);/* c */COMMIT;";
-        assert_eq!(transaction_control(hidden).map(|s| s.text), Some("COMMIT"));
-        assert_eq!(transaction_control("end transaction;").map(|s| s.line), Some(1));
+        assert_eq!(tc("CREATE TABLE trigger (x INT);\nCOMMIT;\nCREATE TABLE y (z INT);").map(|s| s.0), Some(2));
+        assert_eq!(tc("CREATE TABLE a (x INT);/* c */COMMIT;").map(|s| s.1), Some("COMMIT"));
+        assert_eq!(tc("end transaction;").map(|s| s.0), Some(1));
+        // `$` inside identifiers opens no dollar quote.
+        assert_eq!(tc("CREATE TABLE t1 (a$b$ INT);\nCOMMIT;\nCREATE TABLE t2 (c$b$ INT);").map(|s| s.0), Some(2));
+        // SQLite's [identifier] quoting, PostgreSQL's E'' escapes.
+        let bracket = "CREATE TABLE t1 ([it's] INT);\nCOMMIT;";
+        assert_eq!(transaction_control(bracket, Sqlite).map(|s| s.line), Some(2));
+        let escaped = "CREATE TABLE t1 (x TEXT DEFAULT E'\\'');\nCOMMIT;\nCREATE TABLE t2 (x TEXT DEFAULT 'a');";
+        assert_eq!(transaction_control(escaped, Postgres).map(|s| s.line), Some(2));
+        assert_eq!(transaction_control("CREATE TABLE t1 ([a--] INT); COMMIT;", Sqlite).map(|s| s.text), Some("COMMIT"));
     }
 }
