@@ -55,13 +55,13 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, String> {
         Some((b, q)) => (b.to_string(), q.to_string()),
         None => (normalized.clone(), String::new()),
     };
-    let mut sslmode = "prefer".to_string();
+    let mut given_mode: Option<String> = None;
     let mut rootcert: Option<String> = None;
     let mut kept = Vec::new();
     for param in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = param.split_once('=').unwrap_or((param, ""));
         match key {
-            "sslmode" => sslmode = value.to_string(),
+            "sslmode" => given_mode = Some(value.to_string()),
             "sslrootcert" => rootcert = Some(crate::config::percent_decoded(value)),
             "sslcert" | "sslkey" | "sslpassword" | "sslcrl" | "sslcrldir" => {
                 return Err(invalid(format!("`{key}` (client certificates, revocation lists) is not supported yet")));
@@ -69,9 +69,21 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, String> {
             _ => kept.push(param),
         }
     }
+    // As libpq: `sslrootcert=system` means `verify-full` unless told otherwise, and refuses the
+    // weaker modes; `require` with a root certificate given checks the chain (`verify-ca`).
+    let sslmode = match (given_mode, rootcert.as_deref()) {
+        (None, Some("system")) => "verify-full".to_string(),
+        (Some(m), Some("system")) if !m.starts_with("verify-") => {
+            return Err(invalid(format!("`sslmode={m}` may not be used with `sslrootcert=system`; use verify-full")));
+        }
+        (Some(m), _) => m,
+        (None, _) => "prefer".to_string(),
+    };
+    let require_checks_ca = sslmode == "require" && rootcert.is_some();
     let (mode, verify) = match sslmode.as_str() {
         "disable" => (tokio_postgres::config::SslMode::Disable, Verify::None),
         "allow" | "prefer" => (tokio_postgres::config::SslMode::Prefer, Verify::None),
+        "require" if require_checks_ca => (tokio_postgres::config::SslMode::Require, Verify::Ca),
         "require" => (tokio_postgres::config::SslMode::Require, Verify::None),
         "verify-ca" => (tokio_postgres::config::SslMode::Require, Verify::Ca),
         "verify-full" => (tokio_postgres::config::SslMode::Require, Verify::Full),
@@ -364,5 +376,15 @@ mod tests {
         assert!(e.contains("sometimes") && !e.contains("pw"), "{e}");
         let e = parse_url("postgresql://u@h/db?sslcert=/c.pem").err().unwrap();
         assert!(e.contains("not supported"), "{e}");
+        // libpq's rules for sslrootcert: `system` implies verify-full and refuses weaker modes;
+        // `require` with a root file checks the chain (so an unreadable one is an error).
+        assert_eq!(
+            parse_url("postgresql://u@h/db?sslrootcert=system").map(|t| t.sslmode).ok().as_deref(),
+            Some("verify-full")
+        );
+        let e = parse_url("postgresql://u@h/db?sslmode=require&sslrootcert=system").err().unwrap();
+        assert!(e.contains("may not be used"), "{e}");
+        let e = parse_url("postgresql://u@h/db?sslmode=require&sslrootcert=/nonexistent.pem").err().unwrap();
+        assert!(e.contains("/nonexistent.pem"), "{e}");
     }
 }
