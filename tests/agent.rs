@@ -1062,6 +1062,28 @@ async fn a_reply_over_max_reply_bytes_fails_the_run_without_storing_the_reply() 
 }
 
 #[tokio::test]
+async fn a_streamed_reply_is_cut_at_max_reply_bytes_and_nothing_past_it_is_shown() {
+    let env = build(Db::Memory, ModelKind::OpenAi("max_retries: 0"), "max_reply_bytes: 10000").await.unwrap();
+    let piece = "z".repeat(100);
+    let pieces: Vec<&str> = std::iter::repeat_n(piece.as_str(), 2_000).collect();
+    env.fake.push(Response::stream_text(&pieces, 1, 1));
+    let mut input = input("hi", "s1");
+    input.stream = true;
+    let (r, events) = run_with(&env.agent(), input).await;
+    let e = r.expect_err("over max_reply_bytes while streaming");
+    assert!(e.to_string().contains("grew past the 10000 bytes"), "{e}");
+    let shown: usize = events
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::Content(t) => t.len(),
+            _ => 0,
+        })
+        .sum();
+    assert!(shown <= 10_000, "{shown} bytes shown past the bound");
+    assert_eq!(env.runs("s1").await[0].status, Some(RunStatus::Error));
+}
+
+#[tokio::test]
 async fn a_huge_streamed_tool_call_index_is_a_malformed_answer_not_an_allocation() {
     let env = in_memory("max_retries: 0").await;
     env.fake.push(Response::stream_deltas(

@@ -123,12 +123,15 @@ fn an_input_over_max_input_bytes_is_refused_before_anything_is_stored() {
     let out = exec(agno(dir.path()).args(["chat", "app.yaml", "--agent", "a"]).write_stdin(format!("{big}\nhello\n")));
     out.expect(EXIT_FAILURE).says("max_input_bytes").says("ok").says("1 turn(s) were refused or failed");
     assert_eq!(count(dir.path(), "agno_runs"), 1, "the second line ran");
-    // A line past what chat holds (64 MiB) is read past, never held whole; a line that is not
+    // A line past what the agent accepts is read past, never held whole; a line that is not
     // UTF-8 is skipped; the chat goes on.
     let mut input = vec![b'y'; 70 * 1024 * 1024];
     input.extend_from_slice(b"\n\xff\xfe\nagain\n");
     let out = exec(agno(dir.path()).args(["chat", "app.yaml", "--agent", "a"]).write_stdin(input));
-    out.expect(EXIT_FAILURE).says("longer than 67108864 bytes").says("not UTF-8").says("2 turn(s)");
+    out.expect(EXIT_FAILURE)
+        .says("longer than the 1000000 bytes agent `a` accepts")
+        .says("not UTF-8")
+        .says("2 turn(s)");
     assert_eq!(count(dir.path(), "agno_runs"), 2, "the last line ran");
     // Under the bound, from stdin, it runs.
     let out = exec(agno(dir.path()).args(["run", "app.yaml", "--agent", "a", "-"]).write_stdin("small message\n"));
@@ -295,20 +298,42 @@ fn values_from_the_environment_are_never_echoed_in_diagnostics() {
     write(
         dir.path(),
         "app.yaml",
-        "version: 1\nmodels:\n  m: {provider: scripted}\nagents:\n  a: {model: \"${MODEL}\", tools: [\"${TOOL}\"]}\nteams:\n  t: {model: m, members: [\"${MEMBER}\"]}\nworkflows:\n  w:\n    steps:\n      - {name: s, agent: a, input: \"${TEMPLATE}\"}\n",
+        "version: 1\ndatabases:\n  d: {type: sqlite, db_file: a.db, migrations: [\"${MIG}\"], session_table: \"${TABLE}\", runs_table: \"${TABLE}\"}\nmodels:\n  m: {provider: scripted}\nagents:\n  a: {model: \"${MODEL}\", tools: [\"${TOOL}\"]}\nteams:\n  t: {model: m, members: [\"${MEMBER}\"]}\nworkflows:\n  w:\n    steps:\n      - {name: s, agent: a, input: \"${TEMPLATE}\"}\n      - {name: \"${STEP}\", agent: a}\n      - {name: \"${STEP}\", agent: a}\n",
     );
+    let secrets = [
+        ("MODEL", "sk-model-secret"),
+        ("TOOL", "sk-tool-secret"),
+        ("MEMBER", "sk-member-secret"),
+        ("TEMPLATE", "{{ steps.sk-template-secret.content }}"),
+        ("MIG", "sk-folder-secret"),
+        ("TABLE", "sk_table_secret"),
+        ("STEP", "sk-step-secret"),
+        ("AGNO_SERVER__BOGUS", "sk-server-secret"),
+        ("AGNO_SERVER__PORT", "sk-port-secret"),
+    ];
+    for format in ["human", "json", "github"] {
+        let mut cmd = agno(dir.path());
+        cmd.args(["validate", "--format", format, "app.yaml"]);
+        for (k, v) in secrets {
+            cmd.env(k, v);
+        }
+        let out = exec(&mut cmd);
+        out.expect(EXIT_CONFIG).says("${MODEL}").says("${TOOL}").says("${MEMBER}").says("${MIG}").says("${STEP}");
+        for (_, v) in secrets {
+            out.never_says(v.trim_start_matches("{{ steps.").trim_end_matches(".content }}"));
+        }
+    }
+    // `AGNO_SERVER__*` values, wrong or misspelt, are not shown either.
+    write(dir.path(), "ok.yaml", "version: 1\nmodels:\n  m: {provider: scripted}\n");
     for format in ["human", "json", "github"] {
         let out = exec(
             agno(dir.path())
-                .args(["validate", "--format", format, "app.yaml"])
-                .env("MODEL", "sk-model-secret")
-                .env("TOOL", "sk-tool-secret")
-                .env("MEMBER", "sk-member-secret")
-                .env("TEMPLATE", "{{ steps.sk-template-secret.content }}"),
+                .args(["validate", "--format", format, "ok.yaml"])
+                .env("AGNO_SERVER__BOGUS", "sk-server-secret")
+                .env("AGNO_SERVER__PORT", "sk-port-secret"),
         );
-        out.expect(EXIT_CONFIG).says("${MODEL}").says("${TOOL}").says("${MEMBER}");
-        out.never_says("sk-model-secret").never_says("sk-tool-secret").never_says("sk-member-secret");
-        out.never_says("sk-template-secret");
+        out.expect(EXIT_CONFIG).says("`bogus`").says("`port`");
+        out.never_says("sk-server-secret").never_says("sk-port-secret");
     }
 }
 
@@ -416,6 +441,9 @@ fn sslmode_require_really_encrypts_and_verify_full_refuses_a_wrong_certificate_a
         .expect("openssl makes a CA");
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     pg_config_at(dir.path(), "localhost", &schema, &format!("?sslmode=verify-ca&sslrootcert={}", other.display()), "");
+    exec(agno(dir.path()).args(["migrate", "status", "app.yaml"])).expect(EXIT_FAILURE).says("certificate");
+    // As with libpq, `require` with a root certificate given checks the chain.
+    pg_config_at(dir.path(), "localhost", &schema, &format!("?sslmode=require&sslrootcert={}", other.display()), "");
     exec(agno(dir.path()).args(["migrate", "status", "app.yaml"])).expect(EXIT_FAILURE).says("certificate");
     // sslmode=disable still connects in plain text.
     pg_config(dir.path(), &schema, "?sslmode=disable", "");
@@ -553,6 +581,8 @@ fn an_unknown_agent_is_refused_before_any_folder_or_database_is_created() {
     assert!(!dir.path().join("data").exists(), "nothing is created for a refused run");
     let out = exec(agno(dir.path()).args(["chat", "app.yaml", "--agent", "nosuch"]));
     out.expect(EXIT_USAGE);
+    let out = exec(agno(dir.path()).args(["sessions", "app.yaml", "list", "--agent", "asistant"]));
+    out.expect(EXIT_USAGE).says("did you mean `assistant`");
     assert!(!dir.path().join("data").exists());
 }
 
@@ -589,6 +619,16 @@ fn run_json_prints_a_json_error_when_the_run_fails() {
     let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(v["conflict"], "not_owner");
     assert_eq!(v["status"], Value::Null);
+    // A database that cannot be opened: a JSON error too.
+    write(
+        dir.path(),
+        "pg.yaml",
+        "version: 1\ndatabases:\n  pg: {type: postgres, db_url: \"postgresql://postgres@127.0.0.1:1/test?sslmode=disable\", connect_timeout: 0.5}\nmodels:\n  m: {provider: scripted}\nagents:\n  a: {model: m, db: pg}\n",
+    );
+    let out = exec(agno(dir.path()).args(["run", "pg.yaml", "--agent", "a", "--json", "hi"]));
+    out.expect(EXIT_FAILURE);
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    assert!(v["error"].as_str().unwrap().contains("127.0.0.1:1"), "{v}");
 }
 
 #[test]

@@ -103,14 +103,39 @@ impl Turns<'_> {
             let mut first_token = record.first_token;
             let clock = self.clock;
             let scope = self.scope;
+            // `max_reply_bytes` holds while the reply streams: past it nothing more is shown and
+            // the model call is dropped (a server streaming without end is cut there).
+            let max_reply =
+                self.agent.config.settings.max_reply_bytes.unwrap_or(crate::config::DEFAULT_MAX_REPLY_BYTES);
+            let over = tokio::sync::Notify::new();
+            let mut streamed: u64 = 0;
             let mut on_event = |e: ModelEvent<'_>| {
+                let piece = match &e {
+                    ModelEvent::Text(text) => text.len(),
+                    ModelEvent::ToolCallDelta { arguments, .. } => arguments.map_or(0, str::len),
+                    _ => 0,
+                };
+                streamed = streamed.saturating_add(piece as u64);
+                if streamed > max_reply {
+                    over.notify_one();
+                    return;
+                }
                 if let ModelEvent::Text(text) = e {
                     first_token.get_or_insert(clock.elapsed().as_secs_f64());
                     scope.emit(EventKind::Content(text.to_string()));
                 }
             };
-            let reply = self.agent.model.complete(&chat, offer, self.input.stream, &mut on_event).await;
+            let reply = tokio::select! {
+                reply = self.agent.model.complete(&chat, offer, self.input.stream, &mut on_event) => Some(reply),
+                () = over.notified() => None,
+            };
             record.first_token = first_token;
+            let Some(reply) = reply else {
+                return Err(Failure::Malformed(format!(
+                    "the model's reply grew past the {max_reply} bytes agent `{}` accepts (`max_reply_bytes`); the rest was not read and the reply was not stored",
+                    self.agent.config.id
+                )));
+            };
             let reply = reply.map_err(Failure::Model)?;
             record.usage += reply.usage;
             let reply_bytes = reply.content.as_ref().map_or(0, String::len)
