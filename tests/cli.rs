@@ -791,6 +791,10 @@ fn a_fifo_in_a_folder_is_reported_instead_of_blocking_validate() {
     let r = run(agno_in(dir.path()).args(["validate", "--format", "json", "cfg"]).timeout(Duration::from_secs(10)));
     assert!(r.code.is_some(), "validate hung on cfg/pipe.yaml and was killed");
     assert!(!r.stdout.contains("\"agno::unknown"), "{}", r.stdout);
+    // Named on the command line, it is refused the same way.
+    let r = run(agno_in(dir.path()).args(["validate", "cfg/pipe.yaml"]).timeout(Duration::from_secs(10)));
+    assert_eq!(r.code, Some(EXIT_CONFIG), "validate hung on or accepted an explicit FIFO: {}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("not a regular file"), "{}", r.stdout);
 }
 
 #[test]

@@ -949,7 +949,7 @@ fn identifier_injection_is_refused_before_anything_is_created() {
     let dir = tmp();
     write(
         dir.path().join("app.yaml"),
-        "version: 1\ndatabases:\n  pg:\n    type: postgres\n    db_url: postgresql://postgres@127.0.0.1:1/test\n    db_schema: 'ai\"; DROP SCHEMA public CASCADE; --'\n    connect_timeout: 0\n",
+        "version: 1\ndatabases:\n  pg:\n    type: postgres\n    db_url: postgresql://postgres@127.0.0.1:1/test\n    db_schema: 'ai\"; DROP SCHEMA public CASCADE; --'\n    connect_timeout: 1\n",
     );
     migrate(dir.path(), &[]).expect(EXIT_CONFIG).stderr_says("db_schema");
 }

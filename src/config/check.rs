@@ -340,8 +340,10 @@ impl<'a> Checker<'a, '_, '_> {
                         let mut diag = Diagnostic::new(
                             Code::TableConflict,
                             format!(
-                                "`{}` and `{}` of database `{id}` are both `{}`",
-                                names[j].1, names[i].1, names[i].0
+                                "`{}` and `{}` of database `{id}` are both {}",
+                                names[j].1,
+                                names[i].1,
+                                self.shown(d.file, names[i].2, &names[i].0)
                             ),
                         )
                         .at(d.file, names[i].2, "same table name")
@@ -404,16 +406,24 @@ impl<'a> Checker<'a, '_, '_> {
                         Err(e) => Some(format!("cannot be read: {e}")),
                     };
                     if let Some(problem) = problem {
+                        let from_env = self.is_from_env(d.file, item.span);
+                        let help = if from_env {
+                            "paths are relative to the config file's folder; the path comes from the environment and is not shown".to_string()
+                        } else {
+                            format!(
+                                "paths are relative to the config file's folder; this one resolves to {}",
+                                path.display()
+                            )
+                        };
+                        // An I/O error's own text never holds the path.
+                        let folder = self.shown(d.file, item.span, folder);
                         self.out.push(
                             Diagnostic::new(
                                 Code::MigrationsFolder,
-                                format!("the migrations folder `{folder}` of database `{id}` {problem}"),
+                                format!("the migrations folder {folder} of database `{id}` {problem}"),
                             )
                             .at(d.file, item.span, "unreadable folder")
-                            .help(format!(
-                                "paths are relative to the config file's folder; this one resolves to {}",
-                                path.display()
-                            )),
+                            .help(help),
                         );
                     }
                 }
@@ -757,10 +767,13 @@ impl<'a> Checker<'a, '_, '_> {
         let name_span = node.get("name").map_or(node.span, |n| n.span);
         if let Some(first) = seen.get(&step.name) {
             self.out.push(
-                Diagnostic::new(Code::DuplicateStep, format!("two steps are named `{}`", step.name))
-                    .at(d.file, name_span, "second step with this name")
-                    .related(d.file, *first, "first step with this name")
-                    .help("step names are unique in a workflow: later steps read outputs by name"),
+                Diagnostic::new(
+                    Code::DuplicateStep,
+                    format!("two steps are named {}", self.shown(d.file, name_span, &step.name)),
+                )
+                .at(d.file, name_span, "second step with this name")
+                .related(d.file, *first, "first step with this name")
+                .help("step names are unique in a workflow: later steps read outputs by name"),
             );
         } else {
             seen.insert(step.name.clone(), name_span);

@@ -209,10 +209,10 @@ impl Loader {
                     );
                 }
                 for f in found {
-                    self.read(&f, &mut seen_files, true);
+                    self.read(&f, &mut seen_files);
                 }
             } else {
-                self.read(path, &mut seen_files, false);
+                self.read(path, &mut seen_files);
             }
         }
     }
@@ -241,15 +241,18 @@ impl Loader {
         paths.sort();
         for p in paths {
             if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
-                let inside = std::fs::canonicalize(&p).is_ok_and(|target| target.starts_with(root));
+                let target = std::fs::canonicalize(&p);
+                let inside = target.as_ref().is_ok_and(|target| target.starts_with(root));
                 let followed = std::fs::metadata(&p).is_ok_and(|m| m.is_dir()) || is_yaml(&p);
                 if !inside && followed {
                     let id = self.add_source(&p, Arc::from(""));
+                    let what = if target.is_err() {
+                        "a symlink whose target does not exist (or a loop)".to_string()
+                    } else {
+                        format!("a symlink to a place outside the folder {}", root.display())
+                    };
                     self.diags.push(
-                        Diagnostic::new(
-                            Code::Io,
-                            format!("{} is a symlink to a place outside the folder {}; it is not read", p.display(), root.display()),
-                        )
+                        Diagnostic::new(Code::Io, format!("{} is {what}; it is not read", p.display()))
                         .in_file(id)
                         .help("a config folder's symlinks must stay inside it; name the target as its own path if it is meant to be loaded"),
                     );
@@ -266,15 +269,15 @@ impl Loader {
         }
     }
 
-    fn read(&mut self, path: &Path, seen: &mut HashSet<PathBuf>, from_folder: bool) {
+    fn read(&mut self, path: &Path, seen: &mut HashSet<PathBuf>) {
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         if !seen.insert(canonical) {
             return;
         }
         match std::fs::metadata(path) {
             Ok(m) if m.is_dir() => return,
-            Ok(m) if from_folder && !m.is_file() => {
-                // A FIFO or device found in a folder would block or never end: never open it.
+            Ok(m) if !m.is_file() => {
+                // A FIFO or device would block or never end: never open it.
                 let id = self.add_source(path, Arc::from(""));
                 self.diags.push(
                     Diagnostic::new(Code::Io, format!("{} is not a regular file", path.display()))
@@ -455,8 +458,9 @@ impl Loader {
             let key_span = Span::new(text.len(), text.len() + name.len());
             text.push_str(name);
             text.push('=');
-            let secret = ["key", "password", "token", "secret"].iter().any(|w| key.contains(w));
-            let shown = if secret { "***" } else { value.as_str() };
+            // Values from the environment are never shown in excerpts (a misspelt key may hold
+            // anything); the diagnostics say what is wrong with them.
+            let shown = "***";
             let value_span = Span::new(text.len(), text.len() + shown.len());
             text.push_str(shown);
             text.push('\n');

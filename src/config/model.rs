@@ -70,9 +70,11 @@ pub enum Database {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(range(min = 1, max = 256))]
         pool_size: Option<u32>,
-        /// Seconds to wait for a connection at startup before giving up. Default: 30.
+        /// Seconds to wait for a connection (at startup, retries included; and for a free one
+        /// of the pool) before giving up. Default: 30. (libpq's 0, "forever", is not allowed:
+        /// every wait is bounded.)
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(range(min = 0.0, max = 3600.0))]
+        #[schemars(range(min = 0.1, max = 3600.0))]
         connect_timeout: Option<f64>,
         #[serde(flatten)]
         tables: Tables,
@@ -230,9 +232,10 @@ pub struct ToolSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.001, max = 600.0))]
     pub timeout: Option<f64>,
-    /// `http_request`: largest response body returned to the model, in bytes. Default: 65536.
+    /// `http_request`: largest response body returned to the model, in bytes (at most 16 MiB:
+    /// it is held in memory and stored with the run). Default: 65536.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 16777216))]
     pub max_response_bytes: Option<u64>,
     /// `search_past_sessions` / `read_chat_history`: most items returned. Default: 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -454,7 +457,7 @@ pub struct Server {
     pub port: Option<u32>,
     /// Bearer token required on every request (also from `OS_SECURITY_KEY`). Never printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub security_key: Option<String>,
+    pub security_key: Option<Secret>,
     /// Allow binding a non-loopback address without a `security_key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_unauthenticated: Option<bool>,

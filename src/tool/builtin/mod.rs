@@ -46,7 +46,8 @@ pub fn for_agent(agent: &AgentConfig) -> Vec<Arc<dyn Tool>> {
             "http_request" => tools.push(Arc::new(HttpRequest::new(
                 spec.map(|s| s.allowed_hosts.clone()).unwrap_or_default(),
                 Duration::from_secs_f64(spec.and_then(|s| s.timeout).unwrap_or(10.0)),
-                spec.and_then(|s| s.max_response_bytes).unwrap_or(65_536) as usize,
+                // Validation keeps it within 16 MiB; a library caller is held to it too.
+                spec.and_then(|s| s.max_response_bytes).unwrap_or(65_536).min(16 * 1024 * 1024) as usize,
             ))),
             "session_state" => {
                 state = true;
