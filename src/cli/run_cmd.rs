@@ -10,7 +10,7 @@ use clap::Args;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
-use super::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, generation, load_or_report, open_store, tokio_runtime, write_out};
+use super::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, generation, load_or_report, tokio_runtime, write_out};
 use crate::config::Config;
 use crate::run::{Component, Event, EventKind, RunError, RunHandle, RunInput, RunRequest, SessionType};
 use crate::runtime::{self, Generation};
@@ -228,12 +228,28 @@ fn database_of(config: &Config, target: &Component) -> Option<String> {
 
 /// Opens (and migrates) the database `db`; a signal meanwhile (a wait for another migrator's
 /// lock, a slow server) stops the command before anything runs.
-async fn open_or_interrupt(generation: &Generation, db: &str, signals: &mut Signals) -> Result<(), u8> {
+/// With `json`, a failure is also printed as `{"error": …}` on stdout.
+async fn open_or_interrupt(generation: &Generation, db: &str, signals: &mut Signals, json: bool) -> Result<(), u8> {
+    let failed = |message: String| {
+        if json {
+            write_out(&format!("{}\n", serde_json::json!({"error": message, "status": serde_json::Value::Null})));
+        }
+        Err(EXIT_FAILURE)
+    };
     tokio::select! {
-        opened = open_store(generation, db) => opened.map(|_| ()),
+        opened = generation.store(db) => match opened {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                say!("error: {e}");
+                if let Some(help) = e.help() {
+                    say!("  help: {help}");
+                }
+                failed(e.to_string())
+            }
+        },
         _ = signals.next() => {
             say!("error: interrupted while opening database `{db}`; nothing was run");
-            Err(EXIT_FAILURE)
+            failed(format!("interrupted while opening database `{db}`; nothing was run"))
         }
     }
 }
@@ -312,7 +328,7 @@ pub(super) fn run(mut args: RunArgs) -> u8 {
     let code = rt.block_on(async move {
         let mut signals = Signals::install();
         let generation = generation(config, args.no_migrate);
-        if let Err(code) = open_or_interrupt(&generation, &db, &mut signals).await {
+        if let Err(code) = open_or_interrupt(&generation, &db, &mut signals, args.json).await {
             return code;
         }
         let input =
@@ -475,6 +491,12 @@ pub(super) fn chat(args: ChatArgs) -> u8 {
         Err(code) => return code,
     };
     let db = database_of(&config, &target).unwrap_or_default();
+    // A line is read up to what the agent accepts, never held whole past it.
+    let max_line = config
+        .agents
+        .get(&args.agent)
+        .and_then(|a| a.settings.max_input_bytes)
+        .unwrap_or(crate::config::DEFAULT_MAX_INPUT_BYTES);
     let rt = match tokio_runtime() {
         Ok(r) => r,
         Err(code) => return code,
@@ -482,10 +504,10 @@ pub(super) fn chat(args: ChatArgs) -> u8 {
     let code = rt.block_on(async move {
         let mut signals = Signals::install();
         let generation = generation(config, args.no_migrate);
-        if let Err(code) = open_or_interrupt(&generation, &db, &mut signals).await {
+        if let Err(code) = open_or_interrupt(&generation, &db, &mut signals, false).await {
             return code;
         }
-        let code = chat_loop(&generation, &target, &args, &mut signals).await;
+        let code = chat_loop(&generation, &target, &args, max_line, &mut signals).await;
         if !signals.forced {
             settle(&generation).await;
         }
@@ -496,7 +518,13 @@ pub(super) fn chat(args: ChatArgs) -> u8 {
     code
 }
 
-async fn chat_loop(generation: &Arc<Generation>, target: &Component, args: &ChatArgs, signals: &mut Signals) -> u8 {
+async fn chat_loop(
+    generation: &Arc<Generation>,
+    target: &Component,
+    args: &ChatArgs,
+    max_line: u64,
+    signals: &mut Signals,
+) -> u8 {
     let mut session = args.session.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     say!(
         "chatting with `{}` in session {session} (Ctrl-D ends, Ctrl-C cancels a turn)",
@@ -510,13 +538,16 @@ async fn chat_loop(generation: &Arc<Generation>, target: &Component, args: &Chat
         say_part!("> ");
         // At the prompt, Ctrl-C (like SIGTERM and SIGHUP) ends the chat, as Ctrl-D does.
         let next = tokio::select! {
-            line = next_line(&mut stdin, MAX_STDIN_MESSAGE) => line,
+            line = next_line(&mut stdin, max_line) => line,
             _ = signals.next() => Ok(None),
         };
         let line = match next {
             Ok(Some(Line::Text(l))) => l,
             Ok(Some(Line::TooLong)) => {
-                say!("error: the line is longer than {MAX_STDIN_MESSAGE} bytes; it was not sent");
+                say!(
+                    "error: the line is longer than the {max_line} bytes agent `{}` accepts (`max_input_bytes`); it was not sent",
+                    target.id.as_deref().unwrap_or_default()
+                );
                 failed += 1;
                 continue;
             }

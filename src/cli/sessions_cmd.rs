@@ -98,7 +98,19 @@ pub(super) fn run(args: SessionsArgs) -> u8 {
         Err(code) => return code,
     };
     let agent_db = match &args.action {
-        Action::List { agent: Some(a), .. } => config.agents.get(a).map(|a| a.db.clone()),
+        Action::List { agent: Some(a), .. } => match config.agents.get(a) {
+            Some(agent) => Some(agent.db.clone()),
+            None => {
+                // Checked before any database is opened or created.
+                let known = config.agents.keys().cloned().collect();
+                let e = crate::run::RunError::Unknown {
+                    target: crate::run::Component::new(SessionType::Agent, a.as_str()),
+                    known,
+                };
+                say!("error: {e}");
+                return EXIT_USAGE;
+            }
+        },
         _ => None,
     };
     let db = args.db.clone().or(agent_db).or_else(|| config.agents.values().next().map(|a| a.db.clone()));
