@@ -1041,6 +1041,11 @@ async fn a_server_that_echoes_the_key_or_a_header_gets_them_hidden_everywhere() 
     assert!(!text.contains("test-key") && !text.contains("org-hidden-value"), "{text}");
     let stored = env.runs("s1").await[0].run_data.to_string();
     assert!(!stored.contains("test-key") && !stored.contains("org-hidden-value"), "{stored}");
+    // A key that the 300-character cut would split is hidden before the cut.
+    env.fake.push(Response::Status { status: 400, retry_after: None, body: format!("{}test-key", "x".repeat(295)) });
+    let (r, _) = run_with(&env.agent(), input("hi", "s2")).await;
+    let text = r.expect_err("HTTP 400").to_string();
+    assert!(!text.contains("test-") && !text.contains("est-k"), "{text}");
     env.cleanup().await;
 }
 

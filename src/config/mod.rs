@@ -761,6 +761,26 @@ mod tests {
         assert_eq!(redact_url("host=h user=u password = 'it''s x' dbname=d"), "***");
         assert_eq!(redact_url("host=h password='a b\\' c' dbname=d"), "host=h password=*** dbname=d");
         assert_eq!(redact_url("not a url"), "not a url");
+        // libpq reads the user part up to an `@`: a password may hold `#`, `?`, `/` and `@`.
+        for url in [
+            "postgres://u:Se#cr3t@h:5432/d",
+            "postgres://u:Se?cr3t@h/d",
+            "postgres://u:Se/cr3t@h/d",
+            "postgres://u:S@e#cr3t/H@h/d",
+        ] {
+            let shown = redact_url(url);
+            assert!(!shown.contains("cr3t") && shown.starts_with("postgres://u:***@"), "{url} → {shown}");
+        }
+        assert_eq!(redact_url("http://user:pw@h/v1?api-key=k1&x=1"), "http://user:***@h/v1?api-key=***&x=1");
+    }
+
+    #[test]
+    fn secrets_in_server_text_are_hidden_whole_longest_first_and_when_cut_off() {
+        let key = Secret::new("Sekr3t");
+        let header = Secret::new("EnvHdrSekr3t");
+        assert_eq!(redact_secrets("h: EnvHdrSekr3t k: Sekr3t", [&key, &header]), "h: *** k: ***");
+        assert_eq!(redact_secrets("echo: xxEnvHdrSek", [&key, &header]), "echo: xx***");
+        assert_eq!(redact_secrets("short key abc", [&Secret::new("abc")]), "short key abc", "under 4 characters: kept");
         assert_eq!(format!("{:?}", Secret::new("sk-123")), "\"***\"");
         assert_eq!(serde_json::to_string(&Secret::new("sk-123")).unwrap(), "\"***\"");
     }
