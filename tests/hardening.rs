@@ -224,6 +224,32 @@ fn a_sqlite_migration_that_controls_the_transaction_is_refused_with_its_line() {
     assert!(!tables.iter().any(|t| t == "first_half"), "nothing of it ran: {tables:?}");
     let out = exec(agno(dir.path()).args(["migrate", "status", "app.yaml"]));
     out.expect(EXIT_FAILURE).says("V1__half.sql:3");
+    // Quoting that once hid the COMMIT from the check (and left the migration half applied).
+    for sql in [
+        "CREATE TABLE first_half ([it's] INT);\nCOMMIT;\nCREATE TABLE second_half (y INT);\n",
+        "CREATE TABLE first_half (a$b$ INT);\nCOMMIT;\nCREATE TABLE second_half (c$b$ INT);\n",
+        "CREATE TABLE first_half ([a--] INT);\nCOMMIT;\n",
+    ] {
+        write(dir.path(), "mig/V1__half.sql", sql);
+        exec(agno(dir.path()).args(["migrate", "app.yaml"]))
+            .expect(EXIT_FAILURE)
+            .says("V1__half.sql:2")
+            .says("`COMMIT`");
+        let c = Connection::open(dir.path().join("agno.db")).unwrap();
+        let n: i64 = c
+            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('first_half', 'second_half')", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(n, 0, "nothing of {sql:?} ran");
+    }
+    // A trigger whose body holds CASE … END is no transaction control.
+    write(
+        dir.path(),
+        "mig/V1__half.sql",
+        "CREATE TABLE t (x INT);\nCREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t SET x = CASE WHEN NEW.x > 0 THEN 1 ELSE 0 END;\nEND;\n",
+    );
+    exec(agno(dir.path()).args(["migrate", "app.yaml"])).expect(EXIT_OK);
 }
 
 #[test]
