@@ -28,6 +28,8 @@ pub struct RunHandle {
     /// The run's own terminal event was returned by [`RunHandle::next_event`].
     ended: bool,
     join: JoinHandle<Result<RunOutput, RunError>>,
+    /// The result, when the task was joined already (by `started`).
+    outcome: Option<Result<RunOutput, RunError>>,
 }
 
 /// Starts `work`, the run of `scope`, in a task of its own, registered in `registry` while it
@@ -80,6 +82,7 @@ where
         started: Some(started),
         ended: false,
         join,
+        outcome: None,
     }
 }
 
@@ -97,19 +100,28 @@ impl RunHandle {
     /// Waits until the run's row exists; when the run could not start (refused session,
     /// database unavailable), returns why.
     pub async fn started(mut self) -> Result<Self, RunError> {
-        let Some(started) = self.started.take() else { return Ok(self) };
+        let Some(mut started) = self.started.take() else { return Ok(self) };
         // The run's task may end without saying it started (and without dropping every clone
         // of its scope, when a tool keeps one): whichever comes first.
         let ended = tokio::select! {
             // Biased: a run that started and already ended (a fast one) started.
             biased;
-            said = started => if said.is_ok() { return Ok(self) } else { None },
+            said = &mut started => if said.is_ok() { return Ok(self) } else { None },
             joined = &mut self.join => Some(joined),
         };
         let joined = match ended {
             Some(j) => j,
             None => (&mut self.join).await,
         };
+        // A fast run on another worker thread can end before this task sees its start: what
+        // it said is still in the channel. It started; its result is kept for `result`.
+        if started.try_recv().is_ok() {
+            self.outcome = Some(match joined {
+                Ok(r) => r,
+                Err(e) => Err(self.join_error(&e)),
+            });
+            return Ok(self);
+        }
         match joined {
             Ok(Err(e)) => Err(e),
             Ok(Ok(_)) => Err(RunError::Internal {
@@ -157,6 +169,9 @@ impl RunHandle {
     /// this future is dropped before the end, the run is cancelled.
     pub async fn result(mut self) -> Result<RunOutput, RunError> {
         self.events = None;
+        if let Some(outcome) = self.outcome.take() {
+            return outcome;
+        }
         match (&mut self.join).await {
             Ok(r) => r,
             Err(e) => Err(self.join_error(&e)),
