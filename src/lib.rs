@@ -12,3 +12,15 @@ pub mod run;
 pub mod runtime;
 pub mod store;
 pub mod tool;
+
+/// An error and its causes on one line (`a: b: c`): for errors whose `Display` drops the cause
+/// (reqwest's, tokio-postgres's).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}

@@ -13,17 +13,13 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
+#[path = "support/cli.rs"]
+mod cli;
+
+use cli::{BIN, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, Out, agno, exec};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 use tempfile::TempDir;
-
-const EXIT_OK: i32 = 0;
-const EXIT_FAILURE: i32 = 1;
-const EXIT_USAGE: i32 = 2;
-const EXIT_CONFIG: i32 = 78;
-
-const BIN: &str = env!("CARGO_BIN_EXE_agno-run");
 
 /// Two offline agents: `echo` repeats the message; `calc` calls the calculator, then answers.
 const APP: &str = r#"version: 1
@@ -44,40 +40,6 @@ agents:
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// The binary with an empty environment (plus `PATH`), run from `dir`, with a timeout.
-fn agno(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear().current_dir(dir).timeout(Duration::from_secs(30));
-    if let Some(path) = std::env::var_os("PATH") {
-        cmd.env("PATH", path);
-    }
-    cmd
-}
-
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Out {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}", self.code, self.stdout, self.stderr)
-    }
-}
-
-/// Runs the command; it must not panic.
-fn exec(cmd: &mut Command) -> Out {
-    let out = cmd.output().unwrap();
-    let r = Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(!r.stderr.contains("panicked"), "the binary panicked:\n{r:?}");
-    r
-}
 
 /// `agno-run ARGS...` in `dir`.
 fn agno_run(dir: &Path, args: &[&str]) -> Out {

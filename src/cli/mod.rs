@@ -220,12 +220,16 @@ pub(crate) fn parse_seconds(text: &str, max: f64) -> Result<std::time::Duration,
 /// instead of clap's "unrecognized subcommand", and exits 1. None for every other command line.
 pub fn not_built_serve(first: Option<std::ffi::OsString>) -> Option<ExitCode> {
     let first = PathBuf::from(first?);
-    let commands = ["validate", "schema", "migrate", "run", "chat", "sessions", "config", "help"];
-    if commands.iter().any(|c| first.as_os_str() == *c) || first.to_string_lossy().starts_with('-') {
+    let name = first.to_string_lossy();
+    if name.starts_with('-') {
         return None;
     }
     let is_config = first.extension().is_some_and(|e| e == "yaml" || e == "yml") || first.is_dir();
-    if first.as_os_str() != "serve" && !is_config {
+    if name != "serve" && !is_config {
+        return None;
+    }
+    // A folder named like a command (`run/`) is the command.
+    if <Cli as clap::CommandFactory>::command().find_subcommand(name.as_ref()).is_some() || name == "help" {
         return None;
     }
     say!(

@@ -202,7 +202,7 @@ fn report_error(e: &RunError) {
 
 /// The component `--agent`, `--team` or `--workflow` names, checked against the config before
 /// anything is opened.
-fn target(config: &Config, kind: SessionType, id: &str) -> Result<Component, u8> {
+pub(super) fn target(config: &Config, kind: SessionType, id: &str) -> Result<Component, u8> {
     let known: Vec<&String> = match kind {
         SessionType::Agent => config.agents.keys().collect(),
         SessionType::Team => config.teams.keys().collect(),

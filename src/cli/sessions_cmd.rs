@@ -98,18 +98,10 @@ pub(super) fn run(args: SessionsArgs) -> u8 {
         Err(code) => return code,
     };
     let agent_db = match &args.action {
-        Action::List { agent: Some(a), .. } => match config.agents.get(a) {
-            Some(agent) => Some(agent.db.clone()),
-            None => {
-                // Checked before any database is opened or created.
-                let known = config.agents.keys().cloned().collect();
-                let e = crate::run::RunError::Unknown {
-                    target: crate::run::Component::new(SessionType::Agent, a.as_str()),
-                    known,
-                };
-                say!("error: {e}");
-                return EXIT_USAGE;
-            }
+        // Checked before any database is opened or created, as `run` does.
+        Action::List { agent: Some(a), .. } => match super::run_cmd::target(&config, SessionType::Agent, a) {
+            Ok(_) => config.agents.get(a).map(|agent| agent.db.clone()),
+            Err(code) => return code,
         },
         _ => None,
     };

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use super::sse;
 use super::{ChatMessage, MAX_TOOL_CALLS, ModelError, ModelEvent, OnEvent, Reply, ToolCall, ToolSpec, Usage};
 use crate::config::Secret;
+use crate::error_chain;
 
 /// Most seconds a `Retry-After` is honoured for.
 const MAX_RETRY_AFTER: f64 = 30.0;
@@ -516,16 +517,6 @@ fn backoff(attempt: u32) -> Duration {
     let base = 0.25 * 2f64.powi(attempt.saturating_sub(1).min(5) as i32);
     let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as f64 / 1000.0 * 0.5;
     Duration::from_secs_f64((base * (1.0 + jitter)).min(8.0))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

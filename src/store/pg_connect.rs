@@ -264,16 +264,10 @@ pub(crate) fn endpoint(config: &tokio_postgres::Config) -> String {
 
 /// The error and its causes, as one line.
 fn chain(e: &tokio_postgres::Error) -> String {
-    if let Some(d) = e.as_db_error() {
-        return d.message().to_string();
+    match e.as_db_error() {
+        Some(d) => d.message().to_string(),
+        None => crate::error_chain(e),
     }
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    text
 }
 
 /// Connects one client, retrying with backoff until `timeout` has passed: each attempt is
