@@ -11,6 +11,7 @@ pub mod model;
 pub mod run;
 pub mod runtime;
 pub mod store;
+pub mod team;
 pub mod tool;
 
 /// An error and its causes on one line (`a: b: c`): for errors whose `Display` drops the cause

@@ -24,15 +24,44 @@ pub use prompt::system_message;
 use prompt::usage_json;
 use turns::{Record, Turns};
 
-/// An agent ready to run: its config, model and tools.
+/// An agent ready to run: its config, model and tools. A team's leader is one too: the same
+/// model ↔ tools loop, with the team's identity ([`Identity`]).
 #[derive(Debug, Clone)]
 pub struct Agent {
-    /// The agent's config.
+    /// The agent's config (for a leader: the team's id, name, model and settings).
     pub config: AgentConfig,
     /// Its model.
     pub model: Model,
     /// Its tools.
     pub tools: Toolbox,
+    /// Who runs: an agent, or a team's leader.
+    pub identity: Identity,
+}
+
+/// What differs between an agent's run and a team leader's run: the run's id fields and
+/// component data, the system message, and how the loop ends.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// `agent_id`/`agent_name`, or `team_id`/`team_name`, as stored in `run_data`.
+    pub fields: [(&'static str, Value); 2],
+    /// `agent_data` or `team_data`.
+    pub data: Value,
+    /// A fixed system message (a leader's), used instead of the agent's own.
+    pub system: Option<String>,
+    /// True for a leader: its `run_data` has `member_responses`.
+    pub team: bool,
+    /// Asked each time the model answers with text: a message to continue with (tasks mode's
+    /// board reminder), or None to end.
+    pub continuation: Option<Arc<dyn Continuation>>,
+}
+
+/// Decides whether a leader's loop goes on after an answer (Agno's tasks mode).
+pub trait Continuation: Send + Sync + std::fmt::Debug {
+    /// Most model turns in one run.
+    fn max_turns(&self) -> u32;
+    /// Called after the `answers`-th text answer (1-based), with the state and whether tools
+    /// ran since the previous answer: the user message to continue with, or None to end.
+    fn next(&self, answers: u32, state: &Map<String, Value>, tools_ran: bool) -> Option<String>;
 }
 
 /// Keys Agno injects into a run's state and strips before saving.
@@ -42,12 +71,30 @@ impl Agent {
     /// An agent with the built-in tools its config declares.
     pub fn new(config: AgentConfig, model: Model) -> Agent {
         let tools = Toolbox::for_agent(&config);
-        Agent { config, model, tools }
+        let identity = Identity {
+            fields: [("agent_id", json!(config.id)), ("agent_name", json!(config.name))],
+            data: json!({"name": config.name, "agent_id": config.id, "model": model.describe()}),
+            system: None,
+            team: false,
+            continuation: None,
+        };
+        Agent { config, model, tools, identity }
     }
 
-    /// `agent_data` as Agno stores it.
+    /// `agent_data` (or a leader's `team_data`) as Agno stores it.
     pub fn agent_data(&self) -> Value {
-        json!({"name": self.config.name, "agent_id": self.config.id, "model": self.model.describe()})
+        self.identity.data.clone()
+    }
+
+    /// The system message of a run with `state`.
+    pub(crate) fn system_message(&self, state: &Map<String, Value>) -> Option<String> {
+        match &self.identity.system {
+            None => prompt::system_message(&self.config, state),
+            Some(fixed) if self.config.settings.add_session_state_to_context == Some(true) => {
+                Some(format!("{fixed}\n\n{}", prompt::state_section(state)))
+            }
+            Some(fixed) => Some(fixed.clone()),
+        }
     }
 
     /// Runs the agent once in `scope`. The run's state is the config's default, then the stored
@@ -63,8 +110,9 @@ impl Agent {
         // member is told of it is the team's to decide.
         let history_runs = if scope.is_root() { prompt::history_runs(&self.config) } else { 0 };
         let created_at = now();
+        let [(id_key, id), (name_key, name)] = self.identity.fields.clone();
         let mut start = json!({
-            "run_id": scope.run_id(), "agent_id": self.config.id, "agent_name": self.config.name,
+            "run_id": scope.run_id(), id_key: id, name_key: name,
             "session_id": scope.session_id(), "user_id": scope.user_id(), "created_at": created_at,
             "input": {"input_content": input.message},
         });
@@ -88,7 +136,13 @@ impl Agent {
             state.remove(transient);
         }
         let state = Arc::new(Mutex::new(state));
-        let past = prompt::history(&self.config, std::mem::take(&mut started.history));
+        // A member run's history was chosen by its team (its own earlier runs in the team's
+        // session); a top-level run's is read by `begin`.
+        let past = if input.history.is_empty() {
+            prompt::history(&self.config, std::mem::take(&mut started.history))
+        } else {
+            input.history.clone()
+        };
 
         let mut record = Record::default();
         let turns = Turns {
@@ -133,15 +187,24 @@ impl Agent {
         for (k, v) in fields {
             run_data[k] = v;
         }
+        if self.identity.team {
+            run_data["member_responses"] = Value::Array(record.member_responses);
+        }
         let usage = record.usage;
         let agent_data = scope.is_root().then(|| self.agent_data());
+        let team = self.identity.team;
         // Only what this run changed goes back: what others changed meanwhile stays.
         let patch = lifecycle::state_patch(&stored_state, &final_state);
+        let (model_id, provider) = (self.model.name().to_string(), self.model.provider().to_string());
         let change = Box::new(move |s: &mut crate::store::Session| {
-            lifecycle::merge_state_and_metrics(s, patch, usage)?;
+            lifecycle::merge_state_and_metrics(s, patch, usage, Some((&model_id, &provider)))?;
             // A member run never re-owns its team's session.
             if let Some(data) = agent_data {
-                s.agent_data = Some(data);
+                if team {
+                    s.team_data = Some(data);
+                } else {
+                    s.agent_data = Some(data);
+                }
             }
             Ok(())
         });

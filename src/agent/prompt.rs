@@ -16,6 +16,9 @@ pub fn system_message(agent: &AgentConfig, state: &Map<String, Value>) -> Option
     if let Some(d) = &s.description {
         parts.push(d.clone());
     }
+    if let Some(role) = &agent.role {
+        parts.push(format!("<your_role>\n{role}\n</your_role>"));
+    }
     match &s.instructions {
         Some(Instructions::One(i)) => parts.push(i.clone()),
         Some(Instructions::Many(list)) if !list.is_empty() => {
@@ -39,10 +42,15 @@ pub fn system_message(agent: &AgentConfig, state: &Map<String, Value>) -> Option
         parts.push(format!("<additional_information>\n{}\n</additional_information>", extra.join("\n")));
     }
     if s.add_session_state_to_context == Some(true) {
-        let text = serde_json::to_string(state).unwrap_or_default();
-        parts.push(format!("<session_state>\n{text}\n</session_state>"));
+        parts.push(state_section(state));
     }
     (!parts.is_empty()).then(|| parts.join("\n\n"))
+}
+
+/// The `<session_state>` section of a system message (JSON, where Agno writes a Python repr).
+pub fn state_section(state: &Map<String, Value>) -> String {
+    let text = serde_json::to_string(state).unwrap_or_default();
+    format!("<session_state>\n{text}\n</session_state>")
 }
 
 /// How many earlier runs to read for the history: `num_history_runs` (default 3), or, with

@@ -14,7 +14,7 @@ use crate::model::{ChatMessage, ModelEvent, Usage};
 use crate::run::lifecycle::Failure;
 use crate::run::{EventKind, Launcher, RunInput, Scope, SharedState};
 use crate::store::now;
-use crate::tool::{ToolContext, Toolbox};
+use crate::tool::{CallReport, ToolContext, Toolbox};
 
 /// Most model turns in one run (more when `tool_call_limit` allows more calls).
 pub(super) const MAX_TURNS: u32 = 32;
@@ -50,6 +50,8 @@ pub(super) struct Record {
     pub content: String,
     /// Seconds from the start to the first piece of text.
     pub first_token: Option<f64>,
+    /// Member runs (their `run_data`) to keep in a leader's `member_responses`.
+    pub member_responses: Vec<Value>,
 }
 
 /// The tool message answering a call that was not run: the model is told why, and may try again.
@@ -82,14 +84,18 @@ impl Turns<'_> {
     pub(super) async fn run(&self, record: &mut Record) -> Result<(), Failure> {
         let created = now();
         let state_now = self.state.lock().map(|s| s.clone()).unwrap_or_default();
-        if let Some(system) = super::prompt::system_message(&self.agent.config, &state_now) {
+        if let Some(system) = self.agent.system_message(&state_now) {
             record.messages.push(stored("system", Some(&system), created));
         }
         record.messages.push(stored("user", Some(&self.input.message), created));
         let tools = &self.agent.tools;
         let limit = self.agent.config.settings.tool_call_limit;
-        let max_turns = MAX_TURNS.max(limit.map_or(0, |l| l.saturating_add(1)));
+        let continuation = self.agent.identity.continuation.as_deref();
+        let max_turns =
+            MAX_TURNS.max(limit.map_or(0, |l| l.saturating_add(1))).max(continuation.map_or(0, |c| c.max_turns()));
         let mut tool_calls_made = 0u32;
+        let mut answers = 0u32;
+        let mut tools_since_answer = false;
         let mut bytes = self.input.message.len();
         for _turn in 0..max_turns {
             // Context: system, history, then this run's messages after the system one.
@@ -168,8 +174,20 @@ impl Turns<'_> {
             record.messages.push(message);
             if reply.tool_calls.is_empty() {
                 record.content = reply.content.unwrap_or_default();
-                return Ok(());
+                answers += 1;
+                let state_now = self.state.lock().map(|s| s.clone()).unwrap_or_default();
+                match continuation.and_then(|c| c.next(answers, &state_now, tools_since_answer)) {
+                    Some(next) => {
+                        record.messages.push(stored("user", Some(&next), now()));
+                        tools_since_answer = false;
+                        continue;
+                    }
+                    None => return Ok(()),
+                }
             }
+            // The calls of one turn run concurrently (several delegations, a broadcast); their
+            // results are recorded in the order the model wrote them.
+            let mut prepared = Vec::new();
             for call in &reply.tool_calls {
                 if limit.is_some_and(|l| tool_calls_made >= l) {
                     // Over `tool_call_limit`: answered, not run (as Agno does).
@@ -178,7 +196,7 @@ impl Turns<'_> {
                         limit.unwrap_or(0),
                         call.name
                     );
-                    record.messages.push(not_run(&call.id, &call.name, &text));
+                    prepared.push(Err(not_run(&call.id, &call.name, &text)));
                     continue;
                 }
                 let Some(tool) = tools.get(&call.name) else {
@@ -202,18 +220,26 @@ impl Turns<'_> {
                         "Error: the arguments of `{}` nest deeper than {MAX_ARGS_DEPTH} levels; the tool was not run",
                         call.name
                     );
-                    record.messages.push(not_run(&call.id, &call.name, &text));
+                    prepared.push(Err(not_run(&call.id, &call.name, &text)));
                     continue;
                 }
+                tool_calls_made += 1;
+                prepared.push(Ok((call, tool.clone(), args)));
+            }
+            let runs = prepared.iter().map(|p| async move {
+                let Ok((call, tool, args)) = p else { return None };
                 self.scope.emit(EventKind::ToolCallStarted {
                     call_id: call.id.clone(),
                     name: call.name.clone(),
                     arguments: call.arguments.clone(),
                 });
+                let report = CallReport::default();
                 let ctx = ToolContext {
                     scope: self.scope.clone(),
                     state: self.state.clone(),
                     launcher: self.launcher.clone(),
+                    message: self.input.message.clone().into(),
+                    report: report.clone(),
                 };
                 let t0 = unix_now_f64();
                 let result = Toolbox::invoke(tool.as_ref(), args.clone(), ctx).await;
@@ -222,6 +248,25 @@ impl Turns<'_> {
                     Ok(t) => (t, false),
                     Err(e) => (format!("Error: {e}"), true),
                 };
+                self.scope.emit(EventKind::ToolCallCompleted {
+                    call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    result: text.clone(),
+                    error,
+                });
+                Some((text, error, t0, t1, report.take()))
+            });
+            let done = futures_util::future::join_all(runs).await;
+            let mut stop = Vec::new();
+            for (p, out) in prepared.into_iter().zip(done) {
+                let (call, args, (text, error, t0, t1, report)) = match (p, out) {
+                    (Err(message), _) => {
+                        record.messages.push(message);
+                        continue;
+                    }
+                    (Ok((call, _, args)), Some(out)) => (call, args, out),
+                    (Ok(_), None) => continue,
+                };
                 bytes = bytes.saturating_add(text.len());
                 if bytes > MAX_RUN_BYTES {
                     return Err(Failure::Malformed(format!(
@@ -229,23 +274,33 @@ impl Turns<'_> {
                         call.name
                     )));
                 }
-                tool_calls_made += 1;
-                self.scope.emit(EventKind::ToolCallCompleted {
-                    call_id: call.id.clone(),
-                    name: call.name.clone(),
-                    result: text.clone(),
-                    error,
-                });
+                tools_since_answer = true;
                 record.tools.push(json!({
                     "tool_call_id": call.id, "tool_name": call.name, "tool_args": args, "tool_call_error": error,
-                    "result": text, "metrics": {"start_time": t0, "end_time": t1, "duration": t1 - t0}, "created_at": now(),
+                    "result": text, "metrics": {"start_time": t0, "end_time": t1, "duration": t1 - t0},
+                    "child_run_id": report.child_run_ids.first(), "stop_after_tool_call": report.stop,
+                    "created_at": now(),
                 }));
+                record.member_responses.extend(report.member_responses);
                 let mut tool_message = stored("tool", Some(&text), now());
                 tool_message["tool_call_id"] = json!(call.id);
                 tool_message["tool_name"] = json!(call.name);
                 tool_message["tool_args"] = args;
                 tool_message["tool_call_error"] = json!(error);
+                if report.stop {
+                    tool_message["stop_after_tool_call"] = json!(true);
+                    stop.push(text);
+                }
                 record.messages.push(tool_message);
+            }
+            if !stop.is_empty() {
+                // A tool that ends the run (route mode's delegation): its result is the answer.
+                // Unlike Agno (agno#8573), it is also stored as the run's last assistant message,
+                // so that history and summaries see the answer.
+                record.content = stop.join("\n\n");
+                self.scope.emit(EventKind::Content(record.content.clone()));
+                record.messages.push(stored("assistant", Some(&record.content), now()));
+                return Ok(());
             }
         }
         Err(Failure::Malformed(format!(

@@ -88,9 +88,10 @@ fn shown(text: &str) -> String {
     out
 }
 
-fn print_event(e: &Event, stream_to_stdout: bool) {
+fn print_event(e: &Event, stream_to_stdout: bool, root: &str) {
+    let own = e.run_id == root;
     match &e.kind {
-        EventKind::Content(text) if stream_to_stdout => {
+        EventKind::Content(text) if stream_to_stdout && own => {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
@@ -98,6 +99,24 @@ fn print_event(e: &Event, stream_to_stdout: bool) {
         EventKind::ToolCallStarted { name, arguments, .. } => say!("→ {}({})", shown(name), shown(arguments)),
         EventKind::ToolCallCompleted { name, result, error, .. } => {
             say!("{} {}: {}", if *error { "✗" } else { "←" }, shown(name), shown(result));
+        }
+        // Member and step runs: their start and end, on stderr.
+        EventKind::RunStarted { .. } if !own => {
+            say!("┌ {} {} started", e.component.kind, shown(e.component.id.as_deref().unwrap_or_default()))
+        }
+        EventKind::RunCompleted { .. } if !own => {
+            say!("└ {} {} completed", e.component.kind, shown(e.component.id.as_deref().unwrap_or_default()))
+        }
+        EventKind::RunError { message } if !own => {
+            say!(
+                "└ {} {} failed: {}",
+                e.component.kind,
+                shown(e.component.id.as_deref().unwrap_or_default()),
+                shown(message)
+            )
+        }
+        EventKind::RunCancelled if !own => {
+            say!("└ {} {} cancelled", e.component.kind, shown(e.component.id.as_deref().unwrap_or_default()))
         }
         _ => {}
     }
@@ -263,10 +282,11 @@ async fn follow(
     stream_to_stdout: bool,
 ) -> Option<(Result<crate::run::RunOutput, RunError>, Option<Stop>)> {
     let mut stopped = None;
+    let root = handle.run_id().to_string();
     loop {
         tokio::select! {
             event = handle.next_event() => match event {
-                Some(e) => print_event(&e, stream_to_stdout),
+                Some(e) => print_event(&e, stream_to_stdout, &root),
                 None => break,
             },
             stop = signals.next() => {
@@ -316,7 +336,7 @@ pub(super) fn run(mut args: RunArgs) -> u8 {
         Ok(t) => t,
         Err(code) => return code,
     };
-    if kind != SessionType::Agent {
+    if kind == SessionType::Workflow {
         say!("error: {}", RunError::NotBuilt(kind));
         return EXIT_FAILURE;
     }
@@ -331,8 +351,14 @@ pub(super) fn run(mut args: RunArgs) -> u8 {
         if let Err(code) = open_or_interrupt(&generation, &db, &mut signals, args.json).await {
             return code;
         }
-        let input =
-            RunInput { message, session_id: args.session, user_id: args.user, session_state: None, stream: !args.json };
+        let input = RunInput {
+            message,
+            session_id: args.session,
+            user_id: args.user,
+            session_state: None,
+            stream: !args.json,
+            history: Vec::new(),
+        };
         let json = args.json;
         let code = run_once(&generation, RunRequest { target, input, parent: None }, &mut signals, json).await;
         if !signals.forced {
@@ -578,6 +604,7 @@ async fn chat_loop(
             user_id: args.user.clone(),
             session_state: None,
             stream: true,
+            history: Vec::new(),
         };
         let request = RunRequest { target: target.clone(), input, parent: None };
         let handle = match runtime::start(generation, request).await {

@@ -328,6 +328,8 @@ pub struct AgentConfig {
     pub name: String,
     /// Model id.
     pub model: String,
+    /// Its role (Agno's `role`), when it has one.
+    pub role: Option<String>,
     /// Database id its sessions go to.
     pub db: String,
     /// History, state, tools and prompt settings as written.
@@ -347,10 +349,35 @@ pub struct TeamConfig {
     pub model: String,
     /// Its members, agents or teams.
     pub members: Vec<Member>,
+    /// Its role as a member of another team.
+    pub role: Option<String>,
+    /// Agno's team knobs, resolved to their defaults.
+    pub knobs: TeamKnobs,
     /// Database id its sessions go to.
     pub db: String,
     /// Settings as written.
     pub settings: RunSettings,
+}
+
+/// A team's delegation settings, with Agno's names and defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TeamKnobs {
+    /// The member's answer is the team's (route mode).
+    pub respond_directly: bool,
+    /// Every member gets the task (broadcast mode).
+    pub delegate_to_all_members: bool,
+    /// Members get the leader's task text (else the user's message).
+    pub determine_input_for_members: bool,
+    /// Members get the team's earlier runs.
+    pub add_team_history_to_members: bool,
+    /// How many earlier team runs they get.
+    pub num_team_history_runs: u32,
+    /// Members get what other members answered in this run.
+    pub share_member_interactions: bool,
+    /// Member runs are also kept in the team run's `member_responses`.
+    pub store_member_responses: bool,
+    /// Tasks mode: most rounds of the leader's loop.
+    pub max_iterations: u32,
 }
 
 /// A resolved workflow.
@@ -646,6 +673,7 @@ impl Config {
                 let cfg = AgentConfig {
                     name: a.name.unwrap_or_else(|| id.clone()),
                     model: a.model,
+                    role: a.role,
                     db: db_for(a.settings.db.clone()),
                     settings: a.settings,
                     id: id.clone(),
@@ -658,11 +686,32 @@ impl Config {
             .into_iter()
             .filter_map(|(id, d)| value(d).map(|t| (id, t)))
             .map(|(id, t)| {
+                // Agno: `mode` wins; else respond_directly means route and
+                // delegate_to_all_members broadcast; a mode sets the knob it implies.
+                let mode = t.mode.unwrap_or(if t.respond_directly == Some(true) {
+                    TeamMode::Route
+                } else if t.delegate_to_all_members == Some(true) {
+                    TeamMode::Broadcast
+                } else {
+                    TeamMode::Coordinate
+                });
+                let knobs = TeamKnobs {
+                    respond_directly: mode == TeamMode::Route,
+                    delegate_to_all_members: mode == TeamMode::Broadcast,
+                    determine_input_for_members: t.determine_input_for_members.unwrap_or(true),
+                    add_team_history_to_members: t.add_team_history_to_members.unwrap_or(false),
+                    num_team_history_runs: t.num_team_history_runs.unwrap_or(3),
+                    share_member_interactions: t.share_member_interactions.unwrap_or(false),
+                    store_member_responses: t.store_member_responses.unwrap_or(false),
+                    max_iterations: t.max_iterations.unwrap_or(10),
+                };
                 let cfg = TeamConfig {
                     name: t.name.unwrap_or_else(|| id.clone()),
-                    mode: t.mode,
+                    mode,
                     model: t.model,
                     members: team_members.get(&id).cloned().unwrap_or_default(),
+                    role: t.role,
+                    knobs,
                     db: db_for(t.settings.db.clone()),
                     settings: t.settings,
                     id: id.clone(),

@@ -312,6 +312,10 @@ pub struct Agent {
     pub name: Option<String>,
     /// Model id from `models:`.
     pub model: String,
+    /// What this agent does, as a team leader or workflow sees it (Agno's `role`): shown in the
+    /// leader's roster and as `<your_role>` in the agent's own system message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     #[serde(flatten)]
     pub settings: RunSettings,
 }
@@ -320,13 +324,15 @@ pub struct Agent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TeamMode {
-    /// The leader picks one member, and that member answers.
+    /// The leader picks one member, and that member's answer is the team's.
     Route,
-    /// The leader delegates tasks through a tool and writes the answer.
+    /// The leader delegates sub-tasks through `delegate_task_to_member` and writes the answer.
     #[default]
     Coordinate,
-    /// Every member gets the task.
+    /// One call (`delegate_task_to_members`) puts the task to every member, concurrently.
     Broadcast,
+    /// The leader plans a task board (`create_task`, `execute_task`, ...) and executes it.
+    Tasks,
 }
 
 /// A team of agents and teams (Agno: `Team`).
@@ -336,14 +342,45 @@ pub struct Team {
     /// Display name. Default: the id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// route | coordinate | broadcast. Default: coordinate.
-    #[serde(default)]
-    pub mode: TeamMode,
+    /// coordinate | route | broadcast | tasks (Agno's `TeamMode`). Default: coordinate, or route
+    /// with `respond_directly`, or broadcast with `delegate_to_all_members`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<TeamMode>,
     /// The leader's model id from `models:`.
     pub model: String,
     /// Member agent or team ids.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 64))]
     pub members: Vec<String>,
+    /// What this team does when it is a member of another team (Agno's `role`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The member's answer is the team's answer (Agno: sets route mode). Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub respond_directly: Option<bool>,
+    /// Every member gets the task (Agno: sets broadcast mode). Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegate_to_all_members: Option<bool>,
+    /// Members get the leader's task text; false sends them the user's message verbatim.
+    /// Default: true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub determine_input_for_members: Option<bool>,
+    /// Members get the team's earlier runs (input and answer) before their task. Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_team_history_to_members: Option<bool>,
+    /// How many earlier team runs members get with `add_team_history_to_members`. Default: 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub num_team_history_runs: Option<u32>,
+    /// Members get what other members answered earlier in this run. Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_member_interactions: Option<bool>,
+    /// Keep each member's run inside the team run's `member_responses` too. Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_member_responses: Option<bool>,
+    /// Tasks mode: most rounds of the leader's loop before it must answer. Default: 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub max_iterations: Option<u32>,
     #[serde(flatten)]
     pub settings: RunSettings,
 }

@@ -242,12 +242,14 @@ pub fn state_patch(before: &Map<String, Value>, after: &Map<String, Value>) -> M
 }
 
 /// The session-update half of a run's end that every runner shares: the run's state patch
-/// ([`state_patch`]) deep-merged into the stored state, its tokens added to `session_metrics`.
+/// ([`state_patch`]) deep-merged into the stored state, its tokens added to `session_metrics`
+/// (in all, and under `details.model[]` for `model`: its id and provider).
 /// A `session_data` that is not an object (written by something else) is replaced, as before.
 pub fn merge_state_and_metrics(
     s: &mut Session,
     state: Map<String, Value>,
     usage: crate::model::Usage,
+    model: Option<(&str, &str)>,
 ) -> Result<(), StoreError> {
     let data = s.session_data.get_or_insert_with(|| json!({}));
     if !data.is_object() {
@@ -258,12 +260,37 @@ pub fn merge_state_and_metrics(
         crate::store::deep_merge(st, &Value::Object(state));
     }
     let m = data["session_metrics"].take();
-    let n = |k: &str| m.get(k).and_then(Value::as_u64).unwrap_or(0);
-    data["session_metrics"] = json!({
-        "input_tokens": n("input_tokens").saturating_add(usage.input_tokens),
-        "output_tokens": n("output_tokens").saturating_add(usage.output_tokens),
-        "total_tokens": n("total_tokens").saturating_add(usage.total_tokens),
-    });
+    let n = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let add = |v: &Value| {
+        json!({
+            "input_tokens": n(v, "input_tokens").saturating_add(usage.input_tokens),
+            "output_tokens": n(v, "output_tokens").saturating_add(usage.output_tokens),
+            "total_tokens": n(v, "total_tokens").saturating_add(usage.total_tokens),
+        })
+    };
+    let mut metrics = add(&m);
+    // Per model, as Agno keeps them: `details.model[]` with the model's id and provider.
+    let mut models: Vec<Value> = m.pointer("/details/model").and_then(Value::as_array).cloned().unwrap_or_default();
+    if let Some((id, provider)) = model {
+        match models.iter_mut().find(|e| e.get("id").and_then(Value::as_str) == Some(id)) {
+            Some(entry) => {
+                let mut summed = add(entry);
+                summed["id"] = json!(id);
+                summed["provider"] = entry.get("provider").cloned().unwrap_or_else(|| json!(provider));
+                *entry = summed;
+            }
+            None => {
+                let mut entry = add(&Value::Null);
+                entry["id"] = json!(id);
+                entry["provider"] = json!(provider);
+                models.push(entry);
+            }
+        }
+    }
+    if !models.is_empty() {
+        metrics["details"] = json!({"model": models});
+    }
+    data["session_metrics"] = metrics;
     Ok(())
 }
 

@@ -119,6 +119,9 @@ pub struct RunInput {
     pub session_state: Option<Map<String, Value>>,
     /// Stream the reply from the model.
     pub stream: bool,
+    /// For a member run: the history its team chose for it (its own earlier runs in the team's
+    /// session, marked `from_history`); empty otherwise, and a top-level run reads its own.
+    pub history: Vec<Value>,
 }
 
 /// A run to start: what runs, its input, and its parent (for member and step runs).

@@ -201,6 +201,8 @@ pub struct Generation {
     databases: IndexMap<String, Arc<Database>>,
     models: IndexMap<String, Model>,
     agents: IndexMap<String, Arc<Agent>>,
+    /// Team leaders by team id (a team's run is its leader's).
+    teams: IndexMap<String, Arc<Agent>>,
 }
 
 impl std::fmt::Debug for Generation {
@@ -266,8 +268,20 @@ impl Generation {
                 Some((id.clone(), Arc::new(agent)))
             })
             .collect();
+        let teams = config
+            .teams
+            .iter()
+            .filter_map(|(id, t)| {
+                let model = models.get(&t.model)?.clone();
+                let mut leader = crate::team::leader(&config, t, model);
+                for tool in options.tools.get(id).into_iter().flatten() {
+                    leader.tools.push(tool.clone());
+                }
+                Some((id.clone(), Arc::new(leader)))
+            })
+            .collect();
         let number = previous.map_or(1, |p| p.number + 1);
-        Arc::new(Generation { number, config, process, databases, models, agents })
+        Arc::new(Generation { number, config, process, databases, models, agents, teams })
     }
 
     /// 1 for the first generation of a process, then one more per reload.
@@ -321,7 +335,7 @@ impl Generation {
     fn unknown(&self, target: &Component) -> RunError {
         let known = match target.kind {
             SessionType::Agent => self.agents.keys().cloned().collect(),
-            SessionType::Team => self.config.teams.keys().cloned().collect(),
+            SessionType::Team => self.teams.keys().cloned().collect(),
             SessionType::Workflow => self.config.workflows.keys().cloned().collect(),
         };
         RunError::Unknown { target: target.clone(), known }
@@ -335,19 +349,18 @@ impl Launcher for Generation {
             let id = target.id.as_deref().unwrap_or_default();
             let agent = match target.kind {
                 SessionType::Agent => self.agents.get(id).cloned().ok_or_else(|| self.unknown(&target))?,
-                kind @ (SessionType::Team | SessionType::Workflow) => {
-                    let declared = match kind {
-                        SessionType::Team => self.config.teams.contains_key(id),
-                        _ => self.config.workflows.contains_key(id),
-                    };
+                SessionType::Team => self.teams.get(id).cloned().ok_or_else(|| self.unknown(&target))?,
+                kind @ SessionType::Workflow => {
+                    let declared = self.config.workflows.contains_key(id);
                     return Err(if declared { RunError::NotBuilt(kind) } else { self.unknown(&target) });
                 }
             };
             let max_input = agent.config.settings.max_input_bytes.unwrap_or(crate::config::DEFAULT_MAX_INPUT_BYTES);
             if request.input.message.len() as u64 > max_input {
                 return Err(RunError::InvalidInput(format!(
-                    "the input message is {} bytes, more than the {max_input} bytes agent `{id}` accepts (`max_input_bytes`); nothing was stored",
-                    request.input.message.len()
+                    "the input message is {} bytes, more than the {max_input} bytes {} `{id}` accepts (`max_input_bytes`); nothing was stored",
+                    request.input.message.len(),
+                    target.kind
                 )));
             }
             let (scope, events, started) = match &request.parent {

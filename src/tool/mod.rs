@@ -51,6 +51,42 @@ pub struct ToolContext {
     pub state: SharedState,
     /// The runtime that runs this run.
     pub launcher: Arc<dyn Launcher>,
+    /// The run's input message (what the user asked).
+    pub message: Arc<str>,
+    /// What the call tells the loop besides its text (member runs it started, whether the run
+    /// ends with it).
+    pub report: CallReport,
+}
+
+/// What a tool call reports to the run that made it, besides its text.
+#[derive(Debug, Clone, Default)]
+pub struct CallReport {
+    inner: Arc<std::sync::Mutex<CallFacts>>,
+}
+
+/// The facts of a [`CallReport`].
+#[derive(Debug, Default)]
+pub struct CallFacts {
+    /// The runs the call started (member runs), in order.
+    pub child_run_ids: Vec<String>,
+    /// The run ends with this call's result as its answer (Agno's `stop_after_tool_call`).
+    pub stop: bool,
+    /// Member runs to keep in the caller's `member_responses`.
+    pub member_responses: Vec<Value>,
+}
+
+impl CallReport {
+    /// Changes the facts (a std mutex, never held across an await).
+    pub fn update(&self, f: impl FnOnce(&mut CallFacts)) {
+        if let Ok(mut facts) = self.inner.lock() {
+            f(&mut facts);
+        }
+    }
+
+    /// The facts, taken.
+    pub fn take(&self) -> CallFacts {
+        self.inner.lock().map(|mut f| std::mem::take(&mut *f)).unwrap_or_default()
+    }
 }
 
 impl std::fmt::Debug for ToolContext {

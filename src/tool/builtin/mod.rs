@@ -108,6 +108,7 @@ mod tests {
             id: "a".into(),
             name: "a".into(),
             model: "m".into(),
+            role: None,
             db: "d".into(),
             settings,
         };
