@@ -135,7 +135,12 @@ impl Agent {
         for transient in TRANSIENT_STATE {
             state.remove(transient);
         }
-        let state = Arc::new(Mutex::new(state));
+        // A workflow step shares its workflow run's state (changed in place, saved by the
+        // workflow).
+        let state = match &input.shared_state {
+            Some(shared) => shared.clone(),
+            None => Arc::new(Mutex::new(state)),
+        };
         // A member run's history was chosen by its team (its own earlier runs in the team's
         // session); a top-level run's is read by `begin`.
         let past = if input.history.is_empty() {

@@ -357,7 +357,7 @@ pub(super) fn run(mut args: RunArgs) -> u8 {
             user_id: args.user,
             session_state: None,
             stream: !args.json,
-            history: Vec::new(),
+            ..RunInput::default()
         };
         let json = args.json;
         let code = run_once(&generation, RunRequest { target, input, parent: None }, &mut signals, json).await;
@@ -604,7 +604,7 @@ async fn chat_loop(
             user_id: args.user.clone(),
             session_state: None,
             stream: true,
-            history: Vec::new(),
+            ..RunInput::default()
         };
         let request = RunRequest { target: target.clone(), input, parent: None };
         let handle = match runtime::start(generation, request).await {

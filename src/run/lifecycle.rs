@@ -106,6 +106,17 @@ pub async fn begin(scope: &Scope, seed: SessionSeed, history_runs: u32, run_data
         s.session_data = Some(json!({"session_state": seed.state}));
         s
     });
+    if scope.is_nested() {
+        // No row: the run lives in its workflow run's `step_executor_runs`.
+        scope.signal_started();
+        scope.emit(EventKind::RunStarted { session_id: scope.session_id().to_string() });
+        let session = Session::new(
+            scope.session_id(),
+            scope.session().owner.kind,
+            scope.session().owner.id.clone().unwrap_or_default(),
+        );
+        return Ok(Started { session, history: Vec::new(), run, clock });
+    }
     let begin = BeginRun {
         session: scope.session().clone(),
         user_id: scope.user_id().map(str::to_string),
@@ -159,6 +170,12 @@ pub async fn finish(
         d.remove("runner");
     }
     let store = scope.store();
+    if scope.is_nested() {
+        let mut run = started.run.clone();
+        run.status = Some(status);
+        run.run_data = run_data;
+        return report_end(scope, started, outcome, run);
+    }
     let stored = match store.finish_run(scope.run_id(), status, &run_data, scope.session_id(), change).await {
         Ok((mut run, _)) => {
             run.run_data = run_data;
@@ -196,6 +213,12 @@ pub async fn finish(
             return Err(RunError::Store(e));
         }
     };
+    report_end(scope, started, outcome, stored)
+}
+
+/// Reports the end of a run whose final row (`stored`) is written: its terminal event and result.
+fn report_end(scope: &Scope, started: &Started, outcome: Outcome, stored: Run) -> Result<RunOutput, RunError> {
+    let status = outcome.status();
     let (run_id, session_id) = (scope.run_id().to_string(), scope.session_id().to_string());
     tracing::debug!(%run_id, %session_id, %status, elapsed_ms = started.clock.elapsed().as_millis() as u64, "run ended");
     match outcome {

@@ -122,6 +122,11 @@ pub struct RunInput {
     /// For a member run: the history its team chose for it (its own earlier runs in the team's
     /// session, marked `from_history`); empty otherwise, and a top-level run reads its own.
     pub history: Vec<Value>,
+    /// For a workflow step: the workflow run's state, shared by its steps (changed in place,
+    /// saved by the workflow).
+    pub shared_state: Option<SharedState>,
+    /// Start the run without a row of its own, inside its parent's (a workflow step).
+    pub nested: bool,
 }
 
 /// A run to start: what runs, its input, and its parent (for member and step runs).
@@ -280,6 +285,9 @@ struct ScopeInner {
     runner: Arc<Runner>,
     /// Fired once the RUNNING row exists; taken by [`lifecycle::begin`].
     started: Mutex<Option<oneshot::Sender<()>>>,
+    /// A run with no row of its own (a workflow step's agent or team, and their members): it
+    /// lives inside its workflow run's `step_executor_runs`, as Agno stores it. Inherited.
+    nested: bool,
 }
 
 impl std::fmt::Debug for Scope {
@@ -327,6 +335,7 @@ impl Scope {
                 store: spec.store,
                 runner: spec.runner,
                 started: Mutex::new(Some(started_tx)),
+                nested: false,
             }),
         };
         (scope, rx, started_rx)
@@ -336,6 +345,17 @@ impl Scope {
     /// run's session (never creating or re-owning one) for this run's user, with this run as
     /// its parent, cancelled with it, reporting into the same stream.
     pub fn child(&self, component: Component) -> (Scope, oneshot::Receiver<()>) {
+        self.child_run(component, self.inner.nested)
+    }
+
+    /// The scope of a step run of `component` under this (workflow) run: like [`Scope::child`],
+    /// but the run and its own children write no rows; what they did is returned to the
+    /// workflow, which stores it in its own run.
+    pub fn nested_child(&self, component: Component) -> (Scope, oneshot::Receiver<()>) {
+        self.child_run(component, true)
+    }
+
+    fn child_run(&self, component: Component, nested: bool) -> (Scope, oneshot::Receiver<()>) {
         let (started_tx, started_rx) = oneshot::channel();
         let p = &self.inner;
         let scope = Scope {
@@ -350,9 +370,15 @@ impl Scope {
                 store: p.store.clone(),
                 runner: p.runner.clone(),
                 started: Mutex::new(Some(started_tx)),
+                nested,
             }),
         };
         (scope, started_rx)
+    }
+
+    /// True for a run without a row of its own (see [`Scope::nested_child`]).
+    pub fn is_nested(&self) -> bool {
+        self.inner.nested
     }
 
     /// The run's id.

@@ -365,7 +365,8 @@ impl Launcher for Generation {
             }
             let (scope, events, started) = match &request.parent {
                 Some(parent) => {
-                    let (scope, started) = parent.child(target);
+                    let (scope, started) =
+                        if request.input.nested { parent.nested_child(target) } else { parent.child(target) };
                     (scope, None, started)
                 }
                 None => {
