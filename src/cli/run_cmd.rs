@@ -118,6 +118,13 @@ fn print_event(e: &Event, stream_to_stdout: bool, root: &str) {
         EventKind::RunCancelled if !own => {
             say!("└ {} {} cancelled", e.component.kind, shown(e.component.id.as_deref().unwrap_or_default()))
         }
+        EventKind::StepStarted { step, step_type } => say!("▶ step {} ({step_type}) started", shown(step)),
+        EventKind::StepCompleted { step, success, duration, detail } => say!(
+            "■ step {} {} in {duration:.2}s{}",
+            shown(step),
+            if *success { "completed" } else { "failed" },
+            detail.as_deref().map(|d| format!(": {}", shown(d))).unwrap_or_default()
+        ),
         _ => {}
     }
 }

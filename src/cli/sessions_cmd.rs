@@ -159,6 +159,70 @@ fn runs_json(runs: &[crate::store::Run]) -> Value {
     Value::Array(runs.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect())
 }
 
+/// `sessions runs` for people: each top-level run with its messages, member runs indented
+/// under the run that started them, a workflow run's step results as a tree.
+fn runs_tree(runs: &[crate::store::Run]) -> String {
+    let mut t = String::new();
+    let ids: std::collections::HashSet<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
+    // Runs whose parent is not in the session (or has none) are roots.
+    let roots = runs.iter().filter(|r| r.parent_run_id.as_deref().is_none_or(|p| !ids.contains(p)));
+    for r in roots {
+        run_lines(runs, r, 0, &mut t);
+    }
+    t
+}
+
+fn run_lines(all: &[crate::store::Run], r: &crate::store::Run, depth: usize, t: &mut String) {
+    if depth > 16 {
+        return;
+    }
+    let pad = "  ".repeat(depth);
+    let who = r.agent_id.as_deref().or(r.team_id.as_deref()).or(r.workflow_id.as_deref()).unwrap_or("-");
+    t.push_str(&format!(
+        "{pad}run #{} {} {} {} {}\n",
+        r.run_index.unwrap_or(-1),
+        r.run_type.as_str(),
+        who,
+        r.run_id,
+        r.status.map_or("-", |s| s.as_str())
+    ));
+    for m in r.run_data.get("messages").and_then(Value::as_array).into_iter().flatten() {
+        let role = m.get("role").and_then(Value::as_str).unwrap_or("?");
+        let content = m.get("content").and_then(Value::as_str).unwrap_or("");
+        let indent = format!("\n{pad}             ");
+        t.push_str(&format!("{pad}  {role:>9}: {}\n", content.replace('\n', &indent)));
+    }
+    if let Some(steps) = r.run_data.get("step_results").and_then(Value::as_array) {
+        t.push_str(&format!("{pad}  input: {}\n", r.run_data.get("input").and_then(Value::as_str).unwrap_or("")));
+        for s in steps {
+            step_lines(s, depth + 1, t);
+        }
+        t.push_str(&format!("{pad}  content: {}\n", r.run_data.get("content").and_then(Value::as_str).unwrap_or("")));
+    }
+    for child in all.iter().filter(|c| c.parent_run_id.as_deref() == Some(r.run_id.as_str())) {
+        run_lines(all, child, depth + 1, t);
+    }
+}
+
+fn step_lines(s: &Value, depth: usize, t: &mut String) {
+    if depth > 32 {
+        return;
+    }
+    let pad = "  ".repeat(depth);
+    let ok = if s.get("success").and_then(Value::as_bool).unwrap_or(true) { "ok" } else { "FAILED" };
+    let content: String = s.get("content").and_then(Value::as_str).unwrap_or("").chars().take(100).collect();
+    t.push_str(&format!(
+        "{pad}step {} ({}{}) {ok}: {}\n",
+        s.get("step_name").and_then(Value::as_str).unwrap_or("?"),
+        s.get("step_type").and_then(Value::as_str).unwrap_or("?"),
+        s.get("executor_name").and_then(Value::as_str).map(|n| format!(", {n}")).unwrap_or_default(),
+        content.replace('\n', " ")
+    ));
+    for inner in s.get("steps").and_then(Value::as_array).into_iter().flatten() {
+        step_lines(inner, depth + 1, t);
+    }
+}
+
 async fn act(store: &Store, action: Action, format: SessionsFormat, user: Option<&str>) -> Result<String, StoreError> {
     let json_out = format == SessionsFormat::Json;
     let user_id = user.map(str::to_string);
@@ -237,21 +301,7 @@ async fn act(store: &Store, action: Action, format: SessionsFormat, user: Option
             if json_out {
                 format!("{}\n", serde_json::to_string_pretty(&runs_json(&runs)).unwrap_or_default())
             } else {
-                let mut t = String::new();
-                for r in &runs {
-                    t.push_str(&format!(
-                        "run #{} {} {}\n",
-                        r.run_index.unwrap_or(-1),
-                        r.run_id,
-                        r.status.map_or("-", |s| s.as_str())
-                    ));
-                    for m in r.run_data.get("messages").and_then(Value::as_array).into_iter().flatten() {
-                        let role = m.get("role").and_then(Value::as_str).unwrap_or("?");
-                        let content = m.get("content").and_then(Value::as_str).unwrap_or("");
-                        t.push_str(&format!("  {role:>9}: {}\n", content.replace('\n', "\n             ")));
-                    }
-                }
-                t
+                runs_tree(&runs)
             }
         }
         Action::Delete { id } => {

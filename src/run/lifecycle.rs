@@ -171,6 +171,9 @@ pub async fn finish(
     }
     let store = scope.store();
     if scope.is_nested() {
+        if let Some(outbox) = scope.outbox() {
+            outbox.put(run_data.clone());
+        }
         let mut run = started.run.clone();
         run.status = Some(status);
         run.run_data = run_data;

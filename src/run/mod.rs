@@ -85,6 +85,24 @@ pub enum EventKind {
     },
     /// The run was cancelled (terminal).
     RunCancelled,
+    /// A workflow step began.
+    StepStarted {
+        /// The step's name.
+        step: String,
+        /// Agno's step type: Step, Parallel, Condition, Loop, Router.
+        step_type: String,
+    },
+    /// A workflow step ended.
+    StepCompleted {
+        /// The step's name.
+        step: String,
+        /// False when it failed.
+        success: bool,
+        /// Seconds it took.
+        duration: f64,
+        /// Which branch a condition took, which choices a router made.
+        detail: Option<String>,
+    },
 }
 
 impl EventKind {
@@ -125,8 +143,27 @@ pub struct RunInput {
     /// For a workflow step: the workflow run's state, shared by its steps (changed in place,
     /// saved by the workflow).
     pub shared_state: Option<SharedState>,
-    /// Start the run without a row of its own, inside its parent's (a workflow step).
-    pub nested: bool,
+    /// Start the run without a row of its own, inside its parent's (a workflow step): its
+    /// final `run_data` is put in this outbox for the parent to store.
+    pub nested: Option<Outbox>,
+}
+
+/// Where a nested run (a workflow step's) leaves its final `run_data`.
+#[derive(Debug, Clone, Default)]
+pub struct Outbox(Arc<Mutex<Option<Value>>>);
+
+impl Outbox {
+    /// Leaves `run_data`.
+    pub fn put(&self, run_data: Value) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(run_data);
+        }
+    }
+
+    /// What was left, taken.
+    pub fn take(&self) -> Option<Value> {
+        self.0.lock().ok().and_then(|mut s| s.take())
+    }
 }
 
 /// A run to start: what runs, its input, and its parent (for member and step runs).
@@ -288,6 +325,8 @@ struct ScopeInner {
     /// A run with no row of its own (a workflow step's agent or team, and their members): it
     /// lives inside its workflow run's `step_executor_runs`, as Agno stores it. Inherited.
     nested: bool,
+    /// Where a nested step run leaves its final `run_data` (not inherited).
+    outbox: Option<Outbox>,
 }
 
 impl std::fmt::Debug for Scope {
@@ -336,6 +375,7 @@ impl Scope {
                 runner: spec.runner,
                 started: Mutex::new(Some(started_tx)),
                 nested: false,
+                outbox: None,
             }),
         };
         (scope, rx, started_rx)
@@ -345,17 +385,17 @@ impl Scope {
     /// run's session (never creating or re-owning one) for this run's user, with this run as
     /// its parent, cancelled with it, reporting into the same stream.
     pub fn child(&self, component: Component) -> (Scope, oneshot::Receiver<()>) {
-        self.child_run(component, self.inner.nested)
+        self.child_run(component, self.inner.nested, None)
     }
 
     /// The scope of a step run of `component` under this (workflow) run: like [`Scope::child`],
     /// but the run and its own children write no rows; what they did is returned to the
     /// workflow, which stores it in its own run.
-    pub fn nested_child(&self, component: Component) -> (Scope, oneshot::Receiver<()>) {
-        self.child_run(component, true)
+    pub fn nested_child(&self, component: Component, outbox: Outbox) -> (Scope, oneshot::Receiver<()>) {
+        self.child_run(component, true, Some(outbox))
     }
 
-    fn child_run(&self, component: Component, nested: bool) -> (Scope, oneshot::Receiver<()>) {
+    fn child_run(&self, component: Component, nested: bool, outbox: Option<Outbox>) -> (Scope, oneshot::Receiver<()>) {
         let (started_tx, started_rx) = oneshot::channel();
         let p = &self.inner;
         let scope = Scope {
@@ -371,6 +411,7 @@ impl Scope {
                 runner: p.runner.clone(),
                 started: Mutex::new(Some(started_tx)),
                 nested,
+                outbox,
             }),
         };
         (scope, started_rx)
@@ -379,6 +420,11 @@ impl Scope {
     /// True for a run without a row of its own (see [`Scope::nested_child`]).
     pub fn is_nested(&self) -> bool {
         self.inner.nested
+    }
+
+    /// Where a nested step run leaves its final `run_data`.
+    pub fn outbox(&self) -> Option<&Outbox> {
+        self.inner.outbox.as_ref()
     }
 
     /// The run's id.

@@ -365,8 +365,10 @@ impl Launcher for Generation {
             }
             let (scope, events, started) = match &request.parent {
                 Some(parent) => {
-                    let (scope, started) =
-                        if request.input.nested { parent.nested_child(target) } else { parent.child(target) };
+                    let (scope, started) = match &request.input.nested {
+                        Some(outbox) => parent.nested_child(target, outbox.clone()),
+                        None => parent.child(target),
+                    };
                     (scope, None, started)
                 }
                 None => {

@@ -103,7 +103,9 @@ impl Crew {
         ctx.report.update(|f| f.child_run_ids.push(run_id));
         match handle.result().await {
             Ok(out) => {
-                if self.knobs.store_member_responses {
+                // A team inside a workflow step keeps its members in `member_responses` (they
+                // have no rows), as Agno's Step forces.
+                if self.knobs.store_member_responses || ctx.scope.is_nested() {
                     let data = out.run.run_data.clone();
                     ctx.report.update(|f| f.member_responses.push(data));
                 }
