@@ -83,13 +83,13 @@ workflows:
           - {{name: a, agent: writer_{i}, input: "{{{{ steps.research.content }}}}"}}
           - {{name: b, team: crew_{i}}}
       - name: check
-        condition: {{value: "{{{{ steps.research.content }}}}", contains: "ok"}}
+        condition: 'steps.research.content.contains("ok")'
         steps:
           - {{name: publish, team: board_{i}, input: "{{{{ previous.content }}}}"}}
-        else:
+        else_steps:
           - {{name: redo, agent: researcher_{i}}}
       - name: polish
-        loop: {{max_iterations: 3, until: {{value: "{{{{ steps.edit.content }}}}", contains: DONE}}}}
+        loop: {{max_iterations: 3, end_condition: 'steps.edit.content.contains("DONE")'}}
         steps:
           - {{name: edit, agent: writer_{i}}}
 "#

@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod cli;
 pub mod config;
+pub mod expr;
 pub mod migrate;
 pub mod model;
 pub mod run;

@@ -78,7 +78,7 @@ fn every_shipped_config_points_editors_at_the_checked_in_schema() {
 #[test]
 fn teams_and_workflows_resolve_into_typed_members_and_steps() {
     use agno_run::config::template::Part;
-    use agno_run::config::{Member, StepKind, TestOp};
+    use agno_run::config::{Member, OnError, StepKind};
     let loaded = load(&[root().join("examples/workflows.yaml")], &LoadOptions::with_env(HashMap::new()));
     let config = loaded.config.expect("the example loads");
     assert_eq!(config.teams["publishers"].members, [Member::Agent("writer".into()), Member::Agent("editor".into())]);
@@ -91,9 +91,12 @@ fn teams_and_workflows_resolve_into_typed_members_and_steps() {
             StepKind::Parallel(_) => "parallel",
             StepKind::Condition { .. } => "condition",
             StepKind::Loop { .. } => "loop",
+            StepKind::Router { .. } => "router",
         })
         .collect();
-    assert!(kinds.contains(&"parallel") && kinds.contains(&"condition") && kinds.contains(&"loop"), "{kinds:?}");
+    for kind in ["parallel", "condition", "loop", "router"] {
+        assert!(kinds.contains(&kind), "{kind}: {kinds:?}");
+    }
     // Templates arrive parsed, and tests typed.
     let templated = steps
         .iter()
@@ -103,14 +106,19 @@ fn teams_and_workflows_resolve_into_typed_members_and_steps() {
         })
         .expect("a step with an input template");
     assert!(templated.parts.iter().any(|p| !matches!(p, Part::Text(_))), "{templated:?}");
-    let test = steps
+    // Expressions arrive compiled.
+    let (condition, publish) = steps
         .iter()
         .find_map(|s| match &s.kind {
-            StepKind::Condition { test, .. } => Some(test),
+            StepKind::Condition { condition, steps, .. } => Some((condition, &steps[0])),
             _ => None,
         })
         .unwrap();
-    assert!(matches!(test.op, TestOp::Contains(_) | TestOp::NotContains(_) | TestOp::Equals(_)));
+    assert_eq!(condition.steps(), ["review"]);
+    assert_eq!(publish.on_error, OnError::Fail);
+    let vars = serde_json::json!({"steps": {"review": {"content": "APPROVED"}}});
+    assert_eq!(condition.eval_bool(vars.as_object().unwrap()), Ok(true));
+    assert!(steps.iter().any(|s| matches!(&s.kind, StepKind::Loop { max_iterations: 3, end_condition: Some(_), .. })));
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.yaml");

@@ -9,9 +9,10 @@ use std::path::Path;
 
 use indexmap::IndexMap;
 
-use super::diagnostic::{Code, Diagnostic, FileId, Span, sub_span, suggest};
-use super::model::{Agent, Condition, Database, Model, RunSettings, ScriptedReply, Step, Team, Tool, Workflow};
+use super::diagnostic::{Code, Diagnostic, FileId, Span, suggest};
+use super::model::{Agent, Database, Model, RunSettings, ScriptedReply, Step, Team, Tool, Workflow};
 use super::yaml::Node;
+use crate::expr;
 
 /// One declaration of an entity, with where it came from.
 #[derive(Debug, Clone)]
@@ -784,6 +785,7 @@ impl<'a> Checker<'a, '_, '_> {
             ("parallel", step.parallel.is_some()),
             ("condition", step.condition.is_some()),
             ("loop", step.loop_.is_some()),
+            ("router", step.router.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))
@@ -794,7 +796,7 @@ impl<'a> Checker<'a, '_, '_> {
                 self.out.push(
                     Diagnostic::new(Code::StepKind, format!("step `{}` names nothing to run", step.name))
                         .at(d.file, name_span, "this step does nothing")
-                        .help("give it one of `agent:`, `team:`, `parallel:`, `condition:` or `loop:`"),
+                        .help("give it one of `agent:`, `team:`, `parallel:`, `condition:`, `loop:` or `router:`"),
                 );
                 None
             }
@@ -814,19 +816,24 @@ impl<'a> Checker<'a, '_, '_> {
         let allowed: &[&str] = match kind {
             Some("agent" | "team") => &["input"],
             Some("parallel") => &[],
-            Some("condition") => &["steps", "else"],
+            Some("condition") => &["steps", "else_steps"],
             Some("loop") => &["steps"],
-            _ => &["input", "steps", "else"],
+            Some("router") => &["choices"],
+            _ => &["input", "steps", "else_steps", "choices"],
         };
-        for (key, set) in
-            [("input", step.input.is_some()), ("steps", step.steps.is_some()), ("else", step.else_.is_some())]
-        {
+        for (key, set) in [
+            ("input", step.input.is_some()),
+            ("steps", step.steps.is_some()),
+            ("else_steps", step.else_steps.is_some()),
+            ("choices", step.choices.is_some()),
+        ] {
             if set && !allowed.contains(&key) {
                 let span = node.entry(key).map_or(name_span, |e| e.key_span);
                 let help = match key {
-                    "input" => "`input` applies to agent and team steps".to_string(),
-                    "steps" => "`steps` holds the inner steps of a `condition` or `loop` step".to_string(),
-                    _ => "`else` holds the steps run when a `condition` does not hold".to_string(),
+                    "input" => "`input` applies to agent and team steps",
+                    "steps" => "`steps` holds the inner steps of a `condition` or `loop` step",
+                    "choices" => "`choices` holds the steps a `router` chooses from",
+                    _ => "`else_steps` holds the steps run when a `condition` does not hold",
                 };
                 self.out.push(
                     Diagnostic::new(
@@ -846,6 +853,26 @@ impl<'a> Checker<'a, '_, '_> {
                 )
                 .at(d.file, name_span, "nothing inside")
                 .help("add `steps:` with the steps to run"),
+            );
+        }
+        if kind == Some("router") && step.choices.as_ref().is_none_or(Vec::is_empty) {
+            let span = node.entry("choices").map_or(name_span, |e| e.key_span);
+            self.out.push(
+                Diagnostic::new(Code::UnknownChoice, format!("the router step `{}` has no `choices`", step.name))
+                    .at(d.file, span, "nothing to choose from")
+                    .help("add `choices:` with the steps the router picks from by name"),
+            );
+        }
+        if let (Some(lp), Some(lentry)) = (&step.loop_, node.entry("loop"))
+            && lp.max_iterations.is_none()
+        {
+            self.out.push(
+                Diagnostic::new(Code::LoopUnbounded, format!("the loop step `{}` has no `max_iterations`", step.name))
+                    .at(d.file, lentry.key_span, "no bound on its iterations")
+                    .help(
+                        "write `max_iterations:` (1 to 1000); Agno's default is 3, agno-run makes every loop \
+                         say its bound",
+                    ),
             );
         }
         if let Some(agent) = &step.agent
@@ -875,77 +902,177 @@ impl<'a> Checker<'a, '_, '_> {
         if let Some(input) = node.get("input") {
             self.template(d, input, scope);
         }
-        if let (Some(cond), Some(cnode)) = (&step.condition, node.get("condition")) {
-            self.condition(d, cond, cnode, scope);
+        if let Some(cnode) = node.get("condition") {
+            self.expression(d, cnode, expr::Context::Condition, scope);
+        }
+        if let Some(rnode) = node.get("router") {
+            let compiled = self.expression(d, rnode, expr::Context::Router, scope);
+            if let (Some(e), Some(choices)) = (compiled, &step.choices)
+                && !choices.is_empty()
+                && !rnode.interpolated
+            {
+                let names: Vec<&str> = choices.iter().map(|c| c.name.as_str()).collect();
+                let text = rnode.as_str().unwrap_or_default();
+                for (name, range) in e.string_results() {
+                    if names.contains(&name.as_str()) {
+                        continue;
+                    }
+                    let at = self.value_span(d.file, rnode, text, range);
+                    self.out.push(
+                        Diagnostic::new(
+                            Code::UnknownChoice,
+                            format!("the router of `{}` can pick `{name}`, which is not one of its choices", step.name),
+                        )
+                        .at(d.file, at, "no choice has this name")
+                        .help(suggest(&name, "choices", names.iter().copied())),
+                    );
+                }
+            }
         }
         let before = scope.len();
-        if let (Some(parallel), Some(items)) = (&step.parallel, node.get("parallel").and_then(Node::items)) {
-            // Parallel branches cannot read each other: check each against the outer scope.
-            for (inner, inner_node) in parallel.iter().zip(items) {
-                self.step(d, inner, inner_node, scope, seen);
-                scope.truncate(before);
+        for (list, key) in [(&step.parallel, "parallel"), (&step.choices, "choices")] {
+            if let (Some(list), Some(items)) = (list, node.get(key).and_then(Node::items)) {
+                // Parallel branches and router choices cannot read each other: check each
+                // against the outer scope.
+                for (inner, inner_node) in list.iter().zip(items) {
+                    self.step(d, inner, inner_node, scope, seen);
+                    scope.truncate(before);
+                }
             }
         }
         if let (Some(inner), Some(items)) = (&step.steps, node.get("steps").and_then(Node::items)) {
             self.steps(d, inner, items, scope, seen);
-            if let (Some(lp), Some(lnode)) = (&step.loop_, node.get("loop"))
-                && let (Some(until), Some(unode)) = (&lp.until, lnode.get("until"))
-            {
-                self.condition(d, until, unode, scope);
+            // The end condition is checked after an iteration: it reads the inner steps.
+            if let Some(enode) = node.get("loop").and_then(|l| l.get("end_condition")) {
+                self.expression(d, enode, expr::Context::Loop, scope);
             }
             scope.truncate(before);
+        } else if let Some(enode) = node.get("loop").and_then(|l| l.get("end_condition")) {
+            self.expression(d, enode, expr::Context::Loop, scope);
         }
-        if let (Some(other), Some(items)) = (&step.else_, node.get("else").and_then(Node::items)) {
+        if let (Some(other), Some(items)) = (&step.else_steps, node.get("else_steps").and_then(Node::items)) {
             self.steps(d, other, items, scope, seen);
             scope.truncate(before);
         }
     }
 
-    fn condition(&mut self, d: &Declared<Workflow>, cond: &Condition, node: &Node, scope: &[String]) {
-        let tests: Vec<&str> = [
-            ("contains", cond.contains.is_some()),
-            ("not_contains", cond.not_contains.is_some()),
-            ("equals", cond.equals.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(k, set)| set.then_some(k))
-        .collect();
-        if tests.len() != 1 {
-            let (message, span) = if tests.is_empty() {
-                ("the condition has no test".to_string(), node.span)
-            } else {
-                (
-                    format!("the condition has {} tests: {}", tests.len(), tests.join(", ")),
-                    node.entry(tests[1]).map_or(node.span, |e| e.key_span),
-                )
-            };
+    /// The file span of `range`, a byte range of `value`, the text of the scalar `node`.
+    fn value_span(&self, file: FileId, node: &Node, value: &str, range: std::ops::Range<usize>) -> Span {
+        let text = self.files.get(&file).map_or("", |f| f.text);
+        super::yaml::value_span(text, node.span, value, range)
+    }
+
+    /// Compiles the CEL expression of `node` for `ctx` and checks the steps it reads against
+    /// `scope`; the compiled expression when it compiles.
+    fn expression(
+        &mut self,
+        d: &Declared<Workflow>,
+        node: &Node,
+        ctx: expr::Context,
+        scope: &[String],
+    ) -> Option<expr::Expr> {
+        let text = node.as_str()?;
+        match expr::compile(text, ctx) {
+            Ok(e) => {
+                for (name, range) in e.step_reads() {
+                    self.step_read(d, node, text, &name, range, scope);
+                }
+                Some(e)
+            }
+            Err(err) => {
+                let code = match err.kind {
+                    expr::CompileErrorKind::Syntax => Code::ExprSyntax,
+                    expr::CompileErrorKind::UnknownVariable => Code::UnknownVariable,
+                };
+                self.expr_problem(d, node, text, code, err.message, err.help, err.span);
+                None
+            }
+        }
+    }
+
+    /// One problem inside the expression or template of `node`: located inside the scalar, or,
+    /// for text from the environment, at the scalar without echoing it.
+    #[allow(clippy::too_many_arguments)]
+    fn expr_problem(
+        &mut self,
+        d: &Declared<Workflow>,
+        node: &Node,
+        text: &str,
+        code: Code,
+        message: String,
+        help: String,
+        range: std::ops::Range<usize>,
+    ) {
+        if node.interpolated {
             self.out.push(
-                Diagnostic::new(Code::Condition, message)
-                    .at(d.file, span, "needs exactly one test")
-                    .help("give exactly one of `contains`, `not_contains` or `equals`"),
+                Diagnostic::new(code, "an expression from the environment does not compile")
+                    .at(d.file, node.span, "here")
+                    .help("the variable's value is not shown; check the expression it holds"),
             );
+            return;
         }
-        if let Some(value) = node.get("value") {
-            self.template(d, value, scope);
+        let at = self.value_span(d.file, node, text, range);
+        self.out.push(Diagnostic::new(code, message).at(d.file, at, "here").help(help));
+    }
+
+    /// `steps.<name>` read at `range` of `text`: an error unless `name` ran before.
+    fn step_read(
+        &mut self,
+        d: &Declared<Workflow>,
+        node: &Node,
+        text: &str,
+        name: &str,
+        range: std::ops::Range<usize>,
+        scope: &[String],
+    ) {
+        if scope.iter().any(|s| s == name) {
+            return;
         }
+        let known = self.all_steps(d);
+        let message = if known.iter().any(|s| s == name) {
+            format!("`steps.{name}` reads a step that has not run at this point")
+        } else {
+            format!("`steps.{name}` reads a step that the workflow does not have")
+        };
+        let help = suggest(name, "steps that run before this one", scope.iter().map(String::as_str));
+        self.expr_problem(d, node, text, Code::StepReference, message, help, range);
+    }
+
+    /// Every step name of the workflow.
+    fn all_steps(&self, d: &Declared<Workflow>) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(wf) = &d.value {
+            for s in &wf.steps {
+                collect_names(s, &mut out);
+            }
+        }
+        out
     }
 
     fn template(&mut self, d: &Declared<Workflow>, node: &Node, scope: &[String]) {
         let Some(text) = node.as_str() else { return };
-        if node.interpolated {
-            // The text came from the environment: say where, never what.
-            if !template_problems(text, scope).is_empty() {
-                self.out.push(
-                    Diagnostic::new(Code::Template, "a template from the environment names something it cannot read")
-                        .at(d.file, node.span, "here")
-                        .help("the variable's value is not shown; check the template it holds"),
-                );
-            }
-            return;
+        let (template, problems) = super::template::parse(text);
+        for p in problems {
+            let code = match p.kind {
+                super::template::ProblemKind::Unclosed => Code::Template,
+                super::template::ProblemKind::Syntax => Code::ExprSyntax,
+                super::template::ProblemKind::UnknownVariable => Code::UnknownVariable,
+            };
+            self.expr_problem(d, node, text, code, p.message, p.help, p.span);
         }
-        for (expr, problem) in template_problems(text, scope) {
-            let at = sub_span(self.files.get(&d.file).map_or("", |f| f.text), node.span, &expr);
-            self.out.push(Diagnostic::new(Code::Template, problem.0).at(d.file, at, "here").help(problem.1));
+        // Step reads, each located at its own `steps.<name>` inside its `{{ }}`.
+        let mut offset = 0;
+        for part in &template.parts {
+            match part {
+                super::template::Part::Text(t) => offset += t.len(),
+                super::template::Part::Expr(e) => {
+                    let open = text[offset..].find("{{").map_or(offset, |i| offset + i) + 2;
+                    for (name, range) in e.step_reads() {
+                        self.step_read(d, node, text, &name, open + range.start..open + range.end, scope);
+                    }
+                    offset = text[open..].find("}}").map_or(text.len(), |i| open + i + 2);
+                }
+            }
         }
     }
 }
@@ -958,35 +1085,11 @@ fn postgres_url_ok(url: &str) -> bool {
 
 fn collect_names(step: &Step, out: &mut Vec<String>) {
     out.push(step.name.clone());
-    for list in [&step.parallel, &step.steps, &step.else_].into_iter().flatten() {
+    for list in [&step.parallel, &step.steps, &step.else_steps, &step.choices].into_iter().flatten() {
         for s in list {
             collect_names(s, out);
         }
     }
-}
-
-/// The problems in one template: (expression as written, (message, help)). A template may read
-/// only the steps in `scope` (those that ran before it).
-pub fn template_problems(text: &str, scope: &[String]) -> Vec<(String, (String, String))> {
-    let (template, problems) = super::template::parse(text);
-    let mut out: Vec<(String, (String, String))> =
-        problems.into_iter().map(|p| (p.expr, (p.message, p.help))).collect();
-    // Scope problems, found in the text so that each points at its own `{{ ... }}`.
-    let mut rest = text;
-    for name in template.steps() {
-        if scope.iter().any(|s| s == name) {
-            continue;
-        }
-        let Some(at) = rest.find(name) else { continue };
-        let open = rest[..at].rfind("{{").unwrap_or(0);
-        let close = rest[at..].find("}}").map_or(rest.len(), |c| at + c + 2);
-        let expr = rest[open..close].to_string();
-        rest = &rest[close..];
-        let help = suggest(name, "steps that run before this one", scope.iter().map(String::as_str));
-        let e = expr.trim_start_matches("{{").trim_end_matches("}}").trim().to_string();
-        out.push((expr, (format!("`{e}` reads a step that has not run at this point"), help)));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -1003,16 +1106,5 @@ mod tests {
         assert!(!is_sql_identifier(&"a".repeat(64)));
         assert!(is_sql_identifier(&"a".repeat(63)));
         assert!(!is_sql_identifier("tëst"));
-    }
-
-    #[test]
-    fn templates_read_only_earlier_steps() {
-        let scope = vec!["research".to_string()];
-        assert!(template_problems("{{ input }} {{previous.content}} {{ steps.research.content }}", &scope).is_empty());
-        let p = template_problems("{{ steps.review.content }}", &scope);
-        assert_eq!(p.len(), 1);
-        assert_eq!(p[0].0, "{{ steps.review.content }}");
-        assert_eq!(template_problems("{{ foo }}", &scope).len(), 1);
-        assert_eq!(template_problems("{{ input", &scope).len(), 1);
     }
 }

@@ -118,8 +118,12 @@ codes! {
     StepKind => "agno::step_kind", Error, "a workflow step names nothing to run, or several things";
     StepField => "agno::step_field", Error, "a workflow step key that does not apply to its kind";
     DuplicateStep => "agno::duplicate_step", Error, "two steps of one workflow share a name";
-    Template => "agno::template", Error, "a template expression names nothing it can read";
-    Condition => "agno::condition", Error, "a condition does not have exactly one test";
+    Template => "agno::template", Error, "a template whose `{{` is not closed";
+    ExprSyntax => "agno::expression_syntax", Error, "a CEL expression that does not parse, or is too long or too deep";
+    UnknownVariable => "agno::unknown_variable", Error, "a CEL expression reads a variable its context does not have";
+    StepReference => "agno::step_reference", Error, "an expression or template reads a step that has not run before it";
+    UnknownChoice => "agno::unknown_choice", Error, "a router that can pick a step not among its `choices`, or has none";
+    LoopUnbounded => "agno::loop_unbounded", Error, "a loop without `max_iterations`";
     Identifier => "agno::identifier", Error, "a table or schema name that is not a safe SQL identifier";
     TableConflict => "agno::table_conflict", Error, "two tables of one database share a name";
     Exclusive => "agno::exclusive", Error, "options that cannot be used together";

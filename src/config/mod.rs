@@ -29,7 +29,10 @@ pub use load::{LoadOptions, Loaded, load};
 
 use check::Declarations;
 use diagnostic::FileId;
+pub use model::OnError;
 use model::{Database, LogFormat, Model, RunSettings, Server, Step, TeamMode};
+
+use crate::expr::{self, Expr};
 pub use template::Template;
 
 /// `max_input_bytes` when not set: 1 MiB.
@@ -393,6 +396,10 @@ pub struct WorkflowConfig {
     pub db: String,
     /// Initial session state.
     pub session_state: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Give steps the workflow's earlier runs of the session.
+    pub add_workflow_history_to_steps: bool,
+    /// How many earlier runs that history holds.
+    pub num_history_runs: u32,
     /// The steps, resolved into their kinds.
     pub steps: Vec<StepConfig>,
 }
@@ -416,18 +423,24 @@ impl Member {
     }
 }
 
-/// A workflow step, resolved: its name and what it runs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A workflow step, resolved: its name, its failure rules and what it runs.
+#[derive(Debug, Clone, Serialize)]
 pub struct StepConfig {
     /// Unique in its workflow.
     pub name: String,
+    /// What it does, as written.
+    pub description: Option<String>,
+    /// What its failure does.
+    pub on_error: OnError,
+    /// Retries of a failure before `on_error` applies.
+    pub max_retries: u32,
     /// What it runs.
     #[serde(flatten)]
     pub kind: StepKind,
 }
 
-/// What a step runs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What a step runs. Expressions and templates are compiled: executors evaluate, never parse.
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
     /// An agent, given the rendered `input` (default: the previous output).
@@ -446,66 +459,31 @@ pub enum StepKind {
     },
     /// Steps run at the same time.
     Parallel(Vec<StepConfig>),
-    /// `steps` when the test holds, else `else_steps`.
+    /// `steps` when the condition holds, else `else_steps`.
     Condition {
-        /// The test.
-        test: Test,
+        /// CEL, [`expr::Context::Condition`]; a bool.
+        condition: Expr,
         /// Run when it holds.
         steps: Vec<StepConfig>,
         /// Run when it does not.
         else_steps: Vec<StepConfig>,
     },
-    /// `steps` repeated until the test holds or `max_iterations` ran.
+    /// `steps` repeated until `end_condition` holds or `max_iterations` ran.
     Loop {
+        /// CEL, [`expr::Context::Loop`]; a bool checked after each iteration.
+        end_condition: Option<Expr>,
         /// Most iterations.
         max_iterations: u32,
-        /// Stops the loop when it holds after an iteration.
-        until: Option<Test>,
         /// The repeated steps.
         steps: Vec<StepConfig>,
     },
-}
-
-/// A test on a templated value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Test {
-    /// The value tested.
-    pub value: Template,
-    /// How.
-    pub op: TestOp,
-}
-
-/// The comparison of a [`Test`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TestOp {
-    /// The value contains the text.
-    Contains(String),
-    /// The value does not contain the text.
-    NotContains(String),
-    /// The value, trimmed, equals the text.
-    Equals(String),
-}
-
-impl Test {
-    fn resolve(c: &model::Condition) -> Option<Test> {
-        let op = match (&c.contains, &c.not_contains, &c.equals) {
-            (Some(t), _, _) => TestOp::Contains(t.clone()),
-            (_, Some(t), _) => TestOp::NotContains(t.clone()),
-            (_, _, Some(t)) => TestOp::Equals(t.clone()),
-            _ => return None,
-        };
-        Some(Test { value: template::parse(&c.value).0, op })
-    }
-
-    /// Whether it holds for `value` (the rendered template).
-    pub fn holds(&self, value: &str) -> bool {
-        match &self.op {
-            TestOp::Contains(t) => value.contains(t.as_str()),
-            TestOp::NotContains(t) => !value.contains(t.as_str()),
-            TestOp::Equals(t) => value.trim() == t,
-        }
-    }
+    /// The steps of `choices` that `router` names.
+    Router {
+        /// CEL, [`expr::Context::Router`]; a step name or a list of them.
+        router: Expr,
+        /// The steps it chooses from.
+        choices: Vec<StepConfig>,
+    },
 }
 
 impl StepConfig {
@@ -514,6 +492,7 @@ impl StepConfig {
         let list = |steps: &Option<Vec<Step>>| -> Vec<StepConfig> {
             steps.iter().flatten().filter_map(StepConfig::resolve).collect()
         };
+        let compile = |source: &str, ctx| expr::compile(source, ctx).ok();
         let input = step.input.as_deref().map(|t| template::parse(t).0);
         let kind = if let Some(id) = &step.agent {
             StepKind::Agent { id: id.clone(), input }
@@ -522,17 +501,32 @@ impl StepConfig {
         } else if step.parallel.is_some() {
             StepKind::Parallel(list(&step.parallel))
         } else if let Some(c) = &step.condition {
-            StepKind::Condition { test: Test::resolve(c)?, steps: list(&step.steps), else_steps: list(&step.else_) }
+            StepKind::Condition {
+                condition: compile(c, expr::Context::Condition)?,
+                steps: list(&step.steps),
+                else_steps: list(&step.else_steps),
+            }
         } else if let Some(l) = &step.loop_ {
             StepKind::Loop {
-                max_iterations: l.max_iterations.unwrap_or(3),
-                until: l.until.as_ref().and_then(Test::resolve),
+                end_condition: match &l.end_condition {
+                    Some(c) => Some(compile(c, expr::Context::Loop)?),
+                    None => None,
+                },
+                max_iterations: l.max_iterations?,
                 steps: list(&step.steps),
             }
+        } else if let Some(r) = &step.router {
+            StepKind::Router { router: compile(r, expr::Context::Router)?, choices: list(&step.choices) }
         } else {
             return None;
         };
-        Some(StepConfig { name: step.name.clone(), kind })
+        Some(StepConfig {
+            name: step.name.clone(),
+            description: step.description.clone(),
+            on_error: step.on_error.unwrap_or_default(),
+            max_retries: step.max_retries.unwrap_or(0),
+            kind,
+        })
     }
 }
 
@@ -729,6 +723,8 @@ impl Config {
                     description: w.description,
                     db: db_for(w.db),
                     session_state: w.session_state,
+                    add_workflow_history_to_steps: w.add_workflow_history_to_steps.unwrap_or(false),
+                    num_history_runs: w.num_history_runs.unwrap_or(3),
                     steps: w.steps.iter().filter_map(StepConfig::resolve).collect(),
                     id: id.clone(),
                 };

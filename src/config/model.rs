@@ -401,18 +401,29 @@ pub struct Workflow {
     /// Initial session state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_state: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Give steps the workflow's earlier runs of the session (Agno). Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_workflow_history_to_steps: Option<bool>,
+    /// How many earlier runs that history holds (Agno). Default: 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub num_history_runs: Option<u32>,
     /// The steps, run in order.
     #[schemars(length(min = 1))]
     pub steps: Vec<Step>,
 }
 
-/// One workflow step. It names exactly one of `agent`, `team`, `parallel`, `condition`, `loop`.
+/// One workflow step. It names exactly one of `agent`, `team`, `parallel`, `condition`,
+/// `loop`, `router`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// Step name, unique in its workflow; later steps read its output as
     /// `{{ steps.<name>.content }}`.
     pub name: String,
+    /// What the step does, for people and the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// Agent id that runs this step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
@@ -422,52 +433,68 @@ pub struct Step {
     /// Steps run at the same time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallel: Option<Vec<Step>>,
-    /// Run `steps` only when the condition holds (else `else`).
+    /// CEL (bool): run `steps` when it holds, else `else_steps` (Agno's `Condition`), e.g.
+    /// `input.contains("urgent")`. Reads `input`, `previous_step_content`,
+    /// `previous_step_outputs`, `additional_data`, `session_state`, `steps`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub condition: Option<Condition>,
-    /// Repeat `steps` until the condition holds or `max_iterations` is reached.
+    pub condition: Option<String>,
+    /// Repeat `steps` until `end_condition` holds or `max_iterations` ran (Agno's `Loop`).
     #[serde(default, rename = "loop", skip_serializing_if = "Option::is_none")]
     pub loop_: Option<Loop>,
+    /// CEL: the name of the step of `choices` to run, or a list of names (Agno's `Router`
+    /// selector), e.g. `size(input) < 40 ? "short" : "long"`. Reads what a condition reads,
+    /// and `step_choices`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router: Option<String>,
+    /// The steps a `router` chooses from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choices: Option<Vec<Step>>,
     /// Inner steps of a `condition` or `loop`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<Step>>,
     /// Steps of a `condition` run when it does not hold.
-    #[serde(default, rename = "else", skip_serializing_if = "Option::is_none")]
-    pub else_: Option<Vec<Step>>,
-    /// Input template: `{{ input }}`, `{{ previous.content }}`, `{{ steps.<name>.content }}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub else_steps: Option<Vec<Step>>,
+    /// Input template: text with CEL inside `{{ }}`: `{{ input }}`, `{{ previous.content }}`,
+    /// `{{ steps.<name>.content }}`, `{{ session_state.<key> }}`.
     /// Default: the previous step's output (the workflow input for the first step).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
+    /// What a failure of this step does to the workflow. Default: `continue`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<OnError>,
+    /// Retries of a failed step before `on_error` applies. Default: 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 10))]
+    pub max_retries: Option<u32>,
 }
 
-/// A test on a templated value.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Condition {
-    /// The templated text to test, e.g. `{{ steps.research.content }}`.
-    pub value: String,
-    /// Holds when the value contains this text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contains: Option<String>,
-    /// Holds when the value does not contain this text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_contains: Option<String>,
-    /// Holds when the value, trimmed, equals this text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub equals: Option<String>,
+/// What a step's failure does (Agno's `on_error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Record the error and go on with the next step.
+    #[default]
+    Continue,
+    /// End the workflow as failed.
+    Fail,
+    /// Skip the step: the next step sees the output before it.
+    Skip,
 }
 
-/// Loop control.
+/// Loop control (Agno's `Loop`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Loop {
-    /// Most iterations. Default: 3.
+    /// Most iterations. Required: agno-run has no implicit bound (Agno's default is 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100))]
+    #[schemars(range(min = 1, max = 1000))]
     pub max_iterations: Option<u32>,
-    /// Stop when this condition holds after an iteration.
+    /// CEL (bool), checked after each iteration: the loop ends when it holds, e.g.
+    /// `last_step_content.contains("DONE")`. Reads `current_iteration`, `max_iterations`,
+    /// `all_success`, `last_step_content`, `step_outputs`, `input`, `session_state`, `steps`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub until: Option<Condition>,
+    pub end_condition: Option<String>,
 }
 
 /// Log output format of the server.

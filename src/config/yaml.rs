@@ -558,6 +558,55 @@ pub fn resolve_plain(v: &str) -> Option<Kind> {
     None
 }
 
+/// The span in the file of `range`, a byte range of `value`, the decoded text of the scalar
+/// written at `span` of `text`. Exact for plain one-line and block scalars; for quoted ones and
+/// folded lines (escapes, `''`, line folding) it aligns the decoded text with the source as well
+/// as it can. Never panics, and never points outside `span`.
+pub fn value_span(text: &str, span: Span, value: &str, range: std::ops::Range<usize>) -> Span {
+    let Some(raw) = text.get(span.start..span.end) else { return span };
+    let (mut ri, double) = match raw.as_bytes().first() {
+        Some(b'"') => (1, true),
+        Some(b'\'') => (1, false),
+        // Block scalars: the content starts on the line after the `|`/`>` header.
+        Some(b'|' | b'>') => (raw.find('\n').map_or(raw.len(), |n| n + 1), false),
+        _ => (0, false),
+    };
+    // For each char of `value` that starts at or after `range.start`: where it is in `raw`.
+    let mut start = None;
+    let mut end = None;
+    for (vi, c) in value.char_indices() {
+        if vi >= range.end {
+            break;
+        }
+        let (at, len) = loop {
+            let Some(rc) = raw[ri..].chars().next() else { break (raw.len(), 0) };
+            if double && rc == '\\' {
+                let len = match raw[ri + 1..].chars().next() {
+                    Some('x') => 4,
+                    Some('u') => 6,
+                    Some('U') => 10,
+                    Some(n) => 1 + n.len_utf8(),
+                    None => 1,
+                };
+                break (ri, len.min(raw.len() - ri));
+            }
+            if rc == c {
+                break (ri, rc.len_utf8());
+            }
+            ri += rc.len_utf8();
+        };
+        let len = if raw.is_char_boundary(at + len) { len } else { 0 };
+        ri = at + len;
+        if vi >= range.start {
+            start.get_or_insert(at);
+            end = Some(at + len);
+        }
+    }
+    let start = start.unwrap_or(ri.min(raw.len()));
+    let end = end.unwrap_or(start).max(start);
+    Span::new(span.start + start, span.start + end.min(raw.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -651,5 +700,32 @@ mod tests {
         assert_eq!(p.diagnostics.len(), 1);
         assert_eq!(p.diagnostics[0].code, Code::YamlTag);
         assert_eq!(p.root.unwrap().get("b").unwrap().kind, Kind::Str("2".into()));
+    }
+
+    #[test]
+    fn value_spans_map_decoded_offsets_into_every_scalar_style() {
+        let value = "a \"b\" c";
+        for (text, want) in [
+            ("k: a \"b\" c\n", "\"b\""),
+            ("k: 'a \"b\" c'\n", "\"b\""),
+            ("k: \"a \\\"b\\\" c\"\n", "\\\"b\\\""),
+            ("k: |\n  a \"b\" c\n", "\"b\""),
+            ("k: >-\n  a \"b\"\n  c\n", "\"b\""),
+        ] {
+            let start = text.find(['a', '\'', '|', '>']).unwrap();
+            let start =
+                if text[start..].starts_with('a') && text.as_bytes()[start - 1] == b'"' { start - 1 } else { start };
+            let span = Span::new(start, text.trim_end().len());
+            let got = value_span(text, span, value, 2..5);
+            assert_eq!(&text[got.start..got.end], want, "{text:?}");
+        }
+        // Out of range or mismatched values never panic and stay inside the span.
+        let text = "k: 'x''y'";
+        let span = Span::new(3, text.len());
+        let got = value_span(text, span, "x'y", 0..3);
+        assert_eq!(&text[got.start..got.end], "x''y");
+        let got = value_span(text, span, "zzz", 1..99);
+        assert!(got.start >= 3 && got.end <= text.len());
+        assert_eq!(value_span(text, Span::new(50, 60), "x", 0..1), Span::new(50, 60));
     }
 }
