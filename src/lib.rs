@@ -14,6 +14,7 @@ pub mod runtime;
 pub mod store;
 pub mod team;
 pub mod tool;
+pub mod workflow;
 
 /// An error and its causes on one line (`a: b: c`): for errors whose `Display` drops the cause
 /// (reqwest's, tokio-postgres's).

@@ -343,10 +343,6 @@ pub(super) fn run(mut args: RunArgs) -> u8 {
         Ok(t) => t,
         Err(code) => return code,
     };
-    if kind == SessionType::Workflow {
-        say!("error: {}", RunError::NotBuilt(kind));
-        return EXIT_FAILURE;
-    }
     let db = database_of(&config, &target).unwrap_or_default();
     let rt = match tokio_runtime() {
         Ok(r) => r,

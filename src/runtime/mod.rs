@@ -25,6 +25,7 @@ use crate::run::{
 };
 use crate::store::{Store, StoreError};
 use crate::tool::Tool;
+use crate::workflow::Workflow;
 
 /// What building or using a runtime can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +204,7 @@ pub struct Generation {
     agents: IndexMap<String, Arc<Agent>>,
     /// Team leaders by team id (a team's run is its leader's).
     teams: IndexMap<String, Arc<Agent>>,
+    workflows: IndexMap<String, Arc<Workflow>>,
 }
 
 impl std::fmt::Debug for Generation {
@@ -280,8 +282,10 @@ impl Generation {
                 Some((id.clone(), Arc::new(leader)))
             })
             .collect();
+        let workflows =
+            config.workflows.iter().map(|(id, w)| (id.clone(), Arc::new(Workflow::new(w.clone())))).collect();
         let number = previous.map_or(1, |p| p.number + 1);
-        Arc::new(Generation { number, config, process, databases, models, agents, teams })
+        Arc::new(Generation { number, config, process, databases, models, agents, teams, workflows })
     }
 
     /// 1 for the first generation of a process, then one more per reload.
@@ -336,7 +340,7 @@ impl Generation {
         let known = match target.kind {
             SessionType::Agent => self.agents.keys().cloned().collect(),
             SessionType::Team => self.teams.keys().cloned().collect(),
-            SessionType::Workflow => self.config.workflows.keys().cloned().collect(),
+            SessionType::Workflow => self.workflows.keys().cloned().collect(),
         };
         RunError::Unknown { target: target.clone(), known }
     }
@@ -347,15 +351,21 @@ impl Launcher for Generation {
         Box::pin(async move {
             let target = request.target.clone();
             let id = target.id.as_deref().unwrap_or_default();
-            let agent = match target.kind {
-                SessionType::Agent => self.agents.get(id).cloned().ok_or_else(|| self.unknown(&target))?,
-                SessionType::Team => self.teams.get(id).cloned().ok_or_else(|| self.unknown(&target))?,
-                kind @ SessionType::Workflow => {
-                    let declared = self.config.workflows.contains_key(id);
-                    return Err(if declared { RunError::NotBuilt(kind) } else { self.unknown(&target) });
+            let (executor, db, max_input) = match target.kind {
+                SessionType::Agent | SessionType::Team => {
+                    let list = if target.kind == SessionType::Agent { &self.agents } else { &self.teams };
+                    let agent = list.get(id).cloned().ok_or_else(|| self.unknown(&target))?;
+                    let max = agent.config.settings.max_input_bytes.unwrap_or(crate::config::DEFAULT_MAX_INPUT_BYTES);
+                    let db = agent.config.db.clone();
+                    (Executor::Agent(agent), db, max)
+                }
+                SessionType::Workflow => {
+                    let w = self.workflows.get(id).cloned().ok_or_else(|| self.unknown(&target))?;
+                    let db = w.config.db.clone();
+                    (Executor::Workflow(w), db, crate::config::DEFAULT_MAX_INPUT_BYTES)
                 }
             };
-            let max_input = agent.config.settings.max_input_bytes.unwrap_or(crate::config::DEFAULT_MAX_INPUT_BYTES);
+            let max_input = max_input;
             if request.input.message.len() as u64 > max_input {
                 return Err(RunError::InvalidInput(format!(
                     "the input message is {} bytes, more than the {max_input} bytes {} `{id}` accepts (`max_input_bytes`); nothing was stored",
@@ -372,10 +382,7 @@ impl Launcher for Generation {
                     (scope, None, started)
                 }
                 None => {
-                    let slot = self
-                        .databases
-                        .get(&agent.config.db)
-                        .ok_or_else(|| RuntimeError::UnknownDatabase(agent.config.db.clone()))?;
+                    let slot = self.databases.get(&db).ok_or_else(|| RuntimeError::UnknownDatabase(db.clone()))?;
                     let store = slot.store_for_runs(&self.process).await?;
                     let (scope, events, started) = Scope::root(RootScope {
                         component: target,
@@ -389,10 +396,21 @@ impl Launcher for Generation {
             };
             let launcher: Arc<dyn Launcher> = self.clone();
             let task_scope = scope.clone();
-            let work = async move { agent.execute(task_scope, request.input, launcher).await };
+            let work = async move {
+                match executor {
+                    Executor::Agent(agent) => agent.execute(task_scope, request.input, launcher).await,
+                    Executor::Workflow(w) => w.execute(task_scope, request.input, launcher).await,
+                }
+            };
             run::spawn(&self.process.registry, scope, events, started, work).started().await
         })
     }
+}
+
+/// What runs a request: an agent (or a team's leader), or a workflow.
+enum Executor {
+    Agent(Arc<Agent>),
+    Workflow(Arc<Workflow>),
 }
 
 /// Starts `request` on `generation` (the same as [`Launcher::start`], without naming the trait).

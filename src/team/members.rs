@@ -92,7 +92,9 @@ impl Crew {
         };
         let request = RunRequest {
             target: Component::new(member.kind, member.id.clone()),
-            input: RunInput { message, history, ..RunInput::default() },
+            // Agno runs a member on the team's session state (tasks mode's board included),
+            // so the member's run stores the state as it was when the member started.
+            input: RunInput { message, history, session_state: Some(ctx.state()), ..RunInput::default() },
             parent: Some(ctx.scope.clone()),
         };
         let handle = match ctx.launcher.clone().start(request).await {

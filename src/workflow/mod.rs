@@ -88,7 +88,6 @@ impl Workflow {
         };
         let state = Arc::new(Mutex::new(state));
         let exec = steps::Exec {
-            workflow: c,
             scope: &scope,
             launcher: &launcher,
             state: state.clone(),
@@ -102,6 +101,9 @@ impl Workflow {
             Some(Ok(content)) => Outcome::Completed(content),
             Some(Err(message)) => Outcome::Failed(Failure::Internal(message)),
         };
+        if let Outcome::Completed(content) = &outcome {
+            scope.emit(crate::run::EventKind::Content(content.clone()));
+        }
         let record = std::mem::take(&mut *record.lock().unwrap_or_else(|p| p.into_inner()));
         let final_state = state.lock().map(|s| s.clone()).unwrap_or_default();
         let content = match &outcome {

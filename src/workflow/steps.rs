@@ -7,7 +7,7 @@ use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use crate::config::model::OnError;
-use crate::config::{StepConfig, StepKind, WorkflowConfig};
+use crate::config::{StepConfig, StepKind};
 use crate::model::Usage;
 use crate::run::{Component, EventKind, Launcher, RunInput, RunRequest, Scope, SessionType, SharedState};
 
@@ -43,6 +43,9 @@ pub struct Output {
     /// What the next step gets (the content, Agno's join after a parallel group, or what this
     /// step got when it was skipped).
     pub next: String,
+    /// The answer it stands for: its content, or for a condition, loop or router the answer of
+    /// its last inner step (a workflow's content is its last answer, as in Agno).
+    pub answer: String,
 }
 
 /// A step failed with `on_error: fail`: the workflow run ends ERROR.
@@ -51,7 +54,6 @@ pub struct Stop(pub String);
 
 /// The run of one workflow.
 pub struct Exec<'a> {
-    pub workflow: &'a WorkflowConfig,
     pub scope: &'a Scope,
     pub launcher: &'a Arc<dyn Launcher>,
     pub state: SharedState,
@@ -102,7 +104,7 @@ impl Exec<'_> {
             if let Some(why) = stop {
                 return Err(why);
             }
-            last = out.content.clone();
+            last = out.answer.clone();
             prev = out.next;
         }
         Ok(last)
@@ -146,11 +148,25 @@ impl Exec<'_> {
                 Ok(o) | Err((o, _)) => o,
             };
             let detail = match &step.kind {
-                StepKind::Condition { .. } => {
-                    Some(if o.content.contains("(if branch)") { "if branch" } else if o.content.contains("(else branch)") { "else branch" } else { "not met, skipped" }.to_string())
-                }
+                StepKind::Condition { .. } => Some(
+                    if o.content.contains("(if branch)") {
+                        "if branch"
+                    } else if o.content.contains("(else branch)") {
+                        "else branch"
+                    } else {
+                        "not met, skipped"
+                    }
+                    .to_string(),
+                ),
                 StepKind::Router { .. } => {
-                    let names: Vec<&str> = o.value.get("steps").and_then(Value::as_array).into_iter().flatten().filter_map(|v| v.get("step_name").and_then(Value::as_str)).collect();
+                    let names: Vec<&str> = o
+                        .value
+                        .get("steps")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.get("step_name").and_then(Value::as_str))
+                        .collect();
                     Some(format!("chose {}", names.join(", ")))
                 }
                 StepKind::Loop { .. } => Some(o.content.clone()),
@@ -170,17 +186,18 @@ impl Exec<'_> {
         {
             let result = match &step.kind {
                 StepKind::Agent { id, input } | StepKind::Team { id, input } => {
-                    let kind =
-                        if matches!(step.kind, StepKind::Agent { .. }) { SessionType::Agent } else { SessionType::Team };
+                    let kind = if matches!(step.kind, StepKind::Agent { .. }) {
+                        SessionType::Agent
+                    } else {
+                        SessionType::Team
+                    };
                     self.leaf(step, kind, id, input.as_ref(), &prev).await
                 }
                 StepKind::Parallel(children) => self.parallel(step, children, &prev).await,
-                StepKind::Condition { condition, steps, else_steps } => {
-                    match condition.eval_bool(&self.vars(&prev)) {
-                        Ok(holds) => self.condition(step, holds, steps, else_steps, &prev).await,
-                        Err(e) => Err(format!("the condition of step `{}` failed: {e}", step.name)),
-                    }
-                }
+                StepKind::Condition { condition, steps, else_steps } => match condition.eval_bool(&self.vars(&prev)) {
+                    Ok(holds) => self.condition(step, holds, steps, else_steps, &prev).await,
+                    Err(e) => Err(Fail::Error(format!("the condition of step `{}` failed: {e}", step.name))),
+                },
                 StepKind::Loop { end_condition, max_iterations, steps } => {
                     self.looped(step, end_condition.as_ref(), *max_iterations, steps, &prev).await
                 }
@@ -195,18 +212,30 @@ impl Exec<'_> {
     }
 
     /// A step that failed, by its `on_error`.
-    fn failed(&self, step: &StepConfig, prev: &str, message: &str, value: Option<Value>) -> Result<Output, (Output, Stop)> {
-        tracing::warn!(step = %step.name, error = %message, on_error = ?step.on_error, "workflow step failed");
+    fn failed(
+        &self,
+        step: &StepConfig,
+        prev: &str,
+        message: &str,
+        value: Option<Value>,
+    ) -> Result<Output, (Output, Stop)> {
+        tracing::debug!(step = %step.name, error = %message, on_error = ?step.on_error, "workflow step failed");
         match step.on_error {
             OnError::Skip => {
                 let content = format!("Step skipped due to error: {message}");
                 let mut v = step_output(step, "Step", &content, false, Some(message));
                 v["step_type"] = value.as_ref().and_then(|v| v.get("step_type").cloned()).unwrap_or(json!("Step"));
-                Ok(Output { value: v, content, success: false, next: prev.to_string() })
+                Ok(Output { answer: content.clone(), value: v, content, success: false, next: prev.to_string() })
             }
             OnError::Continue | OnError::Fail => {
                 let v = value.unwrap_or_else(|| step_output(step, "Step", message, false, Some(message)));
-                let out = Output { value: v, content: message.to_string(), success: false, next: message.to_string() };
+                let out = Output {
+                    value: v,
+                    content: message.to_string(),
+                    success: false,
+                    next: message.to_string(),
+                    answer: message.to_string(),
+                };
                 if step.on_error == OnError::Fail { Err((out, Stop(message.to_string()))) } else { Ok(out) }
             }
         }
@@ -223,7 +252,9 @@ impl Exec<'_> {
         prev: &str,
     ) -> Result<Output, Fail> {
         let message = match template {
-            Some(t) => t.render(&self.vars(prev)).map_err(|e| Fail::Error(format!("the input of step `{}`: {e}", step.name)))?,
+            Some(t) => t
+                .render(&self.vars(prev))
+                .map_err(|e| Fail::Error(format!("the input of step `{}`: {e}", step.name)))?,
             None => prev.to_string(),
         };
         let message = format!("{}{message}", self.history);
@@ -240,6 +271,7 @@ impl Exec<'_> {
                         content: String::new(),
                         success: false,
                         next: String::new(),
+                        answer: String::new(),
                     },
                     format!("the workflow started more than {MAX_STEP_RUNS} step runs"),
                 ));
@@ -262,7 +294,12 @@ impl Exec<'_> {
             let run = outbox.take();
             let (ok, content) = match &result {
                 Ok(content) => (true, content.clone()),
-                Err(e) => (false, run.as_ref().and_then(|r| r.get("content").and_then(Value::as_str)).map_or_else(|| e.to_string(), str::to_string)),
+                Err(e) => (
+                    false,
+                    run.as_ref()
+                        .and_then(|r| r.get("content").and_then(Value::as_str))
+                        .map_or_else(|| e.to_string(), str::to_string),
+                ),
             };
             let mut value = step_output(step, "Step", &content, ok, (!ok).then_some(content.as_str()));
             value["executor_type"] = json!(if kind == SessionType::Agent { "agent" } else { "team" });
@@ -285,7 +322,13 @@ impl Exec<'_> {
                 });
             }
             if ok {
-                return Ok(Output { value, content: content.clone(), success: true, next: content });
+                return Ok(Output {
+                    value,
+                    content: content.clone(),
+                    success: true,
+                    next: content.clone(),
+                    answer: content,
+                });
             }
             if attempt < step.max_retries && !self.scope.cancel_token().is_cancelled() {
                 attempt += 1;
@@ -332,7 +375,7 @@ impl Exec<'_> {
         value["executor_name"] = json!(step.name);
         value["metrics"] = sum_metrics(list.iter().map(|o| &o.value));
         value["steps"] = list.iter().map(|o| o.value.clone()).collect();
-        let out = Output { value, content, success, next: next.join("\n\n") };
+        let out = Output { answer: content.clone(), value, content, success, next: next.join("\n\n") };
         match stop {
             Some(why) => Err(Fail::Stop(out, why)),
             None => Ok(out),
@@ -358,24 +401,41 @@ impl Exec<'_> {
         (outs, None)
     }
 
-    fn container(&self, step: &StepConfig, kind: &str, content: String, outs: Vec<Output>, prev: &str, stop: Option<String>) -> Result<Output, Fail> {
+    fn container(
+        &self,
+        step: &StepConfig,
+        kind: &str,
+        content: String,
+        outs: Vec<Output>,
+        prev: &str,
+        stop: Option<String>,
+    ) -> Result<Output, Fail> {
         let success = outs.iter().all(|o| o.success);
         let next = outs.last().map_or_else(|| prev.to_string(), |o| o.next.clone());
+        let answer = outs.last().map_or_else(|| content.clone(), |o| o.answer.clone());
         let mut value = step_output(step, kind, &content, true, None);
         value["steps"] = outs.iter().map(|o| o.value.clone()).collect();
+        // A container succeeds when it ran; its inner steps say how each went.
         let _ = success;
-        let out = Output { value, content, success: true, next };
+        let out = Output { value, content, success: true, next, answer };
         match stop {
             Some(why) => Err(Fail::Stop(out, why)),
             None => Ok(out),
         }
     }
 
-    async fn condition(&self, step: &StepConfig, holds: bool, steps: &[StepConfig], else_steps: &[StepConfig], prev: &str) -> Result<Output, Fail> {
+    async fn condition(
+        &self,
+        step: &StepConfig,
+        holds: bool,
+        steps: &[StepConfig],
+        else_steps: &[StepConfig],
+        prev: &str,
+    ) -> Result<Output, Fail> {
         if !holds && else_steps.is_empty() {
             let content = format!("Condition {} not met - skipped {} steps", step.name, steps.len());
             let value = step_output(step, "Condition", &content, true, None);
-            return Ok(Output { value, content, success: true, next: prev.to_string() });
+            return Ok(Output { answer: content.clone(), value, content, success: true, next: prev.to_string() });
         }
         let (branch, list) = if holds { ("if", steps) } else { ("else", else_steps) };
         let (outs, stop) = self.sequence(list, prev).await;
@@ -416,7 +476,9 @@ impl Exec<'_> {
                 match end.eval_bool(&vars) {
                     Ok(true) => break,
                     Ok(false) => {}
-                    Err(e) => return Err(Fail::Error(format!("the end condition of loop `{}` failed: {e}", step.name))),
+                    Err(e) => {
+                        return Err(Fail::Error(format!("the end condition of loop `{}` failed: {e}", step.name)));
+                    }
                 }
             }
         }
@@ -424,10 +486,17 @@ impl Exec<'_> {
         self.container(step, "Loop", content, all, prev, None)
     }
 
-    async fn route(&self, step: &StepConfig, router: &crate::expr::Expr, choices: &[StepConfig], prev: &str) -> Result<Output, Fail> {
+    async fn route(
+        &self,
+        step: &StepConfig,
+        router: &crate::expr::Expr,
+        choices: &[StepConfig],
+        prev: &str,
+    ) -> Result<Output, Fail> {
         let mut vars = self.vars(prev);
         vars.insert("step_choices".into(), choices.iter().map(|c| json!(c.name)).collect());
-        let picked = router.eval(&vars).map_err(|e| Fail::Error(format!("the router of step `{}` failed: {e}", step.name)))?;
+        let picked =
+            router.eval(&vars).map_err(|e| Fail::Error(format!("the router of step `{}` failed: {e}", step.name)))?;
         let names: Vec<String> = match picked {
             Value::String(s) => vec![s],
             Value::Array(list) => list.into_iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
@@ -495,7 +564,11 @@ fn usage_of(run: &Value) -> Vec<(String, String, Usage)> {
     let mut list = Vec::new();
     let n = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
     for m in run.pointer("/metrics/details/model").and_then(Value::as_array).into_iter().flatten() {
-        let usage = Usage { input_tokens: n(m, "input_tokens"), output_tokens: n(m, "output_tokens"), total_tokens: n(m, "total_tokens") };
+        let usage = Usage {
+            input_tokens: n(m, "input_tokens"),
+            output_tokens: n(m, "output_tokens"),
+            total_tokens: n(m, "total_tokens"),
+        };
         let id = m.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         let provider = m.get("provider").and_then(Value::as_str).unwrap_or_default().to_string();
         list.push((id, provider, usage));
