@@ -5,7 +5,9 @@
 //! path, headers, parsed JSON body) and answered from a queue of scripted [`Response`]s: a JSON
 //! completion (text and/or several tool calls, usage), an SSE stream (chunked or
 //! close-delimited), an HTTP error with an optional `Retry-After`, a body that is not JSON, or
-//! any of these after a delay. With an empty queue it answers [`DEFAULT_REPLY`].
+//! any of these after a delay. With an empty queue it asks its responder, when one is set
+//! ([`FakeOpenAi::respond_with`]: a closure from the request to the response), and otherwise
+//! answers [`DEFAULT_REPLY`].
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
@@ -248,10 +250,15 @@ impl Response {
     }
 }
 
+/// A closure that answers a request (used when the queue is empty).
+pub type Responder = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
+
 #[derive(Default)]
 struct Shared {
     queue: Mutex<VecDeque<Response>>,
     requests: Mutex<Vec<Request>>,
+    /// Read for every request the queue cannot answer; set once by `respond_with`.
+    responder: Mutex<Option<Responder>>,
 }
 
 /// The running server; it stops with the test's runtime.
@@ -290,6 +297,11 @@ impl FakeOpenAi {
         self.shared.queue.lock().unwrap().extend(responses);
     }
 
+    /// Answers every request the queue cannot answer with `responder(request)`.
+    pub fn respond_with(&self, responder: impl Fn(&Request) -> Response + Send + Sync + 'static) {
+        *self.shared.responder.lock().unwrap() = Some(Arc::new(responder));
+    }
+
     /// Answers still queued.
     pub fn pending(&self) -> usize {
         self.shared.queue.lock().unwrap().len()
@@ -306,8 +318,14 @@ async fn serve(socket: TcpStream, shared: Arc<Shared>) {
     let mut conn = BufReader::new(socket);
     loop {
         let Some(request) = read_request(&mut conn).await else { return };
-        shared.requests.lock().unwrap().push(request);
-        let response = shared.queue.lock().unwrap().pop_front().unwrap_or_else(|| Response::text(DEFAULT_REPLY));
+        shared.requests.lock().unwrap().push(request.clone());
+        let queued = shared.queue.lock().unwrap().pop_front();
+        let responder = shared.responder.lock().unwrap().clone();
+        let response = match (queued, responder) {
+            (Some(r), _) => r,
+            (None, Some(f)) => f(&request),
+            (None, None) => Response::text(DEFAULT_REPLY),
+        };
         match write_response(conn.get_mut(), response).await {
             Ok(true) => {}
             Ok(false) | Err(_) => {
