@@ -782,7 +782,7 @@ fn help_examples(text: &str) -> Vec<String> {
 #[derive(Debug, PartialEq)]
 enum Expect {
     Works,
-    /// Teams, workflows and the server are not built: the command must say so.
+    /// The server is not built: the command must say so.
     NotBuilt,
     /// Needs the server the line before it would start.
     NeedsServer,
@@ -791,7 +791,7 @@ enum Expect {
 fn expectation(cmd: &str) -> Expect {
     if cmd.starts_with("curl ") {
         Expect::NeedsServer
-    } else if cmd.contains("--team") || cmd.contains("--workflow") || cmd.starts_with("agno-run examples/server.yaml") {
+    } else if cmd.starts_with("agno-run examples/server.yaml") {
         Expect::NotBuilt
     } else {
         Expect::Works

@@ -191,6 +191,11 @@ fn run_lines(all: &[crate::store::Run], r: &crate::store::Run, depth: usize, t: 
         let content = m.get("content").and_then(Value::as_str).unwrap_or("");
         let indent = format!("\n{pad}             ");
         t.push_str(&format!("{pad}  {role:>9}: {}\n", content.replace('\n', &indent)));
+        for call in m.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+            let name = call.pointer("/function/name").and_then(Value::as_str).unwrap_or("?");
+            let args = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("");
+            t.push_str(&format!("{pad}             → {name}({args})\n"));
+        }
     }
     if let Some(steps) = r.run_data.get("step_results").and_then(Value::as_array) {
         t.push_str(&format!("{pad}  input: {}\n", r.run_data.get("input").and_then(Value::as_str).unwrap_or("")));
