@@ -233,17 +233,18 @@ agents:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn starting_an_unknown_agent_or_a_team_says_so_and_writes_nothing() {
+async fn starting_an_unknown_agent_or_team_says_so_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = format!("{}teams:\n  desk: {{model: echo, members: [writer]}}\n", yaml("memory", "wait"));
     let g = generation(config(dir.path(), &yaml), Vec::new());
     let e = runtime::start(&g, request("writr", "hi", "s1")).await.unwrap_err();
     assert!(matches!(e, RunError::Unknown { .. }), "{e:?}");
     assert!(e.to_string().contains("did you mean `writer`"), "{e}");
-    let mut team = request("desk", "hi", "s1");
-    team.target = Component::new(SessionType::Team, "desk");
+    let mut team = request("dsk", "hi", "s1");
+    team.target = Component::new(SessionType::Team, "dsk");
     let e = runtime::start(&g, team).await.unwrap_err();
-    assert!(matches!(e, RunError::NotBuilt(SessionType::Team)), "{e:?}");
+    assert!(matches!(e, RunError::Unknown { .. }), "{e:?}");
+    assert!(e.to_string().contains("no team `dsk`; did you mean `desk`?"), "{e}");
     let store = g.store("main").await.unwrap();
     assert!(matches!(store.get_session("s1", None).await, Err(agno_run::store::StoreError::NotFound { .. })));
 }

@@ -116,6 +116,13 @@ impl Agent {
             "session_id": scope.session_id(), "user_id": scope.user_id(), "created_at": created_at,
             "input": {"input_content": input.message},
         });
+        if !input.history.is_empty() {
+            // Agno stores a member's input, when its team gave it history, as the messages it
+            // was sent: the history (marked `from_history`), then the new user message.
+            let mut sent = input.history.clone();
+            sent.push(prompt::stored("user", Some(&input.message), created_at));
+            start["input"] = json!({"input_content": sent});
+        }
         if let Some(parent) = scope.parent_run_id() {
             start["parent_run_id"] = json!(parent);
         }
@@ -175,7 +182,7 @@ impl Agent {
         }
         let mut details = usage_json(&record.usage);
         details["id"] = json!(self.model.name());
-        details["provider"] = json!(self.model.provider());
+        details["provider"] = json!(self.model.metrics_provider());
         metrics["details"] = json!({"model": [details]});
         let final_state = state.lock().map(|s| s.clone()).unwrap_or_default();
         let mut run_data = start;
@@ -195,12 +202,15 @@ impl Agent {
         if self.identity.team {
             run_data["member_responses"] = Value::Array(record.member_responses);
         }
+        if let Some(data) = record.provider_data.take() {
+            run_data["model_provider_data"] = data;
+        }
         let usage = record.usage;
         let agent_data = scope.is_root().then(|| self.agent_data());
         let team = self.identity.team;
         // Only what this run changed goes back: what others changed meanwhile stays.
         let patch = lifecycle::state_patch(&stored_state, &final_state);
-        let (model_id, provider) = (self.model.name().to_string(), self.model.provider().to_string());
+        let (model_id, provider) = (self.model.name().to_string(), self.model.metrics_provider().to_string());
         let change = Box::new(move |s: &mut crate::store::Session| {
             lifecycle::merge_state_and_metrics(s, patch, usage, Some((&model_id, &provider)))?;
             // A member run never re-owns its team's session.

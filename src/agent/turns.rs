@@ -52,6 +52,8 @@ pub(super) struct Record {
     pub first_token: Option<f64>,
     /// Member runs (their `run_data`) to keep in a leader's `member_responses`.
     pub member_responses: Vec<Value>,
+    /// The last reply's `provider_data` (Agno's `model_provider_data`).
+    pub provider_data: Option<Value>,
 }
 
 /// The tool message answering a call that was not run: the model is told why, and may try again.
@@ -115,6 +117,8 @@ impl Turns<'_> {
                 self.agent.config.settings.max_reply_bytes.unwrap_or(crate::config::DEFAULT_MAX_REPLY_BYTES);
             let over = tokio::sync::Notify::new();
             let mut streamed: u64 = 0;
+            let call_clock = Instant::now();
+            let mut call_first_token: Option<f64> = None;
             let mut on_event = |e: ModelEvent<'_>| {
                 let piece = match &e {
                     ModelEvent::Text(text) => text.len(),
@@ -128,6 +132,7 @@ impl Turns<'_> {
                 }
                 if let ModelEvent::Text(text) = e {
                     first_token.get_or_insert(clock.elapsed().as_secs_f64());
+                    call_first_token.get_or_insert(call_clock.elapsed().as_secs_f64());
                     scope.emit(EventKind::Content(text.to_string()));
                 }
             };
@@ -162,8 +167,23 @@ impl Turns<'_> {
                     "the run's messages grew past {MAX_RUN_BYTES} bytes; the model's answers and tool calls are too large"
                 )));
             }
+            let call_secs = call_clock.elapsed().as_secs_f64();
             let mut message = stored("assistant", reply.content.as_deref(), now());
+            if reply.content.is_none()
+                && let Some(m) = message.as_object_mut()
+            {
+                // Agno stores no `content` on a turn that only calls tools.
+                m.remove("content");
+            }
             message["metrics"] = usage_json(&reply.usage);
+            message["metrics"]["duration"] = json!(call_secs);
+            if let Some(t) = call_first_token {
+                message["metrics"]["time_to_first_token"] = json!(t);
+            }
+            if let Some(data) = &reply.provider_data {
+                message["provider_data"] = data.clone();
+                record.provider_data = Some(data.clone());
+            }
             if !reply.tool_calls.is_empty() {
                 message["tool_calls"] = reply
                     .tool_calls
@@ -239,6 +259,7 @@ impl Turns<'_> {
                     state: self.state.clone(),
                     launcher: self.launcher.clone(),
                     message: self.input.message.clone().into(),
+                    stream: self.input.stream,
                     report: report.clone(),
                 };
                 let t0 = unix_now_f64();
@@ -279,7 +300,10 @@ impl Turns<'_> {
                     "tool_call_id": call.id, "tool_name": call.name, "tool_args": args, "tool_call_error": error,
                     "result": text, "metrics": {"start_time": t0, "end_time": t1, "duration": t1 - t0},
                     "child_run_id": report.child_run_ids.first(), "stop_after_tool_call": report.stop,
-                    "created_at": now(),
+                    "created_at": now(), "requires_confirmation": null, "confirmed": null, "confirmation_note": null,
+                    "requires_user_input": null, "user_input_schema": null, "user_feedback_schema": null,
+                    "answered": null, "external_execution_required": null, "external_execution_silent": null,
+                    "approval_type": null, "approval_id": null, "parent_tool_call_id": null,
                 }));
                 record.member_responses.extend(report.member_responses);
                 let mut tool_message = stored("tool", Some(&text), now());

@@ -119,6 +119,9 @@ pub struct Reply {
     pub tool_calls: Vec<ToolCall>,
     /// Tokens used.
     pub usage: Usage,
+    /// What the server said of the reply (`{id, system_fingerprint}`: Agno's
+    /// `provider_data`), when it said it.
+    pub provider_data: Option<serde_json::Value>,
 }
 
 /// What a model call can fail with. Messages never hold the API key.
@@ -285,6 +288,14 @@ impl Model {
         match self {
             Model::OpenAi(m) => m.name(),
             Model::Scripted(m) => m.name(),
+        }
+    }
+
+    /// The provider as Agno names it in metrics `details` (`OpenAIChat`'s "OpenAI Chat").
+    pub fn metrics_provider(&self) -> &'static str {
+        match self {
+            Model::OpenAi(_) => "OpenAI Chat",
+            Model::Scripted(_) => "agno-run",
         }
     }
 

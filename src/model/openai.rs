@@ -128,6 +128,11 @@ impl OpenAiModel {
             .map(|m| {
                 let mut v = json!({"role": m.role, "content": m.content});
                 if !m.tool_calls.is_empty() {
+                    // As OpenAI's own client sends it (and Agno): an assistant turn that only
+                    // calls tools has empty text, not null.
+                    if m.content.is_none() {
+                        v["content"] = json!("");
+                    }
                     v["tool_calls"] = m
                         .tool_calls
                         .iter()
@@ -403,6 +408,9 @@ impl OpenAiModel {
                 if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
                     reply.usage = usage(u);
                 }
+                if reply.provider_data.is_none() {
+                    reply.provider_data = provider_data(&v);
+                }
                 if v.pointer("/choices/0/finish_reason").is_some_and(|f| !f.is_null()) {
                     finished = true;
                 }
@@ -488,6 +496,14 @@ fn usage(u: &Value) -> Usage {
 }
 
 /// Reads a non-streaming chat completion.
+/// `{id, system_fingerprint}` of a completion (or chunk), bounded: ids longer than 256 bytes
+/// are not kept.
+fn provider_data(v: &Value) -> Option<Value> {
+    let short = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| s.len() <= 256).map(str::to_string);
+    let id = short("id")?;
+    Some(json!({"id": id, "system_fingerprint": short("system_fingerprint")}))
+}
+
 fn parse_completion(v: &Value) -> Result<Reply, String> {
     let message = v.pointer("/choices/0/message").ok_or("no choices[0].message in the response")?;
     let content = message.get("content").and_then(Value::as_str).map(str::to_string);
@@ -509,7 +525,12 @@ fn parse_completion(v: &Value) -> Result<Reply, String> {
         let id = tc.get("id").and_then(Value::as_str).map_or_else(|| format!("call_{i}"), str::to_string);
         tool_calls.push(ToolCall { id, name: name.to_string(), arguments });
     }
-    Ok(Reply { content, tool_calls, usage: v.get("usage").map(usage).unwrap_or_default() })
+    Ok(Reply {
+        content,
+        tool_calls,
+        usage: v.get("usage").map(usage).unwrap_or_default(),
+        provider_data: provider_data(v),
+    })
 }
 
 /// Exponential backoff from 250 ms, capped at 8 s, with up to 50% jitter.

@@ -50,6 +50,7 @@ impl ScriptedModel {
                         })
                         .collect(),
                     usage: Usage::default(),
+                    provider_data: None,
                 },
             }
         };

@@ -98,10 +98,21 @@ pub async fn begin(scope: &Scope, seed: SessionSeed, history_runs: u32, run_data
         let owner = &scope.session().owner;
         let mut s = Session::new(scope.session_id(), owner.kind, owner.id.clone().unwrap_or_default());
         s.user_id = scope.user_id().map(str::to_string);
+        // What Agno writes in the columns a new session has nothing for: a team session's
+        // `metadata` and `summary` and a workflow session's `summary` are the JSON `null`, a
+        // workflow session's `metadata` is `{}`.
         match owner.kind {
             SessionType::Agent => s.agent_data = seed.data,
-            SessionType::Team => s.team_data = seed.data,
-            SessionType::Workflow => s.workflow_data = seed.data,
+            SessionType::Team => {
+                s.team_data = seed.data;
+                s.metadata = Some(Value::Null);
+                s.summary = Some(Value::Null);
+            }
+            SessionType::Workflow => {
+                s.workflow_data = seed.data;
+                s.metadata = Some(json!({}));
+                s.summary = Some(Value::Null);
+            }
         }
         s.session_data = Some(json!({"session_state": seed.state}));
         s
@@ -220,6 +231,7 @@ pub async fn finish(
 }
 
 /// Reports the end of a run whose final row (`stored`) is written: its terminal event and result.
+#[allow(clippy::result_large_err, reason = "the run's own result type, as `finish` returns it")]
 fn report_end(scope: &Scope, started: &Started, outcome: Outcome, stored: Run) -> Result<RunOutput, RunError> {
     let status = outcome.status();
     let (run_id, session_id) = (scope.run_id().to_string(), scope.session_id().to_string());

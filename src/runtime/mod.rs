@@ -365,7 +365,6 @@ impl Launcher for Generation {
                     (Executor::Workflow(w), db, crate::config::DEFAULT_MAX_INPUT_BYTES)
                 }
             };
-            let max_input = max_input;
             if request.input.message.len() as u64 > max_input {
                 return Err(RunError::InvalidInput(format!(
                     "the input message is {} bytes, more than the {max_input} bytes {} `{id}` accepts (`max_input_bytes`); nothing was stored",

@@ -94,7 +94,13 @@ impl Crew {
             target: Component::new(member.kind, member.id.clone()),
             // Agno runs a member on the team's session state (tasks mode's board included),
             // so the member's run stores the state as it was when the member started.
-            input: RunInput { message, history, session_state: Some(ctx.state()), ..RunInput::default() },
+            input: RunInput {
+                message,
+                history,
+                session_state: Some(ctx.state()),
+                stream: ctx.stream,
+                ..RunInput::default()
+            },
             parent: Some(ctx.scope.clone()),
         };
         let handle = match ctx.launcher.clone().start(request).await {

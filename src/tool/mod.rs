@@ -53,6 +53,8 @@ pub struct ToolContext {
     pub launcher: Arc<dyn Launcher>,
     /// The run's input message (what the user asked).
     pub message: Arc<str>,
+    /// The run streams its model's replies (member runs it starts do too).
+    pub stream: bool,
     /// What the call tells the loop besides its text (member runs it started, whether the run
     /// ends with it).
     pub report: CallReport,

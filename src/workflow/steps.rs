@@ -98,7 +98,7 @@ impl Exec<'_> {
             let out = self.run_step(step, prev.clone()).await;
             let (out, stop) = match out {
                 Ok(o) => (o, None),
-                Err((o, Stop(why))) => (o, Some(why)),
+                Err((o, Stop(why))) => (*o, Some(why)),
             };
             self.with_record(|r| r.results.push(out.value.clone()));
             if let Some(why) = stop {
@@ -132,7 +132,11 @@ impl Exec<'_> {
     }
 
     /// Runs one step (of any kind) with `prev` as its default input.
-    pub fn run_step<'s>(&'s self, step: &'s StepConfig, prev: String) -> BoxFuture<'s, Result<Output, (Output, Stop)>> {
+    pub fn run_step<'s>(
+        &'s self,
+        step: &'s StepConfig,
+        prev: String,
+    ) -> BoxFuture<'s, Result<Output, (Box<Output>, Stop)>> {
         Box::pin(async move {
             let clock = std::time::Instant::now();
             let kind = match &step.kind {
@@ -144,8 +148,9 @@ impl Exec<'_> {
             };
             self.scope.emit(EventKind::StepStarted { step: step.name.clone(), step_type: kind.into() });
             let out = self.step_body(step, prev).await;
-            let o = match &out {
-                Ok(o) | Err((o, _)) => o,
+            let o: &Output = match &out {
+                Ok(o) => o,
+                Err((o, _)) => o,
             };
             let detail = match &step.kind {
                 StepKind::Condition { .. } => Some(
@@ -182,7 +187,7 @@ impl Exec<'_> {
         })
     }
 
-    async fn step_body(&self, step: &StepConfig, prev: String) -> Result<Output, (Output, Stop)> {
+    async fn step_body(&self, step: &StepConfig, prev: String) -> Result<Output, (Box<Output>, Stop)> {
         {
             let result = match &step.kind {
                 StepKind::Agent { id, input } | StepKind::Team { id, input } => {
@@ -218,7 +223,7 @@ impl Exec<'_> {
         prev: &str,
         message: &str,
         value: Option<Value>,
-    ) -> Result<Output, (Output, Stop)> {
+    ) -> Result<Output, (Box<Output>, Stop)> {
         tracing::debug!(step = %step.name, error = %message, on_error = ?step.on_error, "workflow step failed");
         match step.on_error {
             OnError::Skip => {
@@ -236,7 +241,7 @@ impl Exec<'_> {
                     next: message.to_string(),
                     answer: message.to_string(),
                 };
-                if step.on_error == OnError::Fail { Err((out, Stop(message.to_string()))) } else { Ok(out) }
+                if step.on_error == OnError::Fail { Err((Box::new(out), Stop(message.to_string()))) } else { Ok(out) }
             }
         }
     }
@@ -266,13 +271,13 @@ impl Exec<'_> {
             });
             if started > MAX_STEP_RUNS {
                 return Err(Fail::Stop(
-                    Output {
+                    Box::new(Output {
                         value: step_output(step, "Step", "", false, Some("too many step runs")),
                         content: String::new(),
                         success: false,
                         next: String::new(),
                         answer: String::new(),
-                    },
+                    }),
                     format!("the workflow started more than {MAX_STEP_RUNS} step runs"),
                 ));
             }
@@ -352,7 +357,7 @@ impl Exec<'_> {
                 Ok(o) => list.push(o),
                 Err((o, Stop(why))) => {
                     stop.get_or_insert(why);
-                    list.push(o);
+                    list.push(*o);
                 }
             }
         }
@@ -377,7 +382,7 @@ impl Exec<'_> {
         value["steps"] = list.iter().map(|o| o.value.clone()).collect();
         let out = Output { answer: content.clone(), value, content, success, next: next.join("\n\n") };
         match stop {
-            Some(why) => Err(Fail::Stop(out, why)),
+            Some(why) => Err(Fail::Stop(Box::new(out), why)),
             None => Ok(out),
         }
     }
@@ -393,7 +398,7 @@ impl Exec<'_> {
                     outs.push(o);
                 }
                 Err((o, Stop(why))) => {
-                    outs.push(o);
+                    outs.push(*o);
                     return (outs, Some(why));
                 }
             }
@@ -419,7 +424,7 @@ impl Exec<'_> {
         let _ = success;
         let out = Output { value, content, success: true, next, answer };
         match stop {
-            Some(why) => Err(Fail::Stop(out, why)),
+            Some(why) => Err(Fail::Stop(Box::new(out), why)),
             None => Ok(out),
         }
     }
@@ -533,7 +538,7 @@ enum Fail {
     Error(String),
     /// An inner step failed with `on_error: fail`: the workflow stops (the container's output
     /// holds what ran).
-    Stop(Output, String),
+    Stop(Box<Output>, String),
 }
 
 /// The outputs of every step that ran, by name (inner steps included; a later one of the same
