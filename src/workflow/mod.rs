@@ -93,6 +93,7 @@ impl Workflow {
             state: state.clone(),
             input: input.message.clone(),
             history: history_prefix(&started.history),
+            stream: input.stream,
             record: Arc::new(Mutex::new(steps::Record::default())),
         };
         let record = exec.record.clone();

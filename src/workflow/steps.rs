@@ -61,6 +61,8 @@ pub struct Exec<'a> {
     pub input: String,
     /// `<workflow_history_context>` prefix for every step's message (may be empty).
     pub history: String,
+    /// The workflow run streams: its step runs stream too (Agno streams every step's model).
+    pub stream: bool,
     pub record: Arc<Mutex<Record>>,
 }
 
@@ -286,6 +288,7 @@ impl Exec<'_> {
                 target: Component::new(kind, id),
                 input: RunInput {
                     message: message.clone(),
+                    stream: self.stream,
                     shared_state: Some(self.state.clone()),
                     nested: Some(outbox.clone()),
                     ..RunInput::default()
@@ -315,6 +318,10 @@ impl Exec<'_> {
                 value["metrics"] = run.get("metrics").cloned().unwrap_or(Value::Null);
                 run["workflow_step_id"] = json!(step_id(step));
                 run["metadata"] = json!({});
+                // Agno's Step stores a team's member runs with the step's metadata too.
+                for member in run.get_mut("member_responses").and_then(Value::as_array_mut).into_iter().flatten() {
+                    member["metadata"] = json!({});
+                }
                 let metrics = run.get("metrics").cloned().unwrap_or(Value::Null);
                 let usage = usage_of(&run);
                 self.with_record(|r| {
@@ -574,6 +581,10 @@ fn usage_of(run: &Value) -> Vec<(String, String, Usage)> {
             output_tokens: n(m, "output_tokens"),
             total_tokens: n(m, "total_tokens"),
         };
+        if usage.total_tokens == 0 && usage.input_tokens == 0 && usage.output_tokens == 0 {
+            // A model call that failed used nothing: Agno lists no entry for it.
+            continue;
+        }
         let id = m.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         let provider = m.get("provider").and_then(Value::as_str).unwrap_or_default().to_string();
         list.push((id, provider, usage));
@@ -585,9 +596,11 @@ fn usage_of(run: &Value) -> Vec<(String, String, Usage)> {
     list
 }
 
-/// The sum of the token metrics of `outputs` (a parallel group's).
+/// The sum of the token metrics of `outputs` (a parallel group's), with every output's
+/// per-model `details`, in step order, as Agno sums them.
 fn sum_metrics<'a>(outputs: impl Iterator<Item = &'a Value>) -> Value {
     let (mut i, mut o, mut t) = (0u64, 0u64, 0u64);
+    let mut details = Vec::new();
     let mut any = false;
     for v in outputs {
         if let Some(m) = v.get("metrics").filter(|m| m.is_object()) {
@@ -595,7 +608,15 @@ fn sum_metrics<'a>(outputs: impl Iterator<Item = &'a Value>) -> Value {
             i += m.get("input_tokens").and_then(Value::as_u64).unwrap_or(0);
             o += m.get("output_tokens").and_then(Value::as_u64).unwrap_or(0);
             t += m.get("total_tokens").and_then(Value::as_u64).unwrap_or(0);
+            details.extend(m.pointer("/details/model").and_then(Value::as_array).into_iter().flatten().cloned());
         }
     }
-    if any { json!({"input_tokens": i, "output_tokens": o, "total_tokens": t}) } else { Value::Null }
+    if !any {
+        return Value::Null;
+    }
+    let mut sum = json!({"input_tokens": i, "output_tokens": o, "total_tokens": t});
+    if !details.is_empty() {
+        sum["details"] = json!({"model": details});
+    }
+    sum
 }
