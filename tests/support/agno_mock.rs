@@ -82,7 +82,7 @@ fn last_user_text(messages: &[Value]) -> String {
 }
 
 /// Python's `_short`: the last non-empty stripped line, at most `n` characters.
-fn short(text: &str, n: usize) -> String {
+pub fn short(text: &str, n: usize) -> String {
     let line = text.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or_default();
     if line.chars().count() <= n {
         line.to_string()
