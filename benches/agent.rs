@@ -17,7 +17,6 @@ use std::sync::Arc;
 use agno_run::config::{LoadOptions, load};
 use agno_run::run::{Component, RunInput, RunRequest, SessionType};
 use agno_run::runtime::{self, Generation, Options, Process};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The binary's allocator (see Cargo.toml), so that the figures are the binary's.
 #[global_allocator]
@@ -27,53 +26,13 @@ const RUNS: usize = 2_000;
 /// Runs of the Python peer (it is slower; its per-run figures are what is compared).
 const PEER_RUNS: usize = 300;
 
-/// A keep-alive HTTP/1.1 server answering every request with one chat completion.
+#[path = "support/fake_server.rs"]
+mod fake_server;
+
+/// The fake server answering every request with one fixed chat completion, at once.
 async fn fake_openai() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
-            tokio::spawn(async move {
-                let body = r#"{"id":"c","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"A fixed answer from the fake model."},"finish_reason":"stop"}],"usage":{"prompt_tokens":20,"completion_tokens":7,"total_tokens":27}}"#;
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                    body.len()
-                );
-                let mut buf = Vec::with_capacity(16 * 1024);
-                let mut chunk = [0u8; 8192];
-                loop {
-                    // Read one request: headers, then Content-Length bytes of body.
-                    let (head_end, length) = loop {
-                        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            let head = String::from_utf8_lossy(&buf[..pos]).to_ascii_lowercase();
-                            let length = head
-                                .lines()
-                                .find_map(|l| l.strip_prefix("content-length:"))
-                                .and_then(|v| v.trim().parse::<usize>().ok())
-                                .unwrap_or(0);
-                            break (pos + 4, length);
-                        }
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    };
-                    while buf.len() < head_end + length {
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    buf.drain(..head_end + length);
-                    if sock.write_all(response.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    format!("http://{addr}/v1")
+    let reply = fake_server::text("A fixed answer from the fake model.");
+    fake_server::start(Arc::new(move |_| (reply.clone(), Duration::ZERO))).await
 }
 
 async fn agent(dir: &std::path::Path, model: &str) -> Arc<Generation> {
