@@ -566,22 +566,71 @@ fn invalid_config_exits_78() {
 }
 
 #[test]
-fn teams_and_workflows_are_not_built_yet() {
-    let dir = setup(&format!(
-        "{APP}teams:\n  desk: {{model: echo, members: [echo]}}\nworkflows:\n  brief:\n    steps:\n      - {{name: one, agent: echo}}\n"
-    ));
-    for args in
-        [&["run", "app.yaml", "--team", "desk", "hi"][..], &["run", "app.yaml", "--workflow", "brief", "hi"][..]]
-    {
-        let r = agno_run(dir.path(), args);
-        assert_eq!(r.code, Some(EXIT_FAILURE), "{args:?}: {r:?}");
-        assert!(r.stderr.contains("not built yet"), "{args:?}: {r:?}");
-    }
+fn teams_and_workflows_run_from_the_cli_with_their_progress_on_stderr() {
+    let dir = setup(
+        r#"version: 1
+databases:
+  local: {type: sqlite, db_file: agno.db}
+models:
+  echo: {provider: scripted}
+  lead:
+    provider: scripted
+    replies:
+      - {tool_calls: [{name: delegate_task_to_member, arguments: {member_id: echo, task: "say hi"}}]}
+      - "The team answered."
+agents:
+  echo: {name: Echo, model: echo}
+teams:
+  desk: {model: lead, members: [echo]}
+workflows:
+  brief:
+    steps:
+      - {name: one, agent: echo}
+      - {name: gate, condition: 'previous_step_content.contains("topic")', steps: [{name: two, agent: echo, input: "again: {{ steps.one.content }}"}], else_steps: [{name: three, agent: echo}]}
+"#,
+    );
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--team", "desk", "--session", "t1", "hi"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    assert_eq!(r.stdout.trim(), "The team answered.", "{r:?}");
+    assert!(r.stderr.contains("→ delegate_task_to_member"), "{r:?}");
+    assert!(r.stderr.contains("┌ agent echo started") && r.stderr.contains("└ agent echo completed"), "{r:?}");
+
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--workflow", "brief", "--session", "w1", "the topic"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    assert_eq!(r.stdout.trim(), "again: the topic", "{r:?}");
+    assert!(r.stderr.contains("▶ step one (Step) started"), "{r:?}");
+    assert!(r.stderr.contains("■ step gate completed") && r.stderr.contains(": if branch"), "{r:?}");
+
+    // --json prints the whole stored run.
+    let r = agno_run(dir.path(), &["run", "app.yaml", "--workflow", "brief", "--session", "w1", "--json", "other"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["status"], "COMPLETED");
+    assert_eq!(v["run"]["run_type"], "workflow");
+    assert_eq!(
+        v["run"]["run_data"]["step_results"][1]["content"],
+        "Condition gate completed with 1 results (else branch)"
+    );
+    assert_eq!(v["run"]["run_data"]["input"], "other");
+
+    // `sessions runs` draws member runs under their team run and step results as a tree.
+    let r = agno_run(dir.path(), &["sessions", "app.yaml", "runs", "t1"]);
+    assert_eq!(r.code, Some(EXIT_OK), "{r:?}");
+    let team_line = r.stdout.lines().position(|l| l.starts_with("run #") && l.contains("team desk")).unwrap();
+    let member_line = r.stdout.lines().position(|l| l.starts_with("  run #") && l.contains("agent echo")).unwrap();
+    assert!(member_line > team_line, "{}", r.stdout);
+    let r = agno_run(dir.path(), &["sessions", "app.yaml", "runs", "w1"]);
+    assert!(
+        r.stdout.contains("  step gate (Condition) ok: Condition gate completed with 1 results (if branch)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("    step two (Step, Echo) ok: again: the topic"), "{}", r.stdout);
+
     // An unknown team is a usage error, like an unknown agent.
     let r = agno_run(dir.path(), &["run", "app.yaml", "--team", "dusk", "hi"]);
     assert_eq!(r.code, Some(EXIT_USAGE), "{r:?}");
     assert!(r.stderr.contains("no team `dusk`") && r.stderr.contains("did you mean `desk`"), "{r:?}");
-    assert!(!db_path(dir.path()).exists(), "nothing was opened");
 }
 
 #[test]

@@ -480,7 +480,7 @@ async fn run_once(generation: &Arc<Generation>, request: RunRequest, signals: &m
             if json {
                 let v = serde_json::json!({
                     "run_id": out.run.run_id, "session_id": out.session_id, "status": out.run.status,
-                    "content": out.content, "metrics": out.run.run_data.get("metrics"),
+                    "content": out.content, "metrics": out.run.run_data.get("metrics"), "run": out.run,
                 });
                 write_out(&format!("{v}\n"))
             } else {
