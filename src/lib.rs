@@ -9,6 +9,7 @@ pub mod config;
 pub mod expr;
 pub mod migrate;
 pub mod model;
+pub mod pyrepr;
 pub mod run;
 pub mod runtime;
 pub mod store;

@@ -361,7 +361,7 @@ async fn history_with_tool_calls_is_sent_in_the_shape_the_api_expects() {
         reqs[2].messages(),
         vec![
             user("q1"),
-            json!({"role": "assistant", "content": null, "tool_calls": [
+            json!({"role": "assistant", "content": "", "tool_calls": [
                 {"id": "c1", "type": "function", "function": {"name": "calculator", "arguments": "{\"expression\":\"6*7\"}"}}]}),
             json!({"role": "tool", "content": "42", "tool_call_id": "c1"}),
             assistant("42"),
@@ -445,11 +445,18 @@ async fn the_system_message_holds_description_instructions_and_session_state() {
     let (head, state) = text.split_once("<session_state>\n").expect("a <session_state> block");
     assert_eq!(
         head,
-        "You are a shop assistant.\n\n<instructions>\n- Be brief.\n- Answer in English.\n</instructions>\n\n"
+        "You are a shop assistant.\n\n<instructions>\n- Be brief.\n- Answer in English.\n</instructions>\n\n\n"
     );
     let state = state.strip_suffix("\n</session_state>").expect("the block ends the message");
-    let state: Value = serde_json::from_str(state).expect("the state is JSON");
-    assert_eq!(state, json!({"cart": [], "prefs": {"lang": "en", "tz": "UTC"}}), "the run's merged state");
+    // As Agno writes it: Python's repr of the run's merged state, with the run's ids.
+    let run_id = env.runs("s1").await[0].run_id.clone();
+    assert_eq!(
+        state,
+        format!(
+            "{{'cart': [], 'prefs': {{'lang': 'en', 'tz': 'UTC'}}, 'current_user_id': None, 'current_session_id': 's1', 'current_run_id': '{run_id}'}}"
+        ),
+        "the run's merged state"
+    );
     // The stored system message is the one sent.
     let run = &env.runs("s1").await[0];
     assert_eq!(stored_messages(run)[0]["content"], text);
@@ -493,7 +500,7 @@ async fn two_tool_calls_in_one_turn_are_run_and_answered_with_their_call_ids() {
     assert_eq!(m[..2], [system(BRIEF), user("what is 6*7 and what time is it?")]);
     assert_eq!(
         m[2],
-        json!({"role": "assistant", "content": null, "tool_calls": [
+        json!({"role": "assistant", "content": "", "tool_calls": [
             {"id": "call_calc", "type": "function", "function": {"name": "calculator", "arguments": "{\"expression\":\"6*7\"}"}},
             {"id": "call_time", "type": "function", "function": {"name": "current_datetime", "arguments": "{}"}},
         ]})
@@ -1225,8 +1232,11 @@ fn normalize(v: &mut Value, run_ids: &[String]) {
         }
         Value::Array(a) => a.iter_mut().for_each(|x| normalize(x, run_ids)),
         Value::String(s) => {
-            if let Some(i) = run_ids.iter().position(|r| r == s) {
-                *s = format!("<run {i}>");
+            // Whole values and ids inside text (the state a tool answers with names its run).
+            for (i, r) in run_ids.iter().enumerate() {
+                if s.contains(r.as_str()) {
+                    *s = s.replace(r.as_str(), &format!("<run {i}>"));
+                }
             }
         }
         _ => {}
@@ -1382,7 +1392,10 @@ async fn agentic_state_updates_and_run_state_deep_merge_into_the_stored_state() 
     let reqs = env.fake.requests();
     let system_text = reqs.last().unwrap().messages()[0]["content"].as_str().unwrap().to_string();
     let state = system_text.split_once("<session_state>\n").unwrap().1.strip_suffix("\n</session_state>").unwrap();
-    assert_eq!(serde_json::from_str::<Value>(state).unwrap(), expected);
+    assert!(
+        state.starts_with("{'cart': ['tea'], 'prefs': {'lang': 'en', 'tz': 'UTC'}, 'current_user_id': "),
+        "{state}"
+    );
     env.cleanup().await;
 }
 

@@ -244,7 +244,7 @@ async fn starting_an_unknown_agent_or_team_says_so_and_writes_nothing() {
     team.target = Component::new(SessionType::Team, "dsk");
     let e = runtime::start(&g, team).await.unwrap_err();
     assert!(matches!(e, RunError::Unknown { .. }), "{e:?}");
-    assert!(e.to_string().contains("no team `dsk`; did you mean `desk`?"), "{e}");
+    assert!(e.to_string().contains("no team `dsk` in the config; did you mean `desk`?"), "{e}");
     let store = g.store("main").await.unwrap();
     assert!(matches!(store.get_session("s1", None).await, Err(agno_run::store::StoreError::NotFound { .. })));
 }

@@ -65,7 +65,9 @@ pub trait Continuation: Send + Sync + std::fmt::Debug {
 }
 
 /// Keys Agno injects into a run's state and strips before saving.
-const TRANSIENT_STATE: [&str; 3] = ["current_session_id", "current_user_id", "current_run_id"];
+pub const TRANSIENT_STATE: [&str; 3] = ["current_session_id", "current_user_id", "current_run_id"];
+/// Keys Agno injects into a workflow run's shared state and never saves.
+pub const WORKFLOW_STATE: [&str; 2] = ["workflow_id", "workflow_name"];
 
 impl Agent {
     /// An agent with the built-in tools its config declares.
@@ -142,6 +144,13 @@ impl Agent {
         for transient in TRANSIENT_STATE {
             state.remove(transient);
         }
+        // As Agno: the run's ids are in its state while it runs (its prompt and tools see them),
+        // never saved. A workflow step's shared state has its workflow's already.
+        if input.shared_state.is_none() {
+            state.insert("current_user_id".into(), json!(scope.user_id()));
+            state.insert("current_session_id".into(), json!(scope.session_id()));
+            state.insert("current_run_id".into(), json!(scope.run_id()));
+        }
         // A workflow step shares its workflow run's state (changed in place, saved by the
         // workflow).
         let state = match &input.shared_state {
@@ -175,16 +184,25 @@ impl Agent {
             }
         };
 
-        let mut metrics = usage_json(&record.usage);
+        // A run that failed before its model answered has only its duration (as Agno).
+        let failed = matches!(outcome, Outcome::Failed(_));
+        let no_usage = record.usage.total_tokens == 0 && record.usage.input_tokens == 0;
+        let mut metrics = if failed && no_usage { json!({}) } else { usage_json(&record.usage) };
         metrics["duration"] = json!(started.clock.elapsed().as_secs_f64());
         if let Some(t) = record.first_token {
             metrics["time_to_first_token"] = json!(t);
         }
-        let mut details = usage_json(&record.usage);
-        details["id"] = json!(self.model.name());
-        details["provider"] = json!(self.model.metrics_provider());
-        metrics["details"] = json!({"model": [details]});
-        let final_state = state.lock().map(|s| s.clone()).unwrap_or_default();
+        if !(failed && no_usage) {
+            let mut details = usage_json(&record.usage);
+            details["id"] = json!(self.model.name());
+            details["provider"] = json!(self.model.metrics_provider());
+            metrics["details"] = json!({"model": [details]});
+        }
+        let mut final_state = state.lock().map(|s| s.clone()).unwrap_or_default();
+        let injected: &[&str] = if input.shared_state.is_some() || scope.is_nested() { &WORKFLOW_STATE } else { &[] };
+        for transient in TRANSIENT_STATE.iter().chain(injected) {
+            final_state.remove(*transient);
+        }
         let mut run_data = start;
         let fields = [
             ("content", json!(record.content)),
@@ -198,6 +216,12 @@ impl Agent {
         ];
         for (k, v) in fields {
             run_data[k] = v;
+        }
+        if failed && run_data["tools"].as_array().is_some_and(Vec::is_empty) {
+            // Agno stores no `tools` on a run that failed without calling one.
+            if let Some(d) = run_data.as_object_mut() {
+                d.remove("tools");
+            }
         }
         if self.identity.team {
             run_data["member_responses"] = Value::Array(record.member_responses);

@@ -41,15 +41,21 @@ pub fn system_message(agent: &AgentConfig, state: &Map<String, Value>) -> Option
     if !extra.is_empty() {
         parts.push(format!("<additional_information>\n{}\n</additional_information>", extra.join("\n")));
     }
+    let mut text = parts.join("\n\n");
     if s.add_session_state_to_context == Some(true) {
-        parts.push(state_section(state));
+        if !text.is_empty() {
+            // Agno's section starts with its own blank line: three newlines before it.
+            text.push_str("\n\n\n");
+        }
+        text.push_str(&state_section(state));
     }
-    (!parts.is_empty()).then(|| parts.join("\n\n"))
+    (!text.is_empty()).then_some(text)
 }
 
-/// The `<session_state>` section of a system message (JSON, where Agno writes a Python repr).
+/// The `<session_state>` section of a system message: the state as Python's `repr`, as Agno
+/// writes it (the run's `current_*` keys included).
 pub fn state_section(state: &Map<String, Value>) -> String {
-    let text = serde_json::to_string(state).unwrap_or_default();
+    let text = crate::pyrepr::repr(&Value::Object(state.clone()));
     format!("<session_state>\n{text}\n</session_state>")
 }
 

@@ -82,10 +82,20 @@ impl Workflow {
         if let Some(run_state) = &input.session_state {
             deep_merge(&mut merged, &Value::Object(run_state.clone()));
         }
-        let state = match merged {
+        let mut state = match merged {
             Value::Object(m) => m,
             _ => Map::new(),
         };
+        for k in crate::agent::TRANSIENT_STATE.iter().chain(&crate::agent::WORKFLOW_STATE) {
+            state.remove(*k);
+        }
+        // As Agno: the steps see the workflow's and the run's ids in the shared state; they are
+        // never saved.
+        state.insert("workflow_id".into(), json!(c.id));
+        state.insert("workflow_name".into(), json!(c.name));
+        state.insert("current_user_id".into(), json!(scope.user_id()));
+        state.insert("current_session_id".into(), json!(scope.session_id()));
+        state.insert("current_run_id".into(), json!(scope.run_id()));
         let state = Arc::new(Mutex::new(state));
         let exec = steps::Exec {
             scope: &scope,
@@ -106,7 +116,10 @@ impl Workflow {
             scope.emit(crate::run::EventKind::Content(content.clone()));
         }
         let record = std::mem::take(&mut *record.lock().unwrap_or_else(|p| p.into_inner()));
-        let final_state = state.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut final_state = state.lock().map(|s| s.clone()).unwrap_or_default();
+        for k in crate::agent::TRANSIENT_STATE.iter().chain(&crate::agent::WORKFLOW_STATE) {
+            final_state.remove(*k);
+        }
         let content = match &outcome {
             Outcome::Completed(content) => content.clone(),
             Outcome::Failed(f) => format!("Workflow execution failed: {f}"),

@@ -66,8 +66,9 @@ pub fn for_agent(agent: &AgentConfig) -> Vec<Arc<dyn Tool>> {
             _ => {}
         }
     }
+    // Agno's `enable_agentic_state` offers `update_session_state` alone (the state is in the
+    // prompt with `add_session_state_to_context`); the `session_state` toolkit adds the reader.
     if agent.settings.enable_agentic_state == Some(true) && !state {
-        tools.push(Arc::new(GetSessionState::default()));
         tools.push(Arc::new(UpdateSessionState::default()));
     }
     if agent.settings.read_chat_history == Some(true) && !history {
