@@ -861,6 +861,57 @@ fn sigterm_and_sighup_cancel_a_run_and_store_it_cancelled() {
 }
 
 #[test]
+fn sigterm_during_a_member_run_stores_the_team_run_and_the_member_run_cancelled() {
+    let (port, _bodies) = slow_server();
+    let mut yaml = slow_config(port);
+    yaml = yaml.replace(
+        "agents:",
+        "  lead:\n    provider: scripted\n    replies:\n      - {tool_calls: [{name: delegate_task_to_member, arguments: {member_id: slow, task: go}}]}\nagents:",
+    );
+    yaml.push_str("teams:\n  desk: {model: lead, members: [slow], db: local}\n");
+    let dir = setup(&yaml);
+    let child = spawn(dir.path(), &["run", "app.yaml", "--team", "desk", "question"]);
+    wait_for_runs(dir.path(), 20, "a RUNNING team run and member run", |rows| {
+        rows.len() == 2 && rows.iter().all(|r| r.status.as_deref() == Some("RUNNING"))
+    });
+    signal(&child, "TERM");
+    let r = finish(child, 10);
+    assert_eq!(r.code, Some(EXIT_FAILURE), "{r:?}");
+    let rows = runs(dir.path());
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert!(rows.iter().all(|r| r.status.as_deref() == Some("CANCELLED")), "{rows:#?}");
+    let member = rows.iter().find(|r| r.run_data["agent_id"] == "slow").unwrap();
+    let team = rows.iter().find(|r| r.run_data["team_id"] == "desk").unwrap();
+    assert_eq!(member.run_data["parent_run_id"], team.run_data["run_id"], "{rows:#?}");
+}
+
+#[test]
+fn sigterm_during_a_workflow_step_stores_the_workflow_run_cancelled_with_the_steps_that_ran() {
+    let (port, _bodies) = slow_server();
+    let mut yaml = slow_config(port);
+    yaml = yaml.replace("agents:", "  echo: {provider: scripted}\nagents:\n  echo: {model: echo, db: local}");
+    yaml.push_str("workflows:\n  flow:\n    db: local\n    steps:\n      - {name: first, agent: echo}\n      - {name: second, agent: slow}\n");
+    let dir = setup(&yaml);
+    let child = spawn(dir.path(), &["run", "app.yaml", "--workflow", "flow", "question"]);
+    wait_for_runs(dir.path(), 20, "a RUNNING workflow run", |rows| {
+        rows.len() == 1 && rows[0].status.as_deref() == Some("RUNNING")
+    });
+    // The first step is done when the second one's model call hangs.
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&child, "TERM");
+    let r = finish(child, 10);
+    assert_eq!(r.code, Some(EXIT_FAILURE), "{r:?}");
+    let rows = runs(dir.path());
+    assert_eq!(rows.len(), 1, "step runs have no rows of their own: {rows:#?}");
+    assert_eq!(rows[0].status.as_deref(), Some("CANCELLED"), "{rows:#?}");
+    let results = rows[0].run_data["step_results"].as_array().unwrap();
+    assert_eq!(results[0]["step_name"], "first");
+    assert_eq!(results[0]["content"], "question");
+    // The step that was cancelled is kept when it ended before the workflow saw the cancel.
+    assert!(results.len() == 1 || (results.len() == 2 && results[1]["success"] == false), "{rows:#?}");
+}
+
+#[test]
 fn sigterm_during_a_chat_turn_stores_it_cancelled_and_ends_the_chat() {
     let (port, _bodies) = slow_server();
     let dir = setup(&slow_config(port));

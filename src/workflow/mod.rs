@@ -108,7 +108,9 @@ impl Workflow {
         };
         let record = exec.record.clone();
         let outcome = match lifecycle::until_cancelled(&scope, exec.run_top(&c.steps)).await {
+            // A cancel that a step saw first (its run ended CANCELLED) cancels the workflow too.
             None => Outcome::Cancelled,
+            Some(_) if scope.cancel_token().is_cancelled() => Outcome::Cancelled,
             Some(Ok(content)) => Outcome::Completed(content),
             Some(Err(message)) => Outcome::Failed(Failure::Internal(message)),
         };

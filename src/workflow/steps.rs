@@ -149,7 +149,14 @@ impl Exec<'_> {
                 StepKind::Router { .. } => "Router",
             };
             self.scope.emit(EventKind::StepStarted { step: step.name.clone(), step_type: kind.into() });
-            let out = self.step_body(step, prev).await;
+            let mut out = self.step_body(step, prev).await;
+            if self.scope.cancel_token().is_cancelled() {
+                // Cancelled: no further step starts, whatever this one's `on_error`.
+                out = match out {
+                    Ok(o) => Err((Box::new(o), Stop("the run was cancelled".into()))),
+                    stopped => stopped,
+                };
+            }
             let o: &Output = match &out {
                 Ok(o) => o,
                 Err((o, _)) => o,
