@@ -81,20 +81,6 @@ fn stats(name: &str, total: Duration, mut times: Vec<Duration>) -> f64 {
     per
 }
 
-/// A Python with agno installed: AGNO_TEST_PYTHON, else the CI venv.
-fn peer_python() -> Option<std::path::PathBuf> {
-    let candidates = [
-        std::env::var_os("AGNO_TEST_PYTHON").map(std::path::PathBuf::from),
-        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin/python")),
-    ];
-    candidates.into_iter().flatten().find(|p| {
-        std::process::Command::new(p)
-            .args(["-c", "import agno.agent, agno.db.sqlite, openai"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
-
 /// The same agent in Python Agno against the fake server at `url`; its per-run mean (s).
 fn peer(python: &std::path::Path, url: &str) -> Option<f64> {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -147,7 +133,7 @@ async fn main() {
         (own - memory).max(0.0) * 1e6,
         (with_model - own).max(0.0) * 1e6
     );
-    match peer_python() {
+    match fake_server::peer_python("agno.agent, agno.db.sqlite, openai") {
         Some(python) => {
             if let Some(theirs) = tokio::task::spawn_blocking(move || peer(&python, &url)).await.ok().flatten() {
                 println!(

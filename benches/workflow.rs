@@ -137,7 +137,7 @@ async fn main() {
     let ours_http = http.as_secs_f64() / PEER_SEQUENTIAL_RUNS as f64;
     println!("10-step sequential workflow, fake server on loopback: {:.2} ms per run", ours_http * 1e3);
 
-    match peer_python() {
+    match fake_server::peer_python("agno.workflow, agno.db.sqlite, openai") {
         Some(python) => {
             let url2 = url.clone();
             let out = tokio::task::spawn_blocking(move || peer(&python, &url2)).await.ok().flatten();
@@ -155,20 +155,6 @@ async fn main() {
         }
         None => println!("peer: skipped (no Python with agno: set AGNO_TEST_PYTHON, or run .ci/run once)"),
     }
-}
-
-/// A Python with agno installed: AGNO_TEST_PYTHON, else the CI venv.
-fn peer_python() -> Option<std::path::PathBuf> {
-    let candidates = [
-        std::env::var_os("AGNO_TEST_PYTHON").map(std::path::PathBuf::from),
-        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin/python")),
-    ];
-    candidates.into_iter().flatten().find(|p| {
-        std::process::Command::new(p)
-            .args(["-c", "import agno.workflow, agno.db.sqlite, openai"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
 }
 
 /// The peer's (parallel group seconds, 10-step workflow seconds per run).

@@ -1,6 +1,7 @@
 #![allow(dead_code)]
 //! A keep-alive HTTP/1.1 OpenAI-compatible server on loopback for the benchmarks: every request
-//! is answered by `answer(body)` — a chat-completion JSON and how long to wait before sending it.
+//! is answered by `answer(body)` — a chat-completion JSON and how long to wait before sending it;
+//! and the Python peer the benchmarks compare against.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,4 +74,18 @@ pub async fn start(answer: Answer) -> String {
         }
     });
     format!("http://{addr}/v1")
+}
+
+/// A Python with agno installed that can import `modules`: AGNO_TEST_PYTHON, else the CI venv.
+pub fn peer_python(modules: &str) -> Option<std::path::PathBuf> {
+    let candidates = [
+        std::env::var_os("AGNO_TEST_PYTHON").map(std::path::PathBuf::from),
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin/python")),
+    ];
+    candidates.into_iter().flatten().find(|p| {
+        std::process::Command::new(p)
+            .args(["-c", &format!("import {modules}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
 }

@@ -17,7 +17,7 @@ use crate::config::AgentConfig;
 use crate::model::Model;
 use crate::run::lifecycle::{self, Outcome, SessionSeed};
 use crate::run::{Launcher, RunError, RunInput, RunOutput, Scope};
-use crate::store::{deep_merge, now};
+use crate::store::now;
 use crate::tool::Toolbox;
 
 pub use prompt::system_message;
@@ -132,15 +132,7 @@ impl Agent {
         let mut started = lifecycle::begin(&scope, seed, history_runs, start.clone()).await?;
 
         let stored_state = started.session.session_state().cloned().unwrap_or_default();
-        let mut merged = Value::Object(default_state);
-        deep_merge(&mut merged, &Value::Object(stored_state.clone()));
-        if let Some(run_state) = &input.session_state {
-            deep_merge(&mut merged, &Value::Object(run_state.clone()));
-        }
-        let mut state = match merged {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
+        let mut state = lifecycle::initial_state(default_state, &stored_state, input.session_state.as_ref());
         for transient in TRANSIENT_STATE {
             state.remove(transient);
         }

@@ -73,7 +73,7 @@ pub const FUNCTIONS: &[(&str, &[&str])] = &[
 ];
 
 /// The function names a component with `settings` offers its model: those of its `tools:`,
-/// plus the state tools with `enable_agentic_state` and the history tool with
+/// plus `update_session_state` with `enable_agentic_state` and the history tool with
 /// `read_chat_history`.
 pub fn functions_of(settings: &RunSettings) -> Vec<&'static str> {
     let of = |tool: &str| FUNCTIONS.iter().find(|(t, _)| *t == tool).map_or(&[][..], |(_, f)| *f);
@@ -92,7 +92,8 @@ pub fn functions_of(settings: &RunSettings) -> Vec<&'static str> {
         }));
     }
     if settings.enable_agentic_state == Some(true) {
-        add(of("session_state"));
+        // Agno's `enable_agentic_state` offers the writer alone.
+        add(&["update_session_state"]);
     }
     if settings.read_chat_history == Some(true) {
         add(of("read_chat_history"));

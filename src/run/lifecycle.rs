@@ -256,6 +256,24 @@ fn report_end(scope: &Scope, started: &Started, outcome: Outcome, stored: Run) -
     }
 }
 
+/// The state a run starts from: the config's `default`, then the `stored` state, then the run's
+/// own (`run`), deep-merged in that order.
+pub fn initial_state(
+    default: Map<String, Value>,
+    stored: &Map<String, Value>,
+    run: Option<&Map<String, Value>>,
+) -> Map<String, Value> {
+    let mut merged = Value::Object(default);
+    crate::store::deep_merge(&mut merged, &Value::Object(stored.clone()));
+    if let Some(run) = run {
+        crate::store::deep_merge(&mut merged, &Value::Object(run.clone()));
+    }
+    match merged {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
 /// What a run changed in the session state: the keys of `after` whose value differs from
 /// `before` (the stored state the run started from), recursing into objects so that only the
 /// changed leaves are kept. Writing back only this patch keeps what other runs (or an API call)

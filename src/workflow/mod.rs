@@ -22,7 +22,7 @@ use crate::config::{StepConfig, StepKind, WorkflowConfig};
 use crate::model::Usage;
 use crate::run::lifecycle::{self, Failure, Outcome, SessionSeed};
 use crate::run::{Launcher, RunError, RunInput, RunOutput, Scope};
-use crate::store::{Run, deep_merge, now};
+use crate::store::{Run, now};
 
 /// A workflow ready to run.
 #[derive(Debug, Clone)]
@@ -77,15 +77,7 @@ impl Workflow {
         let started = lifecycle::begin(&scope, seed, history_runs, start.clone()).await?;
 
         let stored_state = started.session.session_state().cloned().unwrap_or_default();
-        let mut merged = Value::Object(default_state);
-        deep_merge(&mut merged, &Value::Object(stored_state.clone()));
-        if let Some(run_state) = &input.session_state {
-            deep_merge(&mut merged, &Value::Object(run_state.clone()));
-        }
-        let mut state = match merged {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
+        let mut state = lifecycle::initial_state(default_state, &stored_state, input.session_state.as_ref());
         for k in crate::agent::TRANSIENT_STATE.iter().chain(&crate::agent::WORKFLOW_STATE) {
             state.remove(*k);
         }

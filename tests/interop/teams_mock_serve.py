@@ -1,14 +1,17 @@
-"""Serve teams_mock_model.py (a verbatim copy of the Agno teams fixtures' scripted mock) for a test:
+"""Serve tests/agno_teams_workflows/mock_model.py (the Agno teams fixtures' scripted mock, checked
+equal to the shared fixtures by tests/teams.rs) for a test:
 record every request and the mock's decision as one JSON line in RECORD, print `listening PORT`,
 and exit when stdin closes, so no server outlives its test.
 
 usage: python teams_mock_serve.py PORT RECORD      (PORT 0: any free port)
 """
 import json
+import os
 import sys
 import threading
 
-import teams_mock_model as mock
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "agno_teams_workflows"))
+import mock_model as mock  # noqa: E402
 
 port, record = int(sys.argv[1]), sys.argv[2]
 decide = mock.decide
