@@ -21,6 +21,10 @@ pub const MAX_NESTING: usize = 64;
 /// The deepest tree a parsed expression may have (operators included): evaluation recurses
 /// once per level, so this bounds its stack.
 pub const MAX_TREE_DEPTH: usize = 128;
+/// Most comprehensions (`map`, `filter`, `all`, `exists`, `exists_one`) nested in one another:
+/// each level multiplies the work (ten nested `[0,...,9].map(...)` ask for 10^10 steps), and
+/// evaluation has no budget of its own.
+pub const MAX_COMPREHENSION_NESTING: usize = 2;
 
 /// CEL's standard environment, built once: immutable, and the same for every expression.
 static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(Env::stdlib()));
@@ -203,6 +207,15 @@ pub fn compile(source: &str, ctx: Context) -> Result<Expr, CompileError> {
         return Err(syntax(
             format!("the expression is deeper than {MAX_TREE_DEPTH} levels of operators"),
             "split the expression into simpler ones",
+            0..source.len(),
+        ));
+    }
+    if comprehension_nesting(&ast) > MAX_COMPREHENSION_NESTING {
+        return Err(syntax(
+            format!(
+                "the expression nests comprehensions (`map`, `filter`, `all`, `exists`) more than {MAX_COMPREHENSION_NESTING} deep"
+            ),
+            "each nested comprehension multiplies the work; flatten the expression",
             0..source.len(),
         ));
     }
@@ -493,6 +506,18 @@ fn depth(e: &IdedExpr) -> usize {
     max
 }
 
+/// The most comprehensions on one path from the root, without recursion.
+fn comprehension_nesting(e: &IdedExpr) -> usize {
+    let mut max = 0;
+    let mut todo = vec![(e, 0usize)];
+    while let Some((e, n)) = todo.pop() {
+        let n = n + usize::from(matches!(e.expr, Ast::Comprehension(_)));
+        max = max.max(n);
+        children(e, &mut |c| todo.push((c, n)));
+    }
+    max
+}
+
 /// The offset of the first bracket (or `?`) that nests deeper than [`MAX_NESTING`], skipping
 /// string literals. The parser recurses per level, so this runs before it.
 fn too_nested(source: &str) -> Option<usize> {
@@ -710,6 +735,22 @@ mod tests {
         assert_eq!(&src[e.span.clone()], ")");
         assert!(compile("", Context::Condition).is_err());
         assert!(compile("é + +", Context::Condition).is_err());
+    }
+
+    #[test]
+    fn nested_comprehensions_past_two_are_refused_at_compile_time() {
+        // Ten nested maps over ten items ask for 10^10 steps: refused, not run.
+        let list = "[0,1,2,3,4,5,6,7,8,9]";
+        let mut bomb = "\"q\"".to_string();
+        for _ in 0..10 {
+            bomb = format!("{list}.map(x, {bomb})");
+        }
+        let e = compile(&format!("{bomb} == []"), Context::Condition).unwrap_err();
+        assert!(e.message.contains("nests comprehensions"), "{}", e.message);
+        let two = format!("{list}.map(a, {list}.map(b, a + b)).size() > 0");
+        assert!(compile(&two, Context::Condition).is_ok());
+        let three = format!("{list}.map(a, {list}.map(b, {list}.map(c, a))).size() > 0");
+        assert!(compile(&three, Context::Condition).is_err());
     }
 
     #[test]

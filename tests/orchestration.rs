@@ -184,3 +184,21 @@ async fn loops_inside_loops_stop_at_the_bound_on_step_runs() {
     assert_none_running(&rows);
     assert_eq!(rows[0].run_data["step_executor_runs"].as_array().unwrap().len(), 10_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_that_multiplies_its_input_fails_its_step_instead_of_the_process() {
+    let dir = tempfile::tempdir().unwrap();
+    // 100 copies of a 20 KB input: 2 MB, past the 1 MiB a step input may be.
+    let yaml = "models:\n  echo: {provider: scripted}\nagents:\n  echo: {model: echo}\nworkflows:\n  grow:\n    steps:\n      - {name: big, agent: echo, input: \"{{ [0,1,2,3,4,5,6,7,8,9].map(a, [0,1,2,3,4,5,6,7,8,9].map(b, input)) }}\"}\n      - {name: after, agent: echo, input: \"still here\"}\n";
+    let g = generation(dir.path(), yaml).await;
+    let out = start(&g, SessionType::Workflow, "grow", &"x".repeat(20_000), "s1").await.unwrap();
+    let results = out.run.run_data["step_results"].as_array().unwrap().clone();
+    assert_eq!(results[0]["success"], false);
+    assert!(
+        results[0]["error"].as_str().unwrap().contains("more than the 1048576 a step input may be"),
+        "{}",
+        results[0]
+    );
+    assert_eq!(out.content, "still here");
+    assert_none_running(&runs(&g, "s1").await);
+}

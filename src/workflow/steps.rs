@@ -208,10 +208,12 @@ impl Exec<'_> {
                     self.leaf(step, kind, id, input.as_ref(), &prev).await
                 }
                 StepKind::Parallel(children) => self.parallel(step, children, &prev).await,
-                StepKind::Condition { condition, steps, else_steps } => match condition.eval_bool(&self.vars(&prev)) {
-                    Ok(holds) => self.condition(step, holds, steps, else_steps, &prev).await,
-                    Err(e) => Err(Fail::Error(format!("the condition of step `{}` failed: {e}", step.name))),
-                },
+                StepKind::Condition { condition, steps, else_steps } => {
+                    match off_thread(condition, self.vars(&prev), |e, v| e.eval_bool(v)).await {
+                        Ok(holds) => self.condition(step, holds, steps, else_steps, &prev).await,
+                        Err(e) => Err(Fail::Error(format!("the condition of step `{}` failed: {e}", step.name))),
+                    }
+                }
                 StepKind::Loop { end_condition, max_iterations, steps } => {
                     self.looped(step, end_condition.as_ref(), *max_iterations, steps, &prev).await
                 }
@@ -266,9 +268,20 @@ impl Exec<'_> {
         prev: &str,
     ) -> Result<Output, Fail> {
         let message = match template {
-            Some(t) => t
-                .render(&self.vars(prev))
-                .map_err(|e| Fail::Error(format!("the input of step `{}`: {e}", step.name)))?,
+            Some(t) => {
+                let rendered = off_thread(t, self.vars(prev), |t, v| t.render(v))
+                    .await
+                    .map_err(|e| Fail::Error(format!("the input of step `{}`: {e}", step.name)))?;
+                if rendered.len() as u64 > crate::config::DEFAULT_MAX_INPUT_BYTES {
+                    return Err(Fail::Error(format!(
+                        "the input of step `{}` rendered to {} bytes, more than the {} a step input may be",
+                        step.name,
+                        rendered.len(),
+                        crate::config::DEFAULT_MAX_INPUT_BYTES
+                    )));
+                }
+                rendered
+            }
             None => prev.to_string(),
         };
         let message = format!("{}{message}", self.history);
@@ -492,7 +505,7 @@ impl Exec<'_> {
                 return self.container(step, "Loop", content, all, prev, Some(why));
             }
             if let Some(end) = end {
-                match end.eval_bool(&vars) {
+                match off_thread(end, vars, |e, v| e.eval_bool(v)).await {
                     Ok(true) => break,
                     Ok(false) => {}
                     Err(e) => {
@@ -514,8 +527,9 @@ impl Exec<'_> {
     ) -> Result<Output, Fail> {
         let mut vars = self.vars(prev);
         vars.insert("step_choices".into(), choices.iter().map(|c| json!(c.name)).collect());
-        let picked =
-            router.eval(&vars).map_err(|e| Fail::Error(format!("the router of step `{}` failed: {e}", step.name)))?;
+        let picked = off_thread(router, vars, |e, v| e.eval(v))
+            .await
+            .map_err(|e| Fail::Error(format!("the router of step `{}` failed: {e}", step.name)))?;
         let names: Vec<String> = match picked {
             Value::String(s) => vec![s],
             Value::Array(list) => list.into_iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
@@ -543,6 +557,31 @@ impl Exec<'_> {
         let (outs, stop) = self.sequence(&chosen, prev).await;
         let content = format!("Router {} completed with {} results", step.name, outs.len());
         self.container(step, "Router", content, outs, prev, stop)
+    }
+}
+
+/// Most time one expression (or template) may take to evaluate.
+const EVAL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Evaluates `what` with `vars` on a blocking thread, under [`EVAL_DEADLINE`]: CEL evaluation has
+/// no budget of its own, and on the async threads a costly expression would also stall every
+/// other run and the run's own cancel. Past the deadline the step fails; the thread is left to
+/// finish on its own (it ends with the process).
+async fn off_thread<X, T>(
+    what: &X,
+    vars: Map<String, Value>,
+    eval: fn(&X, &Map<String, Value>) -> Result<T, crate::expr::EvalError>,
+) -> Result<T, String>
+where
+    X: Clone + Send + 'static,
+    T: Send + 'static,
+{
+    let what = what.clone();
+    let job = tokio::task::spawn_blocking(move || eval(&what, &vars));
+    match tokio::time::timeout(EVAL_DEADLINE, job).await {
+        Ok(Ok(r)) => r.map_err(|e| e.to_string()),
+        Ok(Err(e)) => Err(format!("the evaluation failed: {e}")),
+        Err(_) => Err(format!("the evaluation took longer than {} s", EVAL_DEADLINE.as_secs())),
     }
 }
 
