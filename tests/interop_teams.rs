@@ -12,10 +12,8 @@
 //! served and recorded by `teams_mock_serve.py`); the Python side is `tests/interop/teams_*.py`.
 //! The helpers shared with `tests/interop.rs` are in `tests/support/python.rs`.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
@@ -23,71 +21,9 @@ use serde_json::Value;
 #[path = "support/python.rs"]
 mod python;
 
-use python::{PgSchema, postgres, python, run_py, script};
+use python::{PgSchema, ScriptedMock as Mock, postgres, python, run_py};
 /// The questions of the coordinate session, in order.
 const QUESTIONS: [&str; 3] = ["What is SQLite?", "And who wrote it?", "Is it still maintained?"];
-
-/// The scripted mock (a child process that exits when its stdin closes), recording every request.
-struct Mock {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    port: u16,
-    record: PathBuf,
-}
-
-impl Mock {
-    fn start(python: &Path, dir: &Path) -> Mock {
-        let record = dir.join("mock-requests.jsonl");
-        let mut child = Command::new(python)
-            .arg(script("teams_mock_serve.py"))
-            .arg("0")
-            .arg(&record)
-            .env("AGNO_TELEMETRY", "false")
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start teams_mock_serve.py");
-        let stdin = child.stdin.take();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("mock stdout")).read_line(&mut line).expect("read mock stdout");
-        let Some(port) = line.trim().strip_prefix("listening ").and_then(|p| p.parse::<u16>().ok()) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("teams_mock_serve.py did not start: {line}{err}");
-        };
-        Mock { child, stdin, port, record }
-    }
-
-    fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}/v1", self.port)
-    }
-
-    /// Request bodies received so far, in arrival order.
-    fn requests(&self) -> Vec<Value> {
-        let text = std::fs::read_to_string(&self.record).unwrap_or_default();
-        text.lines().map(|l| serde_json::from_str::<Value>(l).expect("recorded request")["request"].clone()).collect()
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        for _ in 0..50 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One database, as agno-run's YAML and as the Python scripts' arguments.
 struct Db {

@@ -15,74 +15,18 @@
 //! `teams_mock_serve.py`; a model id starting with `fail` gets HTTP 500); the Python side is
 //! `tests/interop/workflows_read_session.py`.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 
 #[path = "support/python.rs"]
 mod python;
 
-use python::{PgSchema, postgres, python, run_py, script};
+use python::{PgSchema, ScriptedMock as Mock, postgres, python, run_py};
 
 /// The inputs of the two runs of `wf-all`: the condition takes its `steps`, then its `else_steps`.
 const INPUTS: [&str; 2] = ["Topic: SQLite", "Topic: COBOL"];
-
-/// The scripted mock (a child process that exits when its stdin closes).
-struct Mock {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    port: u16,
-}
-
-impl Mock {
-    fn start(python: &Path, dir: &Path) -> Mock {
-        let mut child = Command::new(python)
-            .arg(script("teams_mock_serve.py"))
-            .arg("0")
-            .arg(dir.join("mock-requests.jsonl"))
-            .env("AGNO_TELEMETRY", "false")
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start teams_mock_serve.py");
-        let stdin = child.stdin.take();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("mock stdout")).read_line(&mut line).expect("read mock stdout");
-        let Some(port) = line.trim().strip_prefix("listening ").and_then(|p| p.parse::<u16>().ok()) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("teams_mock_serve.py did not start: {line}{err}");
-        };
-        Mock { child, stdin, port }
-    }
-
-    fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}/v1", self.port)
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        for _ in 0..50 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One database, as agno-run's YAML and as the Python script's arguments.
 struct Db {

@@ -4,6 +4,7 @@
 //! a fresh PostgreSQL schema per test.
 #![allow(dead_code)]
 
+use std::io::{BufRead, Read};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -136,5 +137,71 @@ impl Drop for PgSchema {
         if !matches!(dropped, Ok(Ok(()))) {
             eprintln!("warning: could not drop schema {}: {dropped:?}", self.name);
         }
+    }
+}
+
+/// The teams and workflows recordings' scripted mock (`teams_mock_serve.py`: a child process that exits when its stdin closes), recording every request.
+pub struct ScriptedMock {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    port: u16,
+    record: PathBuf,
+}
+
+impl ScriptedMock {
+    /// Starts the mock for a test whose files live in `dir`.
+    pub fn start(python: &Path, dir: &Path) -> ScriptedMock {
+        let record = dir.join("mock-requests.jsonl");
+        let mut child = Command::new(python)
+            .arg(script("teams_mock_serve.py"))
+            .arg("0")
+            .arg(&record)
+            .env("AGNO_TELEMETRY", "false")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start teams_mock_serve.py");
+        let stdin = child.stdin.take();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("mock stdout"))
+            .read_line(&mut line)
+            .expect("read mock stdout");
+        let Some(port) = line.trim().strip_prefix("listening ").and_then(|p| p.parse::<u16>().ok()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("teams_mock_serve.py did not start: {line}{err}");
+        };
+        ScriptedMock { child, stdin, port, record }
+    }
+
+    /// Its OpenAI-compatible base URL.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// Request bodies received so far, in arrival order.
+    pub fn requests(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(&self.record).unwrap_or_default();
+        text.lines().map(|l| serde_json::from_str::<Value>(l).expect("recorded request")["request"].clone()).collect()
+    }
+}
+
+impl Drop for ScriptedMock {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        for _ in 0..50 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
