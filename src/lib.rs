@@ -12,6 +12,7 @@ pub mod model;
 pub mod pyrepr;
 pub mod run;
 pub mod runtime;
+pub mod server;
 pub mod store;
 pub mod team;
 pub mod tool;

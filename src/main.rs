@@ -7,10 +7,8 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    if let Some(code) = agno_run::cli::not_built_serve(std::env::args_os().nth(1)) {
-        return code;
-    }
-    let cli = agno_run::cli::Cli::parse();
+    let args = agno_run::cli::with_serve_shorthand(std::env::args_os().collect());
+    let cli = agno_run::cli::Cli::parse_from(args);
     agno_run::cli::init_tracing(cli.log_format);
     agno_run::cli::run(cli)
 }

@@ -25,6 +25,7 @@ macro_rules! say_part {
 mod migrate_cmd;
 pub mod report;
 mod run_cmd;
+mod serve_cmd;
 mod sessions_cmd;
 
 use std::io::{IsTerminal, Write};
@@ -52,7 +53,7 @@ pub const EXIT_CONFIG: u8 = 78;
     version,
     about,
     long_about = None,
-    after_help = "Examples:\n  agno-run validate configs/\n  agno-run validate --format github --each configs/ examples/*.yaml examples/multi-file\n  agno-run schema > agno-run.schema.json\n  agno-run config configs/app.yaml --port 8080\n\nLogs go to stderr; set RUST_LOG (e.g. RUST_LOG=agno_run=debug) and --log-format json for machines."
+    after_help = "Examples:\n  agno-run configs/app.yaml                   # serve the AgentOS API, reload on change\n  agno-run validate configs/\n  agno-run validate --format github --each configs/ examples/*.yaml examples/multi-file\n  agno-run schema > agno-run.schema.json\n  agno-run config configs/app.yaml --port 8080\n\nLogs go to stderr; set RUST_LOG (e.g. RUST_LOG=agno_run=debug) and --log-format json for machines."
 )]
 pub struct Cli {
     /// Log format on stderr.
@@ -75,6 +76,11 @@ pub enum LogFormat {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve Agno's AgentOS HTTP API and reload live when the config changes (also: `agno-run CONFIG`).
+    #[command(
+        after_help = "Examples:\n  agno-run configs/app.yaml                       # the same as `agno-run serve configs/app.yaml`\n  agno-run serve configs/ --port 8080\n  OS_SECURITY_KEY=change-me agno-run serve configs/app.yaml --host 0.0.0.0\n  curl -s http://127.0.0.1:7777/health\n  curl -s -X POST http://127.0.0.1:7777/agents/assistant/runs -d message=Hi -d stream=false\n\nA saved config file reloads the server (also SIGHUP and POST /config/reload); a broken save keeps the running config and shows why in /health. SIGTERM and Ctrl-C stop accepting requests, let runs finish for server.shutdown_timeout seconds, then store the rest CANCELLED.\nExit status: 0 stopped cleanly, 1 could not start (a database, the port), 78 invalid config or an unprotected non-loopback address."
+    )]
+    Serve(serve_cmd::ServeArgs),
     /// Check config files and folders: a CI check that never opens a database or the network.
     #[command(
         after_help = "Examples:\n  agno-run validate configs/app.yaml\n  agno-run validate configs/\n  agno-run validate --each examples/*.yaml examples/multi-file     # independent configs\n  agno-run validate --format json configs/ | jq '.[].code'\n  agno-run validate --format github --no-env configs/    # in GitHub Actions, without secrets\n  agno-run validate --codes                              # list every diagnostic code\n\nExit status: 0 valid, 78 invalid, 2 usage error."
@@ -216,26 +222,37 @@ pub(crate) fn parse_seconds(text: &str, max: f64) -> Result<std::time::Duration,
     Ok(std::time::Duration::from_secs_f64(secs))
 }
 
-/// `agno-run CONFIG` and `agno-run serve CONFIG` (the HTTP server, not built yet): says so,
-/// instead of clap's "unrecognized subcommand", and exits 1. None for every other command line.
-pub fn not_built_serve(first: Option<std::ffi::OsString>) -> Option<ExitCode> {
-    let first = PathBuf::from(first?);
-    let name = first.to_string_lossy();
-    if name.starts_with('-') {
-        return None;
+/// `agno-run CONFIG...` is `agno-run serve CONFIG...`: when the first argument (after global
+/// options) is a config file or folder rather than a command, `serve` is put before it.
+pub fn with_serve_shorthand(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut at = 1;
+    while at < args.len() {
+        let a = args[at].to_string_lossy();
+        if a == "--log-format" {
+            at += 2;
+        } else if a.starts_with("--log-format=") {
+            at += 1;
+        } else {
+            break;
+        }
     }
-    let is_config = first.extension().is_some_and(|e| e == "yaml" || e == "yml") || first.is_dir();
-    if name != "serve" && !is_config {
-        return None;
+    let Some(first) = args.get(at) else { return args };
+    let path = PathBuf::from(first);
+    let name = path.to_string_lossy().to_string();
+    if name.starts_with('-') {
+        return args;
     }
     // A folder named like a command (`run/`) is the command.
-    if <Cli as clap::CommandFactory>::command().find_subcommand(name.as_ref()).is_some() || name == "help" {
-        return None;
+    if <Cli as clap::CommandFactory>::command().find_subcommand(&name).is_some() || name == "help" {
+        return args;
     }
-    say!(
-        "error: serving the AgentOS HTTP API (`agno-run CONFIG`, `agno-run serve CONFIG`) is not built yet; run agents with `agno-run run` or `agno-run chat`"
-    );
-    Some(ExitCode::from(EXIT_FAILURE))
+    let is_config = path.extension().is_some_and(|e| e == "yaml" || e == "yml") || path.is_dir();
+    if !is_config {
+        return args;
+    }
+    let mut out = args;
+    out.insert(at, "serve".into());
+    out
 }
 
 /// Starts tracing on stderr, filtered by `RUST_LOG` (default: warnings).
@@ -256,6 +273,7 @@ pub fn init_tracing(format: LogFormat) {
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let code = match cli.command {
+        Command::Serve(args) => serve_cmd::run(args),
         Command::Validate(args) => validate(args),
         Command::Schema => schema(),
         Command::Config(args) => show_config(args),

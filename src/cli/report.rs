@@ -266,7 +266,8 @@ pub struct JsonRelated {
 }
 
 impl JsonDiagnostic {
-    fn new(d: &Diagnostic, sources: &SourceMap) -> Self {
+    /// The JSON form of `d`, with its file, line and column from `sources`.
+    pub fn new(d: &Diagnostic, sources: &SourceMap) -> Self {
         let file = d.file.map(|f| sources.get(f));
         let start = file.zip(d.span).map(|(f, s)| f.line_col(s.start));
         let end = file.zip(d.span).map(|(f, s)| f.line_col(s.end));

@@ -309,6 +309,7 @@ impl<'a> Checker<'a, '_, '_> {
                 ("versions_table", defaults.versions),
                 ("migrations_table", defaults.migrations),
                 ("runners_table", defaults.runners),
+                ("generations_table", defaults.generations),
             ] {
                 let name = self.identifier(d.file, &d.node, key, "table").unwrap_or(default);
                 if key == "migrations_table" && name.len() > 58 && is_sql_identifier(&name) {

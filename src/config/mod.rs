@@ -262,6 +262,8 @@ pub struct TableNames {
     pub migrations: String,
     /// agno-run's table of runner processes (who runs each RUNNING run, and their heartbeats).
     pub runners: String,
+    /// agno-run's record of the config generations a server loaded (or failed to).
+    pub generations: String,
 }
 
 impl Default for TableNames {
@@ -274,6 +276,7 @@ impl Default for TableNames {
             versions: "agno_schema_versions".into(),
             migrations: "agno_run_migrations".into(),
             runners: "agno_run_runners".into(),
+            generations: "agno_run_generations".into(),
         }
     }
 }
@@ -545,7 +548,16 @@ pub struct ServerSettings {
     pub reload: bool,
     /// Log format.
     pub log_format: LogFormat,
+    /// CORS origins allowed (`*`: any).
+    pub cors_origins: Vec<String>,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: u64,
+    /// Seconds a shutdown lets runs in flight finish.
+    pub shutdown_timeout: f64,
 }
+
+/// Default `server.max_body_bytes`: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 1 << 20;
 
 /// A validated config. Only [`load`] constructs one; code downstream never re-checks it.
 #[derive(Debug, Clone, Serialize)]
@@ -625,6 +637,7 @@ impl Config {
                 versions: tables.versions_table.unwrap_or(d.versions),
                 migrations: tables.migrations_table.unwrap_or(d.migrations),
                 runners: tables.runners_table.unwrap_or(d.runners),
+                generations: tables.generations_table.unwrap_or(d.generations),
             };
             let migrations = tables.migrations.iter().map(|m| resolve_path(&dir, m)).collect();
             databases.insert(id.clone(), DatabaseConfig { id, backend, tables: names, migrations, implicit: false });
@@ -738,6 +751,9 @@ impl Config {
             allow_unauthenticated: server.allow_unauthenticated.unwrap_or(false),
             reload: server.reload.unwrap_or(true),
             log_format: server.log_format.unwrap_or_default(),
+            cors_origins: server.cors_origins,
+            max_body_bytes: server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES).clamp(1024, 1 << 30),
+            shutdown_timeout: server.shutdown_timeout.filter(|t| t.is_finite()).unwrap_or(10.0).clamp(0.0, 3600.0),
         };
         Config { files, databases, models, agents, teams, workflows, server, key_hints: HashMap::new() }
     }

@@ -109,6 +109,10 @@ pub struct Tables {
     /// so that runs of a process that died are ended. Default: `agno_run_runners`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runners_table: Option<String>,
+    /// agno-run's record of the config generations a server loaded (or failed to).
+    /// Default: `agno_run_generations`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generations_table: Option<String>,
     /// The user's own versioned migration folders (`V<n>__<name>.sql`), applied after the
     /// built-in ones; relative to the config file's folder.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -531,4 +535,18 @@ pub struct Server {
     /// Log format. Default: text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+    /// Browser origins allowed to call the API (CORS), e.g. `http://localhost:3000`; `*` allows
+    /// any. Default: none (same-origin only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cors_origins: Vec<String>,
+    /// Largest request body accepted, in bytes (form fields included); larger ones get 413.
+    /// Default: 1048576 (1 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1024, max = 1073741824))]
+    pub max_body_bytes: Option<u64>,
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) lets runs in flight finish before cancelling them
+    /// (stored CANCELLED). Default: 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub shutdown_timeout: Option<f64>,
 }

@@ -40,6 +40,11 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/V2__agno_run_runners.sql"),
         include_str!("../../migrations/postgres/V2__agno_run_runners.sql"),
     ),
+    (
+        "V3__agno_run_generations",
+        include_str!("../../migrations/sqlite/V3__agno_run_generations.sql"),
+        include_str!("../../migrations/postgres/V3__agno_run_generations.sql"),
+    ),
 ];
 
 /// The highest built-in version this binary knows.
@@ -229,10 +234,12 @@ fn render(template: &str, tables: &TableNames, schema: Option<&str>) -> String {
         .replace("{memories}", &qualified(&tables.memories))
         .replace("{versions}", &qualified(&tables.versions))
         .replace("{runners}", &qualified(&tables.runners))
+        .replace("{generations}", &qualified(&tables.generations))
         .replace("{sessions_name}", &tables.sessions)
         .replace("{runs_name}", &tables.runs)
         .replace("{memories_name}", &tables.memories)
         .replace("{versions_name}", &tables.versions)
+        .replace("{generations_name}", &tables.generations)
 }
 
 fn planned(set: Set, name: &str, sql: String, file: Option<PathBuf>) -> Result<Planned, String> {
@@ -465,7 +472,7 @@ pub(crate) fn verify(
                         };
                         return Err(refused(
                             reason,
-                            "put the table names the database was migrated with back in the config (`session_table`, `runs_table`, `memory_table`, `versions_table`, `runners_table`, `db_schema`); agno-run never recreates tables under new names".into(),
+                            "put the table names the database was migrated with back in the config (`session_table`, `runs_table`, `memory_table`, `versions_table`, `runners_table`, `generations_table`, `db_schema`); agno-run never recreates tables under new names".into(),
                         ));
                     }
                     return Err(refused(
@@ -782,6 +789,7 @@ mod tests {
             versions: "v".into(),
             migrations: "h".into(),
             runners: "w".into(),
+            generations: "g".into(),
         };
         let sql = render(BUILT_IN[0].2, &tables, Some("ai"));
         assert!(sql.contains("CREATE TABLE IF NOT EXISTS \"ai\".\"s\""));

@@ -308,6 +308,26 @@ impl Generation {
         self.agents.get(id)
     }
 
+    /// The team `id`'s leader (its runs are the team's).
+    pub fn team(&self, id: &str) -> Option<&Arc<Agent>> {
+        self.teams.get(id)
+    }
+
+    /// The workflow `id`.
+    pub fn workflow(&self, id: &str) -> Option<&Arc<Workflow>> {
+        self.workflows.get(id)
+    }
+
+    /// The model `id`.
+    pub fn model(&self, id: &str) -> Option<&Model> {
+        self.models.get(id)
+    }
+
+    /// True when database `db` has been opened by this generation or one it shares it with.
+    pub fn is_open(&self, db: &str) -> bool {
+        self.databases.get(db).is_some_and(|d| d.store.initialized())
+    }
+
     /// The store of database `db`, opened (and migrated) on first use.
     pub async fn store(&self, db: &str) -> Result<Store, RuntimeError> {
         let slot = self.databases.get(db).ok_or_else(|| RuntimeError::UnknownDatabase(db.to_string()))?;

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::{
-    BeginRun, Begun, Conflict, InFlightRun, Memory, MemoryQuery, Page, Result, Run, RunStatus, RunnerRow, RunnerSeen,
-    Session, SessionChange, SessionQuery, SortBy, StoreError, admit, check_owner, component_filter, now, page_bounds,
-    reaped_run_data,
+    BeginRun, Begun, Conflict, GenerationRecord, InFlightRun, Memory, MemoryQuery, Page, Result, Run, RunStatus,
+    RunnerRow, RunnerSeen, Session, SessionChange, SessionQuery, SortBy, StoreError, admit, check_owner,
+    component_filter, now, page_bounds, reaped_run_data,
 };
 use crate::config::TableNames;
 
@@ -24,6 +24,7 @@ struct Data {
     run_session: HashMap<String, (String, usize)>,
     memories: HashMap<String, Memory>,
     runners: HashMap<String, RunnerRow>,
+    generations: Vec<GenerationRecord>,
 }
 
 /// In-memory store; clones share the data.
@@ -260,6 +261,21 @@ impl MemoryStore {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    pub(super) async fn record_generation(&self, g: &GenerationRecord) -> Result<()> {
+        let mut d = self.lock("record a config generation")?;
+        d.generations.push(g.clone());
+        // Bounded like a table would not be: a long-lived in-memory server keeps the last 1000.
+        if d.generations.len() > 1000 {
+            d.generations.remove(0);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn list_generations(&self, limit: u32) -> Result<Vec<serde_json::Value>> {
+        let d = self.lock("list config generations")?;
+        Ok(d.generations.iter().rev().take(limit as usize).map(|g| g.record.clone()).collect())
     }
 
     pub(super) async fn runners(&self) -> Result<Vec<RunnerRow>> {

@@ -396,6 +396,21 @@ impl Run {
     }
 }
 
+/// One load or reload a server attempted, as agno-run records it (`agno_run_generations`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationRecord {
+    /// Unique id of the attempt.
+    pub generation_id: String,
+    /// The generation number it produced (None when it failed).
+    pub number: Option<i64>,
+    /// True when it loaded and served.
+    pub loaded: bool,
+    /// Epoch seconds.
+    pub created_at: i64,
+    /// The whole record (number, time, hash, files, trigger, outcome, diagnostics), as JSON.
+    pub record: Value,
+}
+
 /// A user memory row of `agno_memories`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Memory {
@@ -559,6 +574,11 @@ impl Store {
         let session = dispatch!(self, s => s.get_session(session_id).await)?;
         check_owner(&session, user)?;
         Ok(session)
+    }
+
+    /// One session whoever owns it (an operator's read: the AgentOS API without a `user_id`).
+    pub async fn get_session_any(&self, session_id: &str) -> Result<Session> {
+        dispatch!(self, s => s.get_session(session_id).await)
     }
 
     /// One session and all its runs in `run_index` order, read by `user`.
@@ -746,6 +766,16 @@ impl Store {
     /// the next reaper pass ends its runs. False when there is no such runner.
     pub async fn expire_runner(&self, runner_id: &str) -> Result<bool> {
         dispatch!(self, s => s.expire_runner(runner_id).await)
+    }
+
+    /// Records one config generation a server loaded, or failed to load.
+    pub async fn record_generation(&self, record: &GenerationRecord) -> Result<()> {
+        dispatch!(self, s => s.record_generation(record).await)
+    }
+
+    /// The newest `limit` generation records, newest first.
+    pub async fn list_generations(&self, limit: u32) -> Result<Vec<Value>> {
+        dispatch!(self, s => s.list_generations(limit).await)
     }
 
     /// Every recorded runner.

@@ -13,8 +13,8 @@ use tokio_postgres::types::ToSql;
 pub(crate) use super::pg_connect::{connect_with_retry, endpoint, parse_url};
 use super::sql::{Dialect, Listing, Param, Statements, memory_listing, session_listing};
 use super::{
-    BeginRun, Begun, Conflict, InFlightRun, Memory, MemoryQuery, Page, Result, Run, RunStatus, RunnerRow, RunnerSeen,
-    Session, SessionChange, SessionQuery, StoreError, admit, check_owner, now, reaped_run_data,
+    BeginRun, Begun, Conflict, GenerationRecord, InFlightRun, Memory, MemoryQuery, Page, Result, Run, RunStatus,
+    RunnerRow, RunnerSeen, Session, SessionChange, SessionQuery, StoreError, admit, check_owner, now, reaped_run_data,
 };
 use crate::config::TableNames;
 
@@ -671,6 +671,27 @@ impl PostgresStore {
         let c = self.client(A).await?;
         let row = c.query_one(&self.inner.sql.clock, &[]).await.map_err(|e| pg_err(A, &e))?;
         row.try_get(0).map_err(|e| pg_err(A, &e))
+    }
+
+    pub(super) async fn record_generation(&self, g: &GenerationRecord) -> Result<()> {
+        const A: &str = "record a config generation";
+        let c = self.client(A).await?;
+        let record = g.record.to_string();
+        c.execute(&self.inner.sql.insert_generation, &[&g.generation_id, &g.number, &g.loaded, &g.created_at, &record])
+            .await
+            .map_err(|e| pg_err(A, &e))?;
+        Ok(())
+    }
+
+    pub(super) async fn list_generations(&self, limit: u32) -> Result<Vec<Value>> {
+        const A: &str = "list config generations";
+        let c = self.client(A).await?;
+        let rows = c.query(&self.inner.sql.list_generations, &[&i64::from(limit)]).await.map_err(|e| pg_err(A, &e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.try_get::<_, String>(0).ok())
+            .filter_map(|t| serde_json::from_str(&t).ok())
+            .collect())
     }
 
     pub(super) async fn remove_runner(&self, runner_id: &str) -> Result<()> {

@@ -72,6 +72,10 @@ pub(crate) struct Statements {
     pub reap_run: String,
     /// Ends a run still in flight whose runner has not heartbeated since it was seen.
     pub reap_run_if_stale: String,
+    /// Records one config generation (a load or reload attempt).
+    pub insert_generation: String,
+    /// The newest generation records, newest first.
+    pub list_generations: String,
 }
 
 impl Statements {
@@ -81,6 +85,7 @@ impl Statements {
             None => quote(name),
         };
         let (sessions, runs, memories, runners) = (q(&t.sessions), q(&t.runs), q(&t.memories), q(&t.runners));
+        let generations = q(&t.generations);
         let for_update = if dialect == Dialect::Postgres { " FOR UPDATE" } else { "" };
         let json = |n: u32| if dialect == Dialect::Postgres { format!("${n}::jsonb") } else { format!("${n}") };
         // A session row's values: six plain, six JSON, two timestamps.
@@ -176,6 +181,12 @@ impl Statements {
             delete_stale_runner: format!("DELETE FROM {runners} WHERE runner_id = $1 AND heartbeat_at <= $2"),
             clock: format!("SELECT {db_now}"),
             expire_runner: format!("UPDATE {runners} SET heartbeat_at = 0 WHERE runner_id = $1"),
+            insert_generation: format!(
+                "INSERT INTO {generations} (generation_id, number, loaded, created_at, record) VALUES ($1, $2, $3, $4, $5)"
+            ),
+            list_generations: format!(
+                "SELECT record FROM {generations} ORDER BY created_at DESC, number DESC LIMIT $1"
+            ),
             list_runners: format!("SELECT {RUNNER_COLUMNS} FROM {runners} ORDER BY started_at, runner_id"),
             in_flight_runs: {
                 let runner = match dialect {

@@ -13,8 +13,9 @@ use tokio::sync::Semaphore;
 
 use super::sql::{Dialect, Listing, Param, Statements, memory_listing, session_listing};
 use super::{
-    BeginRun, Begun, Conflict, InFlightRun, Memory, MemoryQuery, Page, Result, Run, RunStatus, RunnerRow, RunnerSeen,
-    Session, SessionChange, SessionQuery, StoreError, admit, check_owner, decode_json, now, reaped_run_data,
+    BeginRun, Begun, Conflict, GenerationRecord, InFlightRun, Memory, MemoryQuery, Page, Result, Run, RunStatus,
+    RunnerRow, RunnerSeen, Session, SessionChange, SessionQuery, StoreError, admit, check_owner, decode_json, now,
+    reaped_run_data,
 };
 use crate::config::TableNames;
 
@@ -698,6 +699,33 @@ impl SqliteStore {
     pub(super) async fn clock(&self) -> Result<i64> {
         let inner = self.inner.clone();
         self.with("read the clock", move |c| Ok(c.prepare_cached(&inner.sql.clock)?.query_row([], |r| r.get(0))?)).await
+    }
+
+    pub(super) async fn record_generation(&self, g: &GenerationRecord) -> Result<()> {
+        let inner = self.inner.clone();
+        let g = g.clone();
+        self.with("record a config generation", move |c| {
+            let record = g.record.to_string();
+            c.prepare_cached(&inner.sql.insert_generation)?.execute(params![
+                g.generation_id,
+                g.number,
+                g.loaded,
+                g.created_at,
+                record
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn list_generations(&self, limit: u32) -> Result<Vec<Value>> {
+        let inner = self.inner.clone();
+        self.with("list config generations", move |c| {
+            let mut stmt = c.prepare_cached(&inner.sql.list_generations)?;
+            let rows = stmt.query_map([i64::from(limit)], |r| r.get::<_, String>(0))?;
+            Ok(rows.filter_map(|r| r.ok()).filter_map(|t| serde_json::from_str(&t).ok()).collect())
+        })
+        .await
     }
 
     pub(super) async fn remove_runner(&self, runner_id: &str) -> Result<()> {

@@ -1,0 +1,86 @@
+//! `agno-run serve CONFIG...` (and its shorthand `agno-run CONFIG...`): validate, migrate, serve
+//! the AgentOS API, reload on change, stop cleanly on SIGTERM.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::report::{Format, RenderOptions};
+use super::{EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, load_options, report, terminal_width};
+use crate::config::{self, ServerFlags};
+use crate::server::{ServeError, ServeOptions};
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Config files or folders (all *.yaml / *.yml inside); all are watched.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Override `server.host`.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Override `server.port` (0 picks a free one).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Do not watch the config files (SIGHUP and POST /config/reload still reload).
+    #[arg(long)]
+    pub no_reload: bool,
+    /// Do not migrate the databases (they must be migrated already).
+    #[arg(long)]
+    pub no_migrate: bool,
+    /// Do not check environment variables.
+    #[arg(long)]
+    pub no_env: bool,
+}
+
+/// Runs the server; the exit code.
+pub fn run(args: ServeArgs) -> u8 {
+    let flags = ServerFlags { host: args.host.clone(), port: args.port };
+    let load = load_options(args.no_env, flags, true);
+    let loaded = config::load(&args.paths, &load);
+    let opts = RenderOptions { color: std::io::stderr().is_terminal(), width: terminal_width() };
+    let Some(config) = loaded.config else {
+        say_part!("{}", report::render(&[&loaded.report], Format::Human, &opts));
+        say_part!("{}", report::summary(&loaded.report, None, false));
+        return EXIT_CONFIG;
+    };
+    if loaded.report.warnings() > 0 {
+        say_part!("{}", report::render(&[&loaded.report], Format::Human, &opts));
+    }
+    let options = ServeOptions { paths: args.paths.clone(), load, no_migrate: args.no_migrate, watch: !args.no_reload };
+    let runtime = match super::tokio_runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let result = runtime.block_on(crate::server::serve(config, options, |addr, g| {
+        let c = g.config();
+        say!(
+            "agno-run {} serving the AgentOS API on http://{addr} (generation {}: {} agents, {} teams, {} workflows; databases {})",
+            env!("CARGO_PKG_VERSION"),
+            g.number(),
+            c.agents.len(),
+            c.teams.len(),
+            c.workflows.len(),
+            c.databases.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+        if let Some(agent) = c.agents.keys().next() {
+            say!("  try: curl -s http://{addr}/agents");
+            say!("       curl -s -X POST http://{addr}/agents/{agent}/runs -d message=Hello -d stream=false");
+        }
+        say!("  edits to the config reload live; Ctrl-C stops (runs in flight get {}s to finish)", c.server.shutdown_timeout);
+    }));
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            say!("error: {e}");
+            if let Some(help) = e.help() {
+                say!("  help: {help}");
+            }
+            match e {
+                ServeError::Unprotected { .. } => EXIT_CONFIG,
+                _ => EXIT_FAILURE,
+            }
+        }
+    }
+}

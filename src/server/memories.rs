@@ -1,0 +1,325 @@
+//! `/memories…`, `/memory_topics` and `/user_memory_stats` in AgentOS's shapes, over the
+//! memories table. With a `user_id`, a request reads, changes and deletes only that user's
+//! memories: another user's memory is a 404, never touched.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::reload::iso;
+use super::sessions::{json_body, meta, store_for};
+use super::{ApiError, ApiResult, Shared};
+use crate::store::{Memory, MemoryQuery, Store, StoreError};
+
+/// Most memories a topic or stats listing reads (the store pages; these routes aggregate).
+const MAX_SCAN: u32 = 100_000;
+
+fn memories_table(t: &crate::config::TableNames) -> &String {
+    &t.memories
+}
+
+/// `UserMemorySchema`.
+fn schema(m: &Memory) -> Value {
+    json!({
+        "memory_id": m.memory_id, "memory": m.memory, "topics": m.topics.clone().unwrap_or_else(|| json!([])),
+        "agent_id": m.agent_id, "team_id": m.team_id, "user_id": m.user_id,
+        "updated_at": iso(m.updated_at.unwrap_or(m.created_at)),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ListQuery {
+    user_id: Option<String>,
+    agent_id: Option<String>,
+    team_id: Option<String>,
+    topics: Option<String>,
+    search_content: Option<String>,
+    limit: Option<u32>,
+    page: Option<u32>,
+    sort_by: Option<String>,
+    sort_order: Option<String>,
+    db_id: Option<String>,
+    table: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ScopeQuery {
+    user_id: Option<String>,
+    db_id: Option<String>,
+    table: Option<String>,
+}
+
+/// Every memory matching `q`, page by page, up to [`MAX_SCAN`].
+async fn scan(store: &Store, mut q: MemoryQuery) -> ApiResult<Vec<Memory>> {
+    let mut all = Vec::new();
+    q.limit = Some(1000);
+    for page in 1.. {
+        q.page = Some(page);
+        let p = store.list_memories(&q).await?;
+        let n = p.items.len();
+        all.extend(p.items);
+        if n < 1000 || all.len() as u64 >= p.total || all.len() as u32 >= MAX_SCAN {
+            break;
+        }
+    }
+    Ok(all)
+}
+
+pub(super) async fn list(State(app): State<Shared>, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
+    let started = std::time::Instant::now();
+    let g = app.generation();
+    let store = store_for(&g, q.db_id.as_deref(), q.table.as_deref(), memories_table).await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let page = q.page.unwrap_or(1).max(1);
+    let topic =
+        q.topics.as_deref().and_then(|t| t.split(',').map(str::trim).find(|t| !t.is_empty())).map(str::to_string);
+    let base =
+        MemoryQuery { user_id: q.user_id.clone(), topic, search: q.search_content.clone(), ..Default::default() };
+    let filtered = q.agent_id.is_some()
+        || q.team_id.is_some()
+        || q.sort_by.as_deref().is_some_and(|s| s != "updated_at")
+        || q.sort_order.as_deref() == Some("asc");
+    if !filtered {
+        let p = store.list_memories(&MemoryQuery { limit: Some(limit), page: Some(page), ..base }).await?;
+        let data: Vec<Value> = p.items.iter().map(schema).collect();
+        return Ok(Json(json!({ "data": data, "meta": meta(p.page, p.limit, p.total, started) })));
+    }
+    // Filters and orders the store does not index: applied over the user's memories.
+    let mut all: Vec<Memory> = scan(&store, base)
+        .await?
+        .into_iter()
+        .filter(|m| q.agent_id.is_none() || m.agent_id == q.agent_id)
+        .filter(|m| q.team_id.is_none() || m.team_id == q.team_id)
+        .collect();
+    match q.sort_by.as_deref() {
+        Some("created_at") => all.sort_by_key(|m| m.created_at),
+        Some("memory_id") => all.sort_by(|a, b| a.memory_id.cmp(&b.memory_id)),
+        _ => all.sort_by_key(|m| m.updated_at.unwrap_or(m.created_at)),
+    }
+    if q.sort_order.as_deref() != Some("asc") {
+        all.reverse();
+    }
+    let total = all.len() as u64;
+    let data: Vec<Value> = all.iter().skip(((page - 1) * limit) as usize).take(limit as usize).map(schema).collect();
+    Ok(Json(json!({ "data": data, "meta": meta(page, limit, total, started) })))
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateBody {
+    memory: String,
+    user_id: Option<String>,
+    topics: Option<Vec<String>>,
+}
+
+/// Most bytes of one memory's text.
+const MAX_MEMORY_BYTES: usize = 64 * 1024;
+
+fn check_text(memory: &str) -> ApiResult<()> {
+    if memory.trim().is_empty() {
+        return Err(ApiError::field(&["body", "memory"], "string_too_short", "the memory is empty", json!(memory)));
+    }
+    if memory.len() > MAX_MEMORY_BYTES {
+        return Err(ApiError::field(
+            &["body", "memory"],
+            "string_too_long",
+            format!("a memory is at most {MAX_MEMORY_BYTES} bytes"),
+            Value::Null,
+        ));
+    }
+    Ok(())
+}
+
+fn check_topics(topics: &Option<Vec<String>>) -> ApiResult<()> {
+    if topics.as_ref().is_some_and(|t| t.len() > 100 || t.iter().any(|x| x.len() > 256)) {
+        return Err(ApiError::field(&["body", "topics"], "too_long", "at most 100 topics of 256 bytes", Value::Null));
+    }
+    Ok(())
+}
+
+/// `POST /memories` (200, as AgentOS answers).
+pub(super) async fn create(
+    State(app): State<Shared>,
+    Query(q): Query<ScopeQuery>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let b: CreateBody = json_body(&body)?;
+    check_text(&b.memory)?;
+    check_topics(&b.topics)?;
+    let g = app.generation();
+    let store = store_for(&g, q.db_id.as_deref(), q.table.as_deref(), memories_table).await?;
+    let now = crate::store::now();
+    let m = Memory {
+        memory_id: uuid::Uuid::new_v4().to_string(),
+        memory: json!(b.memory),
+        input: None,
+        agent_id: None,
+        team_id: None,
+        user_id: b.user_id.or(q.user_id),
+        topics: b.topics.map(|t| json!(t)),
+        feedback: None,
+        created_at: now,
+        updated_at: Some(now),
+    };
+    Ok(Json(schema(&store.upsert_memory(&m).await?)))
+}
+
+fn memory_not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("Memory with id '{id}' not found"))
+}
+
+pub(super) async fn get(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<ScopeQuery>,
+) -> ApiResult<Json<Value>> {
+    let g = app.generation();
+    let store = store_for(&g, q.db_id.as_deref(), q.table.as_deref(), memories_table).await?;
+    match store.get_memory(&id, q.user_id.as_deref()).await {
+        Ok(m) => Ok(Json(schema(&m))),
+        Err(StoreError::NotFound { .. }) => Err(memory_not_found(&id)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct UpdateBody {
+    memory: Option<String>,
+    user_id: Option<String>,
+    topics: Option<Vec<String>>,
+}
+
+/// `PATCH /memories/{id}`: text and topics; the owner never changes.
+pub(super) async fn update(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<ScopeQuery>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let b: UpdateBody = json_body(&body)?;
+    if let Some(m) = &b.memory {
+        check_text(m)?;
+    }
+    check_topics(&b.topics)?;
+    let g = app.generation();
+    let store = store_for(&g, q.db_id.as_deref(), q.table.as_deref(), memories_table).await?;
+    let user = b.user_id.or(q.user_id);
+    let mut m = match store.get_memory(&id, user.as_deref()).await {
+        Ok(m) => m,
+        Err(StoreError::NotFound { .. }) => return Err(memory_not_found(&id)),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(text) = b.memory {
+        m.memory = json!(text);
+    }
+    if let Some(t) = b.topics {
+        m.topics = Some(json!(t));
+    }
+    m.updated_at = Some(crate::store::now());
+    Ok(Json(schema(&store.upsert_memory(&m).await?)))
+}
+
+/// Deletes `id` when it is `user`'s (any owner without a user); false when there is none.
+async fn delete_one(store: &Store, id: &str, user: Option<&str>) -> ApiResult<bool> {
+    match store.get_memory(id, user).await {
+        Ok(_) => {
+            store.delete_memory(id).await?;
+            Ok(true)
+        }
+        Err(StoreError::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn delete(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<ScopeQuery>,
+) -> ApiResult<axum::response::Response> {
+    let g = app.generation();
+    let store = store_for(&g, q.db_id.as_deref(), q.table.as_deref(), memories_table).await?;
+    if !delete_one(&store, &id, q.user_id.as_deref()).await? {
+        return Err(memory_not_found(&id));
+    }
+    Ok(super::no_content())
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteManyBody {
+    memory_ids: Vec<String>,
+    user_id: Option<String>,
+}
+
+pub(super) async fn delete_many(
+    State(app): State<Shared>,
+    Query(q): Query<ScopeQuery>,
+    body: Bytes,
+) -> ApiResult<axum::response::Response> {
+    let b: DeleteManyBody = json_body(&body)?;
+    if b.memory_ids.len() > 1000 {
+        return Err(ApiError::field(
+            &["body", "memory_ids"],
+            "too_long",
+            "At most 1000 memories per request",
+            Value::Null,
+        ));
+    }
+    let g = app.generation();
+    let store = store_for(&g, q.db_id.as_deref(), q.table.as_deref(), memories_table).await?;
+    let user = b.user_id.or(q.user_id);
+    for id in &b.memory_ids {
+        delete_one(&store, id, user.as_deref()).await?;
+    }
+    Ok(super::no_content())
+}
+
+/// `GET /memory_topics`: every topic, sorted, as a bare JSON array.
+pub(super) async fn topics(State(app): State<Shared>, Query(q): Query<ScopeQuery>) -> ApiResult<Json<Value>> {
+    let g = app.generation();
+    let store = store_for(&g, q.db_id.as_deref(), q.table.as_deref(), memories_table).await?;
+    let all = scan(&store, MemoryQuery { user_id: q.user_id, ..Default::default() }).await?;
+    let topics: BTreeSet<String> = all
+        .iter()
+        .filter_map(|m| m.topics.as_ref()?.as_array().cloned())
+        .flatten()
+        .filter_map(|t| t.as_str().map(str::to_string))
+        .collect();
+    Ok(Json(json!(topics)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct StatsQuery {
+    limit: Option<u32>,
+    page: Option<u32>,
+    db_id: Option<String>,
+    table: Option<String>,
+}
+
+/// `GET /user_memory_stats`: memories per user, most recently updated first.
+pub(super) async fn stats(State(app): State<Shared>, Query(q): Query<StatsQuery>) -> ApiResult<Json<Value>> {
+    let started = std::time::Instant::now();
+    let g = app.generation();
+    let store = store_for(&g, q.db_id.as_deref(), q.table.as_deref(), memories_table).await?;
+    let all = scan(&store, MemoryQuery::default()).await?;
+    let mut users: BTreeMap<Option<String>, (u64, i64)> = BTreeMap::new();
+    for m in &all {
+        let e = users.entry(m.user_id.clone()).or_insert((0, 0));
+        e.0 += 1;
+        e.1 = e.1.max(m.updated_at.unwrap_or(m.created_at));
+    }
+    let mut rows: Vec<(Option<String>, u64, i64)> = users.into_iter().map(|(u, (n, t))| (u, n, t)).collect();
+    rows.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+    let limit = q.limit.unwrap_or(20).clamp(1, 1000);
+    let page = q.page.unwrap_or(1).max(1);
+    let total = rows.len() as u64;
+    let data: Vec<Value> = rows
+        .iter()
+        .skip(((page - 1) * limit) as usize)
+        .take(limit as usize)
+        .map(|(u, n, t)| json!({ "user_id": u, "total_memories": n, "last_memory_updated_at": iso(*t) }))
+        .collect();
+    Ok(Json(json!({ "data": data, "meta": meta(page, limit, total, started) })))
+}

@@ -1,0 +1,311 @@
+//! `POST /{agents|teams|workflows}/{id}/runs` and their cancel route.
+//!
+//! The body is a form (`application/x-www-form-urlencoded`), as Agno's client sends it:
+//! `message` (required), `stream` (`"true"`/`"false"`; streaming when absent), `session_id`,
+//! `user_id`, `session_state` (a JSON object). Other fields are run options agno-run does not
+//! use; they are accepted and ignored, as AgentOS ignores what an agent does not take. A run
+//! that starts and then fails is a 200 with `status: ERROR` (or a `RunError` event): only a run
+//! that cannot start is an HTTP error.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::events::Mapper;
+use super::{ApiError, ApiResult, Shared};
+use crate::run::{Component, RunError, RunHandle, RunInput, RunRequest, SessionType};
+use crate::runtime::{self, Generation};
+
+/// Most fields one run form may have.
+const MAX_FIELDS: usize = 256;
+/// How long a stream may be silent before a keep-alive comment (the client's timeout is 60 s).
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The fields of a run form agno-run uses.
+#[derive(Debug)]
+struct RunForm {
+    message: String,
+    stream: bool,
+    session_id: Option<String>,
+    user_id: Option<String>,
+    session_state: Option<Map<String, Value>>,
+}
+
+/// FastAPI's reading of an optional form value: `"null"`/`"none"` and empty are None.
+fn optional(v: String) -> Option<String> {
+    match v.to_ascii_lowercase().as_str() {
+        "" | "null" | "none" => None,
+        _ => Some(v),
+    }
+}
+
+fn parse_form(headers: &HeaderMap, body: &[u8]) -> ApiResult<RunForm> {
+    let content_type = super::header_text(headers, "content-type").unwrap_or_default().to_ascii_lowercase();
+    let fields: Vec<(String, String)> = if content_type.starts_with("application/x-www-form-urlencoded") {
+        serde_urlencoded::from_bytes(body).map_err(|e| {
+            ApiError::field(&["body"], "value_error", format!("the form cannot be read: {e}"), Value::Null)
+        })?
+    } else if content_type.starts_with("multipart/form-data") {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "multipart forms (file uploads) are not supported by agno-run yet; send application/x-www-form-urlencoded",
+        ));
+    } else {
+        // FastAPI reads no form from another body (JSON included): the message is missing.
+        Vec::new()
+    };
+    if fields.len() > MAX_FIELDS {
+        return Err(ApiError::field(
+            &["body"],
+            "too_long",
+            format!("the form has {} fields, more than {MAX_FIELDS}", fields.len()),
+            Value::Null,
+        ));
+    }
+    let mut form =
+        RunForm { message: String::new(), stream: true, session_id: None, user_id: None, session_state: None };
+    let mut message = None;
+    for (key, value) in fields {
+        match key.as_str() {
+            "message" => message = Some(value),
+            "stream" => {
+                form.stream = match value.to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => true,
+                    "false" | "0" | "no" | "off" => false,
+                    _ => {
+                        return Err(ApiError::field(
+                            &["body", "stream"],
+                            "bool_parsing",
+                            "Input should be a valid boolean, unable to interpret input",
+                            json!(value),
+                        ));
+                    }
+                }
+            }
+            "session_id" => form.session_id = optional(value),
+            "user_id" => form.user_id = optional(value),
+            "session_state" => {
+                if let Some(text) = optional(value) {
+                    match serde_json::from_str::<Value>(&text) {
+                        Ok(Value::Object(m)) => form.session_state = Some(m),
+                        _ => {
+                            return Err(ApiError::field(
+                                &["body", "session_state"],
+                                "dict_type",
+                                "Input should be a JSON object",
+                                json!(text),
+                            ));
+                        }
+                    }
+                }
+            }
+            other => tracing::debug!(field = other, "run form field not used by agno-run"),
+        }
+    }
+    match message {
+        Some(m) => form.message = m,
+        None => return Err(ApiError::field(&["body", "message"], "missing", "Field required", Value::Null)),
+    }
+    Ok(form)
+}
+
+fn exists(g: &Generation, kind: SessionType, id: &str) -> bool {
+    match kind {
+        SessionType::Agent => g.agent(id).is_some(),
+        SessionType::Team => g.team(id).is_some(),
+        SessionType::Workflow => g.workflow(id).is_some(),
+    }
+}
+
+fn not_found(kind: SessionType) -> ApiError {
+    ApiError::not_found(match kind {
+        SessionType::Agent => "Agent not found",
+        SessionType::Team => "Team not found",
+        SessionType::Workflow => "Workflow not found",
+    })
+}
+
+/// The database a component's sessions live in.
+fn db_of(g: &Generation, kind: SessionType, id: &str) -> Option<String> {
+    let c = g.config();
+    match kind {
+        SessionType::Agent => c.agents.get(id).map(|a| a.db.clone()),
+        SessionType::Team => c.teams.get(id).map(|t| t.db.clone()),
+        SessionType::Workflow => c.workflows.get(id).map(|w| w.db.clone()),
+    }
+}
+
+pub(super) async fn agent_run(state: State<Shared>, id: Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    start(state, id, headers, body, SessionType::Agent).await
+}
+
+pub(super) async fn team_run(state: State<Shared>, id: Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    start(state, id, headers, body, SessionType::Team).await
+}
+
+pub(super) async fn workflow_run(state: State<Shared>, id: Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    start(state, id, headers, body, SessionType::Workflow).await
+}
+
+async fn start(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+    kind: SessionType,
+) -> Response {
+    match start_run(&app, &id, &headers, &body, kind).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn start_run(app: &Shared, id: &str, headers: &HeaderMap, body: &[u8], kind: SessionType) -> ApiResult<Response> {
+    // The run holds this generation to its end, whatever reloads happen meanwhile.
+    let g = app.generation();
+    if !exists(&g, kind, id) {
+        return Err(not_found(kind));
+    }
+    if app.shutdown.is_cancelled() {
+        return Err(ApiError::unavailable("the server is shutting down"));
+    }
+    let form = parse_form(headers, body)?;
+    let stream = form.stream;
+    let request = RunRequest {
+        target: Component::new(kind, id),
+        input: RunInput {
+            message: form.message,
+            session_id: form.session_id,
+            user_id: form.user_id,
+            session_state: form.session_state,
+            stream,
+            ..Default::default()
+        },
+        parent: None,
+    };
+    let handle = runtime::start(&g, request).await.map_err(ApiError::from)?;
+    tracing::info!(run_id = handle.run_id(), session_id = handle.session_id(), kind = %kind, id, stream, "run started");
+    if stream {
+        Ok(sse(g, handle).into_response())
+    } else {
+        let db = db_of(&g, kind, id);
+        Ok(Json(finish(&g, db.as_deref(), handle).await?).into_response())
+    }
+}
+
+/// Waits for the run (a dropped request cancels it: the handle goes with this future) and
+/// answers the stored run, as Agno's `RunOutput.to_dict()`.
+async fn finish(g: &Generation, db: Option<&str>, handle: RunHandle) -> ApiResult<Value> {
+    match handle.result().await {
+        Ok(out) => {
+            let mut data = out.run.run_data;
+            if data.get("status").is_none()
+                && let Some(s) = out.run.status
+            {
+                data["status"] = json!(s.as_str());
+            }
+            Ok(data)
+        }
+        Err(e) => stored_failure(g, db, &e).await.ok_or_else(|| ApiError::from(e)),
+    }
+}
+
+/// A run that started and failed: its stored row (status ERROR or CANCELLED, the message as
+/// its content). None when it was never stored.
+async fn stored_failure(g: &Generation, db: Option<&str>, e: &RunError) -> Option<Value> {
+    let (run_id, session_id, status) = e.stored()?;
+    let stored = match db {
+        Some(db) => match g.store(db).await {
+            Ok(store) => store.get_run(run_id).await.ok(),
+            Err(_) => None,
+        },
+        None => None,
+    };
+    let mut data = stored
+        .map(|r| r.run_data)
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({ "run_id": run_id, "session_id": session_id }));
+    data["status"] = json!(status.as_str());
+    if !data.get("content").is_some_and(Value::is_string) {
+        data["content"] = json!(e.to_string());
+    }
+    Some(data)
+}
+
+/// What the stream still has to say.
+struct Streamer {
+    handle: Option<RunHandle>,
+    mapper: Mapper,
+    pending: VecDeque<(String, Value)>,
+    generation: Arc<Generation>,
+}
+
+/// The run's events as SSE: `event: <Name>` and one line of compact JSON each, keep-alive
+/// comments on long silences. The stream owns the run's handle: a client that goes away drops
+/// it, which cancels the run (stored CANCELLED).
+fn sse(g: Arc<Generation>, handle: RunHandle) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
+    let mapper = Mapper::new(g.clone(), handle.run_id().to_string(), handle.session_id().to_string());
+    let state = Streamer { handle: Some(handle), mapper, pending: VecDeque::new(), generation: g };
+    let stream = futures_util::stream::unfold(state, |mut s| async move {
+        loop {
+            if let Some((name, data)) = s.pending.pop_front() {
+                let event = SseEvent::default().event(name).data(data.to_string());
+                return Some((Ok(event), s));
+            }
+            let handle = s.handle.as_mut()?;
+            match handle.next_event().await {
+                Some(e) => {
+                    let root_end = e.parent_run_id.is_none() && e.kind.is_terminal();
+                    let run_data = if root_end { s.ended().await } else { None };
+                    let mapped = s.mapper.map(&e, run_data.as_ref());
+                    s.pending.extend(mapped);
+                    if root_end {
+                        s.handle = None;
+                    }
+                }
+                None => {
+                    s.handle = None;
+                }
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text(""))
+}
+
+impl Streamer {
+    /// The stored run, once the root has ended (for the metrics and state of the last event).
+    async fn ended(&mut self) -> Option<Value> {
+        let handle = self.handle.take()?;
+        match handle.result().await {
+            Ok(out) => Some(out.run.run_data),
+            Err(e) => {
+                let _ = &self.generation;
+                tracing::debug!(error = %e, "streamed run ended with an error");
+                None
+            }
+        }
+    }
+}
+
+/// `POST …/runs/{run_id}/cancel`: cancels the run when it is in flight in this process (stored
+/// CANCELLED by its own task). Answers `{}` either way, as AgentOS does.
+pub(super) async fn cancel(State(app): State<Shared>, Path((id, run_id)): Path<(String, String)>) -> Json<Value> {
+    let registry = app.generation().process().registry().clone();
+    if let Some(run) = registry.get(&run_id)
+        && run.component.id.as_deref() == Some(id.as_str())
+        && run.parent_run_id.is_none()
+    {
+        registry.cancel(&run_id);
+        tracing::info!(run_id, "run cancelled on request");
+    }
+    Json(json!({}))
+}
