@@ -48,17 +48,42 @@ fn optional(v: String) -> Option<String> {
     }
 }
 
-fn parse_form(headers: &HeaderMap, body: &[u8]) -> ApiResult<RunForm> {
+/// The text fields of a `multipart/form-data` body (what `curl -F` sends). File parts are
+/// refused: agno-run takes no media input yet.
+async fn multipart_fields(content_type: &str, body: &[u8]) -> ApiResult<Vec<(String, String)>> {
+    let unreadable = |e: multer::Error| {
+        ApiError::field(&["body"], "value_error", format!("the form cannot be read: {e}"), Value::Null)
+    };
+    let boundary = multer::parse_boundary(content_type).map_err(unreadable)?;
+    let bytes = Bytes::copy_from_slice(body);
+    let stream = futures_util::stream::once(async move { Ok::<Bytes, Infallible>(bytes) });
+    let mut parts = multer::Multipart::new(stream, boundary);
+    let mut fields = Vec::new();
+    while let Some(field) = parts.next_field().await.map_err(unreadable)? {
+        let name = field.name().unwrap_or_default().to_string();
+        if field.file_name().is_some() {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("file uploads (`{name}`) are not supported by agno-run yet; send text fields only"),
+            ));
+        }
+        fields.push((name, field.text().await.map_err(unreadable)?));
+        if fields.len() > MAX_FIELDS {
+            break;
+        }
+    }
+    Ok(fields)
+}
+
+async fn parse_form(headers: &HeaderMap, body: &[u8]) -> ApiResult<RunForm> {
     let content_type = super::header_text(headers, "content-type").unwrap_or_default().to_ascii_lowercase();
     let fields: Vec<(String, String)> = if content_type.starts_with("application/x-www-form-urlencoded") {
         serde_urlencoded::from_bytes(body).map_err(|e| {
             ApiError::field(&["body"], "value_error", format!("the form cannot be read: {e}"), Value::Null)
         })?
     } else if content_type.starts_with("multipart/form-data") {
-        return Err(ApiError::new(
-            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "multipart forms (file uploads) are not supported by agno-run yet; send application/x-www-form-urlencoded",
-        ));
+        let raw = super::header_text(headers, "content-type").unwrap_or_default();
+        multipart_fields(raw, body).await?
     } else {
         // FastAPI reads no form from another body (JSON included): the message is missing.
         Vec::new()
@@ -178,7 +203,7 @@ async fn start_run(app: &Shared, id: &str, headers: &HeaderMap, body: &[u8], kin
     if app.shutdown.is_cancelled() {
         return Err(ApiError::unavailable("the server is shutting down"));
     }
-    let form = parse_form(headers, body)?;
+    let form = parse_form(headers, body).await?;
     let stream = form.stream;
     let request = RunRequest {
         target: Component::new(kind, id),
