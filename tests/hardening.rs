@@ -771,7 +771,9 @@ fn help_examples(text: &str) -> Vec<String> {
             continue;
         }
         match line.strip_prefix("  ") {
-            Some(cmd) if inside && cmd.contains("agno-run") => out.push(cmd.trim().to_string()),
+            Some(cmd) if inside && (cmd.contains("agno-run") || cmd.trim_start().starts_with("curl ")) => {
+                out.push(cmd.trim().to_string())
+            }
             _ => inside = false,
         }
     }
@@ -782,19 +784,80 @@ fn help_examples(text: &str) -> Vec<String> {
 #[derive(Debug, PartialEq)]
 enum Expect {
     Works,
-    /// The server is not built: the command must say so.
-    NotBuilt,
-    /// Needs the server the line before it would start.
+    /// Starts the server (`agno-run CONFIG`, `agno-run serve …`): it must come up and serve.
+    Serves,
+    /// Talks to the server the lines before it started.
     NeedsServer,
 }
 
 fn expectation(cmd: &str) -> Expect {
     if cmd.starts_with("curl ") {
-        Expect::NeedsServer
-    } else if cmd.starts_with("agno-run examples/server.yaml") {
-        Expect::NotBuilt
-    } else {
-        Expect::Works
+        return Expect::NeedsServer;
+    }
+    // `VAR=value agno-run …`: the command is after the assignments.
+    let words: Vec<&str> = cmd.split_whitespace().skip_while(|w| w.contains('=') && !w.starts_with('-')).collect();
+    match words.as_slice() {
+        ["agno-run", "serve", ..] => Expect::Serves,
+        ["agno-run", first, ..] if first.ends_with(".yaml") || first.ends_with(".yml") || first.ends_with('/') => {
+            Expect::Serves
+        }
+        _ => Expect::Works,
+    }
+}
+
+/// A documented server command, started with `--port 0` (a later `--port` wins), and its address.
+struct DocServer {
+    child: std::process::Child,
+    addr: String,
+    stderr: Arc<std::sync::Mutex<String>>,
+}
+
+fn start_documented_server(dir: &Path, env: &[(String, String)], origin: &str, line: &str) -> DocServer {
+    use std::io::BufRead;
+    let mut shell = std::process::Command::new("bash");
+    shell.env_clear().current_dir(dir).arg("-c").arg(format!("exec env {line} --port 0"));
+    shell.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).stdin(std::process::Stdio::null());
+    shell.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    let mut child = shell.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let text = Arc::new(std::sync::Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let keep = text.clone();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stderr).lines() {
+            let Ok(l) = l else { break };
+            if let Some(rest) = l.split("serving the AgentOS API on http://").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
+            }
+            let mut t = keep.lock().unwrap();
+            t.push_str(&l);
+            t.push('\n');
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(addr) => DocServer { child, addr, stderr: text },
+        Err(_) => {
+            let _ = child.kill();
+            panic!("{origin}: `{line}` did not serve:\n{}", text.lock().unwrap());
+        }
+    }
+}
+
+/// Stops a documented server with SIGTERM: it must exit 0.
+fn stop_documented_server(mut s: DocServer, origin: &str) {
+    let ok = std::process::Command::new("kill").arg("-TERM").arg(s.child.id().to_string()).status().unwrap();
+    assert!(ok.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            std::thread::sleep(Duration::from_millis(100));
+            let text = s.stderr.lock().unwrap().clone();
+            assert!(!text.contains("panicked"), "{origin}: the server panicked:\n{text}");
+            assert_eq!(status.code(), Some(0), "{origin}: the server did not stop cleanly:\n{text}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "{origin}: the server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -810,6 +873,7 @@ fn run_documented(commands: &[(String, String)], pg_schemas: &[&str]) {
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     let mut env = vec![("PATH".to_string(), path), ("HOME".to_string(), dir.path().display().to_string())];
     let mut ran = 0;
+    let mut servers: Vec<DocServer> = Vec::new();
     for (i, (origin, cmd)) in commands.iter().enumerate() {
         if let Some(url) = cmd.strip_prefix("export DATABASE_URL=") {
             assert!(url.starts_with("postgresql://"), "{origin}: {cmd}");
@@ -817,10 +881,20 @@ fn run_documented(commands: &[(String, String)], pg_schemas: &[&str]) {
             continue;
         }
         let expect = expectation(cmd);
-        if expect == Expect::NeedsServer {
+        if expect == Expect::Serves {
+            servers.push(start_documented_server(dir.path(), &env, origin, cmd));
+            eprintln!("{origin}: `{cmd}` → serving on {}", servers.last().unwrap().addr);
+            ran += 1;
             continue;
         }
         let mut line = cmd.clone();
+        if expect == Expect::NeedsServer {
+            // The server the lines before started, wherever port 0 put it.
+            let Some(server) = servers.last() else { panic!("{origin}: `{cmd}` comes before any server command") };
+            for written in ["127.0.0.1:7777", "127.0.0.1:8080", "localhost:7777"] {
+                line = line.replace(written, &server.addr);
+            }
+        }
         if line.contains("SESSION_ID") {
             let session = format!("doc-{i}");
             let mut make = agno(dir.path());
@@ -839,16 +913,21 @@ fn run_documented(commands: &[(String, String)], pg_schemas: &[&str]) {
             (out.status.code(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         eprintln!("{origin}: `{line}` → exit {code:?}");
         assert!(!stderr.contains("panicked"), "{origin}: `{line}` panicked:\n{stderr}");
-        match expect {
-            Expect::Works => {
-                assert_eq!(code, Some(0), "{origin}: `{line}` failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}")
-            }
-            _ => {
-                assert_eq!(code, Some(1), "{origin}: `{line}`\n{stderr}");
-                assert!(stderr.contains("not built yet"), "{origin}: `{line}` must say it is not built:\n{stderr}");
-            }
+        assert_eq!(code, Some(0), "{origin}: `{line}` failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+        if expect == Expect::NeedsServer && stdout.starts_with("event: ") {
+            // A stream: Agno's SSE events, ending with the run's completion.
+            assert!(stdout.contains("event: RunStarted"), "{origin}: `{line}` streamed no RunStarted:\n{stdout}");
+            assert!(stdout.contains("event: RunCompleted"), "{origin}: `{line}` did not complete:\n{stdout}");
+        } else if expect == Expect::NeedsServer {
+            // An answer, and not an error one (`curl -s` exits 0 on a 4xx).
+            let body: Value = serde_json::from_str(stdout.trim())
+                .unwrap_or_else(|e| panic!("{origin}: `{line}` did not answer JSON ({e}):\n{stdout}"));
+            assert!(body.get("detail").is_none(), "{origin}: `{line}` answered an error: {body}");
         }
         ran += 1;
+    }
+    for s in servers {
+        stop_documented_server(s, "documented server");
     }
     assert!(ran > 0);
     for schema in pg_schemas {
@@ -889,7 +968,7 @@ fn every_try_it_command_in_examples_and_configs_works_as_written() {
 #[test]
 fn every_example_in_help_and_readme_works_as_shown() {
     let mut texts = vec![("agno-run --help".to_string(), exec(agno(project()).arg("--help")).stdout)];
-    for sub in ["validate", "schema", "migrate", "run", "chat", "sessions", "config"] {
+    for sub in ["serve", "validate", "schema", "migrate", "run", "chat", "sessions", "config"] {
         texts.push((format!("agno-run {sub} --help"), exec(agno(project()).args([sub, "--help"])).stdout));
     }
     for sub in ["list", "show", "runs", "delete", "rename"] {
@@ -918,6 +997,8 @@ fn every_example_in_help_and_readme_works_as_shown() {
         } else if inside && let Some(rest) = line.strip_prefix("cargo run --release -- ") {
             let cmd = rest.split("  #").next().unwrap().trim();
             commands.push(("README.md".into(), format!("agno-run {cmd}")));
+        } else if inside && line.starts_with("curl ") {
+            commands.push(("README.md".into(), line.split("  #").next().unwrap().trim().to_string()));
         }
     }
     assert!(commands.iter().any(|(o, _)| o == "README.md"));

@@ -51,6 +51,8 @@ pub const EXIT_CONFIG: u8 = 78;
 #[command(
     name = "agno-run",
     version,
+    // A later flag wins over an earlier one (`--port 8080 --port 0`), as scripts expect.
+    args_override_self = true,
     about,
     long_about = None,
     after_help = "Examples:\n  agno-run configs/app.yaml                   # serve the AgentOS API, reload on change\n  agno-run validate configs/\n  agno-run validate --format github --each configs/ examples/*.yaml examples/multi-file\n  agno-run schema > agno-run.schema.json\n  agno-run config configs/app.yaml --port 8080\n\nLogs go to stderr; set RUST_LOG (e.g. RUST_LOG=agno_run=debug) and --log-format json for machines."
@@ -78,7 +80,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Serve Agno's AgentOS HTTP API and reload live when the config changes (also: `agno-run CONFIG`).
     #[command(
-        after_help = "Examples:\n  agno-run configs/app.yaml                       # the same as `agno-run serve configs/app.yaml`\n  agno-run serve configs/ --port 8080\n  OS_SECURITY_KEY=change-me agno-run serve configs/app.yaml --host 0.0.0.0\n  curl -s http://127.0.0.1:7777/health\n  curl -s -X POST http://127.0.0.1:7777/agents/assistant/runs -d message=Hi -d stream=false\n\nA saved config file reloads the server (also SIGHUP and POST /config/reload); a broken save keeps the running config and shows why in /health. SIGTERM and Ctrl-C stop accepting requests, let runs finish for server.shutdown_timeout seconds, then store the rest CANCELLED.\nExit status: 0 stopped cleanly, 1 could not start (a database, the port), 78 invalid config or an unprotected non-loopback address."
+        after_help = "Examples:\n  OS_SECURITY_KEY=change-me agno-run serve configs/app.yaml --host 0.0.0.0\n  agno-run serve configs/ --port 8080\n  agno-run configs/app.yaml                       # the same as `agno-run serve configs/app.yaml`\n  curl -s http://127.0.0.1:7777/health\n  curl -s -X POST http://127.0.0.1:7777/agents/assistant/runs -d message=Hi -d stream=false\n\nA saved config file reloads the server (also SIGHUP and POST /config/reload); a broken save keeps the running config and shows why in /health. SIGTERM and Ctrl-C stop accepting requests, let runs finish for server.shutdown_timeout seconds, then store the rest CANCELLED.\nExit status: 0 stopped cleanly, 1 could not start (a database, the port), 78 invalid config or an unprotected non-loopback address."
     )]
     Serve(serve_cmd::ServeArgs),
     /// Check config files and folders: a CI check that never opens a database or the network.
