@@ -257,10 +257,21 @@ pub fn with_serve_shorthand(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
     out
 }
 
-/// Starts tracing on stderr, filtered by `RUST_LOG` (default: warnings).
+/// Starts tracing on stderr, filtered by `RUST_LOG` (default: warnings). The server starts its
+/// own (`init_tracing_with`) once its config says which format it wants.
 pub fn init_tracing(format: LogFormat) {
+    init_tracing_with(format, "warn");
+}
+
+/// True when the command starts tracing itself.
+pub fn starts_own_tracing(cli: &Cli) -> bool {
+    matches!(cli.command, Command::Serve(_))
+}
+
+/// Starts tracing on stderr, filtered by `RUST_LOG`, else by `default_filter`.
+pub(crate) fn init_tracing_with(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -275,7 +286,7 @@ pub fn init_tracing(format: LogFormat) {
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let code = match cli.command {
-        Command::Serve(args) => serve_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(args, cli.log_format),
         Command::Validate(args) => validate(args),
         Command::Schema => schema(),
         Command::Config(args) => show_config(args),

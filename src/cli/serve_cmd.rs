@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::report::{Format, RenderOptions};
-use super::{EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, load_options, report, terminal_width};
+use super::{EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, LogFormat, load_options, report, terminal_width};
 use crate::config::{self, ServerFlags};
 use crate::server::{ServeError, ServeOptions};
 
@@ -34,11 +34,16 @@ pub struct ServeArgs {
     pub no_env: bool,
 }
 
-/// Runs the server; the exit code.
-pub fn run(args: ServeArgs) -> u8 {
+/// Runs the server; the exit code. Logs are JSON when `--log-format json` or the config's
+/// `server.log_format: json` says so, and at `info` for agno-run unless `RUST_LOG` says otherwise
+/// (a server's requests and reloads are worth a line each).
+pub fn run(args: ServeArgs, log_format: LogFormat) -> u8 {
     let flags = ServerFlags { host: args.host.clone(), port: args.port };
     let load = load_options(args.no_env, flags, true);
     let loaded = config::load(&args.paths, &load);
+    let json = log_format == LogFormat::Json
+        || loaded.config.as_ref().is_some_and(|c| c.server.log_format == crate::config::model::LogFormat::Json);
+    super::init_tracing_with(if json { LogFormat::Json } else { LogFormat::Text }, "warn,agno_run=info");
     let opts = RenderOptions { color: std::io::stderr().is_terminal(), width: terminal_width() };
     let Some(config) = loaded.config else {
         say_part!("{}", report::render(&[&loaded.report], Format::Human, &opts));
