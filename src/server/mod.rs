@@ -265,7 +265,10 @@ pub fn router(app: Shared) -> Router {
         .route("/user_memory_stats", get(memories::stats))
         .fallback(|| async { ApiError::not_found("Not Found") })
         .layer(middleware::from_fn_with_state(app.clone(), auth))
-        .layer(DefaultBodyLimit::max(limit));
+        .layer(DefaultBodyLimit::max(limit))
+        // A declared `Content-Length` over the limit is a 413 at once, before any of the body
+        // is read (the extractor's limit alone would wait for the body, up to the limit).
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(limit));
     let cors = cors(&app.settings.cors_origins);
     let mut router = api.layer(middleware::from_fn(json_errors)).layer(middleware::from_fn(request_id));
     if let Some(cors) = cors {
