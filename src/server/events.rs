@@ -35,6 +35,10 @@ pub(super) struct Mapper {
     steps_started: usize,
     /// The workflow, when the root is one.
     root_workflow_id: Option<String>,
+    /// The arguments of each tool call started, for its completed event.
+    tool_args: HashMap<String, String>,
+    /// What each step's executor answered, by step id: (content, run id, agent or team).
+    step_output: HashMap<String, (Value, String, Component)>,
 }
 
 impl Mapper {
@@ -48,6 +52,8 @@ impl Mapper {
             open_steps: Vec::new(),
             steps_started: 0,
             root_workflow_id: None,
+            tool_args: HashMap::new(),
+            step_output: HashMap::new(),
         }
     }
 
@@ -175,13 +181,15 @@ impl Mapper {
                 let name = Self::name(kind, "ToolCallStarted");
                 let mut m = self.common(e, &name);
                 m.insert("tool".into(), tool_execution(call_id, tool, arguments, None));
+                self.tool_args.insert(call_id.clone(), arguments.clone());
                 out.push((name, Value::Object(m)));
             }
             EventKind::ToolCallCompleted { call_id, name: tool, result, error } => {
                 let name = Self::name(kind, "ToolCallCompleted");
                 let mut m = self.common(e, &name);
                 m.insert("content".into(), json!(result));
-                m.insert("tool".into(), tool_execution(call_id, tool, "", Some((result, *error))));
+                let arguments = self.tool_args.remove(call_id).unwrap_or_default();
+                m.insert("tool".into(), tool_execution(call_id, tool, &arguments, Some((result, *error))));
                 out.push((name, Value::Object(m)));
             }
             EventKind::RunCompleted { content } => {
@@ -196,13 +204,20 @@ impl Mapper {
                     }
                     out.push(("WorkflowCompleted".into(), Value::Object(m)));
                 } else {
+                    // A step's executor: its answer is the step's content.
+                    if e.parent_run_id.as_deref() == Some(self.root_run_id.as_str())
+                        && let Some(step) = self.step_of.get(&e.run_id)
+                    {
+                        self.step_output
+                            .insert(step.id.clone(), (json!(content), e.run_id.clone(), e.component.clone()));
+                    }
                     let done = Self::name(kind, "RunContentCompleted");
                     out.push((done.clone(), Value::Object(self.common(e, &done))));
                     let name = Self::name(kind, "RunCompleted");
                     let mut m = self.common(e, &name);
                     m.insert("content".into(), json!(content));
                     m.insert("content_type".into(), json!("str"));
-                    for key in ["model_provider_data", "session_state", "metrics"] {
+                    for key in ["model_provider_data", "session_state", "metrics", "member_responses"] {
                         if let Some(v) = run_data.and_then(|r| r.get(key)) {
                             m.insert(key.into(), v.clone());
                         }
@@ -227,7 +242,7 @@ impl Mapper {
             }
             EventKind::StepStarted { step, step_type } => {
                 let index = self.step_index(step);
-                let info = StepInfo { id: uuid::Uuid::new_v4().to_string(), name: step.clone(), index };
+                let info = StepInfo { id: crate::workflow::step_id_of(step), name: step.clone(), index };
                 self.steps_started += 1;
                 self.open_steps.push(info.clone());
                 let mut m = self.common(e, "StepStarted");
@@ -240,7 +255,7 @@ impl Mapper {
             EventKind::StepCompleted { step, success, duration, detail } => {
                 let pos = self.open_steps.iter().rposition(|s| s.name == *step);
                 let info = pos.map(|p| self.open_steps.remove(p)).unwrap_or_else(|| StepInfo {
-                    id: uuid::Uuid::new_v4().to_string(),
+                    id: crate::workflow::step_id_of(step),
                     name: step.clone(),
                     index: self.step_index(step),
                 });
@@ -248,15 +263,22 @@ impl Mapper {
                 m.insert("step_id".into(), json!(info.id));
                 m.insert("step_name".into(), json!(step));
                 m.insert("step_index".into(), json!(info.index));
-                m.insert(
-                    "step_response".into(),
-                    json!({
-                        "step_name": step, "step_id": info.id, "success": success,
-                        "error": if *success { Value::Null } else { json!(detail.clone().unwrap_or_else(|| "the step failed".into())) },
-                        "metrics": { "duration": duration },
-                        "stop": false, "is_paused": false,
-                    }),
-                );
+                let output = self.step_output.remove(&info.id);
+                let mut response = json!({
+                    "step_name": step, "step_id": info.id, "success": success,
+                    "error": if *success { Value::Null } else { json!(detail.clone().unwrap_or_else(|| "the step failed".into())) },
+                    "metrics": { "duration": duration },
+                    "stop": false, "is_paused": false,
+                });
+                if let Some((content, run_id, executor)) = output {
+                    m.insert("content".into(), content.clone());
+                    m.insert("content_type".into(), json!("str"));
+                    response["content"] = content;
+                    response["step_run_id"] = json!(run_id);
+                    response["executor_type"] = json!(executor.kind.as_str());
+                    response["executor_name"] = json!(self.name_of(&executor));
+                }
+                m.insert("step_response".into(), response);
                 if let Some(d) = detail {
                     m.insert("detail".into(), json!(d));
                 }

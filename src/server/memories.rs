@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::reload::iso;
-use super::sessions::{json_body, meta, store_for};
+use super::sessions::{json_body, meta, query_with_lists, store_for};
 use super::{ApiError, ApiResult, Shared};
 use crate::store::{Memory, MemoryQuery, Store, StoreError};
 
@@ -36,7 +36,6 @@ pub(super) struct ListQuery {
     user_id: Option<String>,
     agent_id: Option<String>,
     team_id: Option<String>,
-    topics: Option<String>,
     search_content: Option<String>,
     limit: Option<u32>,
     page: Option<u32>,
@@ -69,17 +68,27 @@ async fn scan(store: &Store, mut q: MemoryQuery) -> ApiResult<Vec<Memory>> {
     Ok(all)
 }
 
-pub(super) async fn list(State(app): State<Shared>, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
+/// `GET /memories`. `topics` is AgentOS's: the first `topics` value (the client sends a list
+/// as repeated keys), comma-separated; a memory must have every one of them.
+pub(super) async fn list(State(app): State<Shared>, RawQuery(raw): RawQuery) -> ApiResult<Json<Value>> {
     let started = std::time::Instant::now();
+    let (q, lists) = query_with_lists::<ListQuery>(raw.as_deref(), &["topics"])?;
     let g = app.generation();
     let store = store_for(&g, q.db_id.as_deref(), q.table.as_deref(), memories_table).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let page = q.page.unwrap_or(1).max(1);
-    let topic =
-        q.topics.as_deref().and_then(|t| t.split(',').map(str::trim).find(|t| !t.is_empty())).map(str::to_string);
+    let topics: Vec<String> = lists
+        .get("topics")
+        .and_then(|t| t.first())
+        .map(|t| t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default();
+    let topic = topics.first().cloned();
     let base =
         MemoryQuery { user_id: q.user_id.clone(), topic, search: q.search_content.clone(), ..Default::default() };
-    let filtered = q.agent_id.is_some()
+    let has_topic =
+        |m: &Memory, t: &String| m.topics.as_ref().and_then(Value::as_array).is_some_and(|a| a.contains(&json!(t)));
+    let filtered = topics.len() > 1
+        || q.agent_id.is_some()
         || q.team_id.is_some()
         || q.sort_by.as_deref().is_some_and(|s| s != "updated_at")
         || q.sort_order.as_deref() == Some("asc");
@@ -94,6 +103,7 @@ pub(super) async fn list(State(app): State<Shared>, Query(q): Query<ListQuery>) 
         .into_iter()
         .filter(|m| q.agent_id.is_none() || m.agent_id == q.agent_id)
         .filter(|m| q.team_id.is_none() || m.team_id == q.team_id)
+        .filter(|m| topics.iter().all(|t| has_topic(m, t)))
         .collect();
     match q.sort_by.as_deref() {
         Some("created_at") => all.sort_by_key(|m| m.created_at),

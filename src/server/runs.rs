@@ -219,10 +219,10 @@ async fn start_run(app: &Shared, id: &str, headers: &HeaderMap, body: &[u8], kin
     };
     let handle = runtime::start(&g, request).await.map_err(ApiError::from)?;
     tracing::info!(run_id = handle.run_id(), session_id = handle.session_id(), kind = %kind, id, stream, "run started");
+    let db = db_of(&g, kind, id);
     if stream {
-        Ok(sse(g, handle).into_response())
+        Ok(sse(g, handle, db).into_response())
     } else {
-        let db = db_of(&g, kind, id);
         Ok(Json(finish(&g, db.as_deref(), handle).await?).into_response())
     }
 }
@@ -232,7 +232,7 @@ async fn start_run(app: &Shared, id: &str, headers: &HeaderMap, body: &[u8], kin
 async fn finish(g: &Generation, db: Option<&str>, handle: RunHandle) -> ApiResult<Value> {
     match handle.result().await {
         Ok(out) => {
-            let mut data = out.run.run_data;
+            let mut data = with_members(g, db, &out.run).await;
             if data.get("status").is_none()
                 && let Some(s) = out.run.status
             {
@@ -242,6 +242,35 @@ async fn finish(g: &Generation, db: Option<&str>, handle: RunHandle) -> ApiResul
         }
         Err(e) => stored_failure(g, db, &e).await.ok_or_else(|| ApiError::from(e)),
     }
+}
+
+/// A team run as AgentOS answers it: with `member_responses`, the member runs it delegated to
+/// (nested teams' own members inside), as the live `TeamRunOutput` has them even when the
+/// stored run leaves them out (`store_member_responses: false`).
+async fn with_members(g: &Generation, db: Option<&str>, run: &crate::store::Run) -> Value {
+    let mut data = run.run_data.clone();
+    let wanted = run.run_type == SessionType::Team
+        && data.get("member_responses").is_none_or(|m| m.as_array().is_some_and(Vec::is_empty));
+    let Some(db) = db.filter(|_| wanted) else { return data };
+    let Ok(store) = g.store(db).await else { return data };
+    let Ok(runs) = store.list_runs(&run.session_id).await else { return data };
+    fn members(runs: &[crate::store::Run], parent: &str, depth: usize) -> Vec<Value> {
+        runs.iter()
+            .filter(|r| r.parent_run_id.as_deref() == Some(parent))
+            .map(|r| {
+                let mut d = r.run_data.clone();
+                if r.run_type == SessionType::Team && depth < 16 && d.get("member_responses").is_none() {
+                    d["member_responses"] = json!(members(runs, &r.run_id, depth + 1));
+                }
+                d
+            })
+            .collect()
+    }
+    let found = members(&runs, &run.run_id, 0);
+    if !found.is_empty() {
+        data["member_responses"] = json!(found);
+    }
+    data
 }
 
 /// A run that started and failed: its stored row (status ERROR or CANCELLED, the message as
@@ -272,14 +301,20 @@ struct Streamer {
     mapper: Mapper,
     pending: VecDeque<(String, Value)>,
     generation: Arc<Generation>,
+    /// The database of the run's component.
+    db: Option<String>,
 }
 
 /// The run's events as SSE: `event: <Name>` and one line of compact JSON each, keep-alive
 /// comments on long silences. The stream owns the run's handle: a client that goes away drops
 /// it, which cancels the run (stored CANCELLED).
-fn sse(g: Arc<Generation>, handle: RunHandle) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
+fn sse(
+    g: Arc<Generation>,
+    handle: RunHandle,
+    db: Option<String>,
+) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
     let mapper = Mapper::new(g.clone(), handle.run_id().to_string(), handle.session_id().to_string());
-    let state = Streamer { handle: Some(handle), mapper, pending: VecDeque::new(), generation: g };
+    let state = Streamer { handle: Some(handle), mapper, pending: VecDeque::new(), generation: g, db };
     let stream = futures_util::stream::unfold(state, |mut s| async move {
         loop {
             if let Some((name, data)) = s.pending.pop_front() {
@@ -290,7 +325,13 @@ fn sse(g: Arc<Generation>, handle: RunHandle) -> Sse<impl futures_util::Stream<I
             match handle.next_event().await {
                 Some(e) => {
                     let root_end = e.parent_run_id.is_none() && e.kind.is_terminal();
-                    let run_data = if root_end { s.ended().await } else { None };
+                    let run_data = if root_end {
+                        s.ended().await
+                    } else if matches!(e.kind, crate::run::EventKind::RunCompleted { .. }) {
+                        s.stored(&e.run_id).await
+                    } else {
+                        None
+                    };
                     let mapped = s.mapper.map(&e, run_data.as_ref());
                     s.pending.extend(mapped);
                     if root_end {
@@ -307,11 +348,17 @@ fn sse(g: Arc<Generation>, handle: RunHandle) -> Sse<impl futures_util::Stream<I
 }
 
 impl Streamer {
+    /// A member or step run's stored row, written before its RunCompleted (for its metrics).
+    async fn stored(&self, run_id: &str) -> Option<Value> {
+        let store = self.generation.store(self.db.as_deref()?).await.ok()?;
+        store.get_run(run_id).await.ok().map(|r| r.run_data)
+    }
+
     /// The stored run, once the root has ended (for the metrics and state of the last event).
     async fn ended(&mut self) -> Option<Value> {
         let handle = self.handle.take()?;
         match handle.result().await {
-            Ok(out) => Some(out.run.run_data),
+            Ok(out) => Some(with_members(&self.generation, self.db.as_deref(), &out.run).await),
             Err(e) => {
                 let _ = &self.generation;
                 tracing::debug!(error = %e, "streamed run ended with an error");

@@ -6,7 +6,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -24,6 +24,29 @@ pub(super) fn json_body<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
         let kind = if e.is_syntax() || e.is_eof() { "json_invalid" } else { "model_attributes_type" };
         ApiError::field(&["body"], kind, format!("Invalid request body: {e}"), Value::Null)
     })
+}
+
+/// Reads a query string as FastAPI does for `List[str]` parameters: the keys in `lists` may
+/// repeat (`status=A&status=B`, as httpx sends a list) and are returned, in order, apart from
+/// the rest, which deserializes into `T` (a repeated key there is still refused).
+pub(super) fn query_with_lists<T: DeserializeOwned>(
+    raw: Option<&str>,
+    lists: &[&str],
+) -> ApiResult<(T, std::collections::HashMap<String, Vec<String>>)> {
+    let bad = |e: &dyn std::fmt::Display| ApiError::bad_request(format!("Failed to deserialize query string: {e}"));
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or_default()).map_err(|e| bad(&e))?;
+    let mut listed: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    let mut rest = Vec::new();
+    for (k, v) in pairs {
+        if lists.contains(&k.as_str()) {
+            listed.entry(k).or_default().push(v);
+        } else {
+            rest.push((k, v));
+        }
+    }
+    let rest = serde_urlencoded::to_string(&rest).map_err(|e| bad(&e))?;
+    let q = serde_urlencoded::from_str(&rest).map_err(|e| bad(&e))?;
+    Ok((q, listed))
 }
 
 /// The database of a request: `db_id`, or the first declared. `table`, when given, must be
@@ -110,12 +133,12 @@ fn session_state(s: &Session) -> Value {
     s.session_state().map(|m| Value::Object(m.clone())).unwrap_or(Value::Null)
 }
 
-/// A row of `GET /sessions` (`SessionSchema`).
-fn list_row(s: &Session) -> Value {
+/// A row of `GET /sessions` (`SessionSchema`); `runs` name a session that has no name.
+fn list_row(s: &Session, runs: Option<&[Run]>) -> Value {
     let metrics = metrics(s);
     let total = metrics.as_ref().and_then(|m| m.get("total_tokens")).cloned();
     let row = json!({
-        "session_id": s.session_id, "session_name": session_name(s, None), "session_state": session_state(s),
+        "session_id": s.session_id, "session_name": session_name(s, runs), "session_state": session_state(s),
         "created_at": iso(s.created_at), "updated_at": iso(s.updated_at.unwrap_or(s.created_at)),
         "session_type": s.session_type, "user_id": s.user_id, "agent_id": s.agent_id, "team_id": s.team_id,
         "workflow_id": s.workflow_id, "session_summary": s.summary, "metrics": metrics, "total_tokens": total,
@@ -290,7 +313,12 @@ pub(super) async fn list(State(app): State<Shared>, Query(q): Query<ListQuery>) 
         ..Default::default()
     };
     let page = store.list_sessions(&query).await?;
-    let data: Vec<Value> = page.items.iter().map(list_row).collect();
+    // A session without a name is named after its first message, as AgentOS lists it.
+    let mut data: Vec<Value> = Vec::with_capacity(page.items.len());
+    for s in &page.items {
+        let runs = if s.session_name().is_none() { Some(store.list_runs(&s.session_id).await?) } else { None };
+        data.push(list_row(s, runs.as_deref()));
+    }
     Ok(Json(json!({ "data": data, "meta": meta(page.page, page.limit, page.total, started) })))
 }
 
@@ -546,24 +574,26 @@ pub(super) struct RunsQuery {
     user_id: Option<String>,
     created_after: Option<i64>,
     created_before: Option<i64>,
-    status: Option<String>,
     db_id: Option<String>,
     table: Option<String>,
 }
 
 /// `GET /sessions/{id}/runs`: every run of the session (member runs included, with their
-/// `parent_run_id`), oldest first.
+/// `parent_run_id`), oldest first. `status` may repeat (the client sends a list) or hold a
+/// comma-separated list; a run matches any of them.
 pub(super) async fn runs(
     State(app): State<Shared>,
     Path(id): Path<String>,
-    Query(q): Query<RunsQuery>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Value>> {
+    let (q, lists) = query_with_lists::<RunsQuery>(raw.as_deref(), &["status"])?;
     let g = app.generation();
     let store = store_for(&g, q.db_id.as_deref(), q.table.as_deref(), sessions_table).await?;
     read(&store, &id, q.user_id.as_deref(), q.session_type).await?;
-    let statuses: Vec<String> = q
-        .status
-        .iter()
+    let statuses: Vec<String> = lists
+        .get("status")
+        .into_iter()
+        .flatten()
         .flat_map(|s| s.split(','))
         .map(|s| s.trim().to_ascii_uppercase())
         .filter(|s| !s.is_empty())

@@ -185,7 +185,9 @@ impl Statements {
                 "INSERT INTO {generations} (generation_id, number, loaded, created_at, record) VALUES ($1, $2, $3, $4, $5)"
             ),
             list_generations: format!(
-                "SELECT record FROM {generations} ORDER BY created_at DESC, number DESC LIMIT $1"
+                // `created_at` is in seconds and a failed attempt has no number: the time-ordered
+                // (UUID v7) id orders the attempts of one second.
+                "SELECT record FROM {generations} ORDER BY created_at DESC, generation_id DESC LIMIT $1"
             ),
             list_runners: format!("SELECT {RUNNER_COLUMNS} FROM {runners} ORDER BY started_at, runner_id"),
             in_flight_runs: {

@@ -14,6 +14,8 @@
 
 mod steps;
 
+pub use steps::step_id_of;
+
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value, json};

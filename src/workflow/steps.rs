@@ -78,8 +78,13 @@ fn step_output(step: &StepConfig, step_type: &str, content: &str, success: bool,
 /// A stable id per step (Agno's is random per `Step` object and stable across its runs; here it
 /// is derived from the step's name, stable across runs and processes).
 fn step_id(step: &StepConfig) -> String {
+    step_id_of(&step.name)
+}
+
+/// The id of the step named `name` (what `step_results[].step_id` and the step events carry).
+pub fn step_id_of(name: &str) -> String {
     let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-    for b in step.name.bytes() {
+    for b in name.bytes() {
         h ^= u128::from(b);
         h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
     }
