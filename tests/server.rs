@@ -1124,6 +1124,7 @@ async fn a_failing_model_answers_200_with_status_error() {
     assert!(!n.contains(&"RunCompleted"), "{n:?}");
     let error = &events.last().unwrap().1;
     assert!(error["content"].as_str().is_some_and(|c| c.contains("500")), "{error}");
+    assert_eq!(error["error_type"], "model_provider_error", "Agno's error type: {error}");
     let stream_run = events[0].1["run_id"].as_str().unwrap();
     assert_eq!(error["run_id"], stream_run);
     assert_eq!(run_status(&s, "s-err", stream_run).await.as_deref(), Some("ERROR"));

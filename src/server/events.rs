@@ -229,6 +229,9 @@ impl Mapper {
                 let name = if workflow { "WorkflowError".into() } else { Self::name(kind, "RunError") };
                 let mut m = self.common(e, &name);
                 m.insert("content".into(), json!(message));
+                if let Some(t) = run_data.and_then(|r| r.get("error_type")) {
+                    m.insert("error_type".into(), t.clone());
+                }
                 if workflow {
                     m.insert("error".into(), json!(message));
                 }

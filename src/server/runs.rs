@@ -360,9 +360,14 @@ impl Streamer {
         match handle.result().await {
             Ok(out) => Some(with_members(&self.generation, self.db.as_deref(), &out.run).await),
             Err(e) => {
-                let _ = &self.generation;
                 tracing::debug!(error = %e, "streamed run ended with an error");
-                None
+                // Agno's `RunError.error_type`, for the kinds of failure it names.
+                let kind = match e {
+                    RunError::Model { .. } | RunError::Malformed { .. } => Some("model_provider_error"),
+                    RunError::Internal { .. } => Some("internal_error"),
+                    _ => None,
+                };
+                kind.map(|k| json!({ "error_type": k }))
             }
         }
     }
