@@ -1522,3 +1522,59 @@ async fn cors_allows_only_the_configured_origins() {
     assert_eq!(a.status, 200);
     assert_eq!(a.header("access-control-allow-origin"), None);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Several databases
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_database_of_the_config_is_reachable_by_db_id() {
+    let s = serve(
+        r#"version: 1
+databases:
+  main: {type: sqlite, db_file: main.db}
+  other: {type: sqlite, db_file: other.db, session_table: other_sessions, memory_table: other_memories}
+default_db: main
+models:
+  echo: {provider: scripted}
+agents:
+  a: {model: echo, db: main}
+  b: {model: echo, db: other}
+"#,
+    );
+    post_form(&s, "/agents/a/runs", &[("message", "to main"), ("stream", "false"), ("session_id", "s-main")])
+        .await
+        .ok();
+    post_form(&s, "/agents/b/runs", &[("message", "to other"), ("stream", "false"), ("session_id", "s-other")])
+        .await
+        .ok();
+    let config = get(&s, "/config").await.ok();
+    assert_eq!(config["databases"], json!(["main", "other"]));
+    let tables: Vec<&Value> = config["session"]["dbs"].as_array().unwrap().iter().map(|d| &d["tables"][0]).collect();
+    assert_eq!(tables, [&json!("agno_sessions"), &json!("other_sessions")]);
+    // Without db_id: the first database; with it, each one; `table` must be that database's.
+    assert_eq!(ids_of(&get(&s, "/sessions").await.ok()), ["s-main"]);
+    assert_eq!(ids_of(&get(&s, "/sessions?db_id=other").await.ok()), ["s-other"]);
+    assert_eq!(ids_of(&get(&s, "/sessions?db_id=other&table=other_sessions").await.ok()), ["s-other"]);
+    get(&s, "/sessions?db_id=other&table=agno_sessions").await.error(404);
+    get(&s, "/sessions?db_id=nope").await.error(404);
+    let detail = get(&s, "/sessions/s-other?db_id=other").await.ok();
+    assert_eq!(detail["agent_id"], "b");
+    get(&s, "/sessions/s-other").await.error(404);
+    // Memories go to the database named.
+    let m =
+        json_req(&s, reqwest::Method::POST, "/memories?db_id=other", json!({"memory": "Likes tea", "user_id": "u"}))
+            .await
+            .ok();
+    let id = m["memory_id"].as_str().unwrap();
+    get(&s, &format!("/memories/{id}?db_id=other&user_id=u")).await.ok();
+    get(&s, &format!("/memories/{id}?user_id=u")).await.error(404);
+    // The row is in other.db, in the configured table.
+    let other = rusqlite::Connection::open(s.dir.path().join("other.db")).unwrap();
+    let n: i64 = other.query_row("SELECT COUNT(*) FROM other_memories", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 1);
+}
+
+fn ids_of(page: &Value) -> Vec<String> {
+    page["data"].as_array().unwrap().iter().map(|s| s["session_id"].as_str().unwrap().to_string()).collect()
+}
