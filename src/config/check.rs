@@ -121,6 +121,7 @@ pub const INDEXES: &[(&str, &[&str])] = &[
         ],
     ),
     ("memory_table", &["created_at", "updated_at", "user_id"]),
+    ("generations_table", &["created_at"]),
 ];
 
 /// PostgreSQL's longest identifier, in bytes; longer names are cut to it.

@@ -755,6 +755,7 @@ mod tests {
             "versions_table" => "versions_name",
             "session_table" => "sessions_name",
             "runs_table" => "runs_name",
+            "generations_table" => "generations_name",
             _ => "memories_name",
         };
         for (_, sqlite_sql, pg_sql) in BUILT_IN {
