@@ -31,6 +31,33 @@ const EXIT_CONFIG: i32 = 78;
 
 const BIN: &str = env!("CARGO_BIN_EXE_agno-run");
 
+/// agno-run's built-in migrations, in the order they run: (version, refinery name). Every
+/// expectation about the built-in set (counts, history versions, names printed) derives from it.
+const BUILT_IN: &[(i64, &str)] =
+    &[(1, "V1__agno_core_tables"), (2, "V2__agno_run_runners"), (3, "V3__agno_run_generations")];
+
+/// The tables the built-in migrations create for agno-run itself (not Agno's), default names,
+/// sorted. Neither is stamped in the schema-versions table.
+const AGNO_RUN_TABLES: &[&str] = &["agno_run_generations", "agno_run_runners"];
+
+/// The indexes on agno-run's own tables, default names, sorted.
+const AGNO_RUN_INDEXES: &[&str] = &["idx_agno_run_generations_created_at"];
+
+/// The built-in history's versions once every built-in migration is applied.
+fn built_in_versions() -> Vec<i64> {
+    BUILT_IN.iter().map(|(v, _)| *v).collect()
+}
+
+/// The built-in migrations' names, in order.
+fn built_in_names() -> Vec<&'static str> {
+    BUILT_IN.iter().map(|(_, n)| *n).collect()
+}
+
+/// The last built-in migration's name: user migrations run after it.
+fn last_built_in() -> &'static str {
+    BUILT_IN.last().unwrap().1
+}
+
 /// The tables, in SQLite's own words, that Agno 3.1.10's `SqliteDb` creates (from
 /// `sqlite3 agno-3.1.10.db .schema` of the shared fixtures).
 const AGNO_3_SQLITE_DDL: &str = r#"
@@ -351,16 +378,17 @@ fn migrate_unprivileged(dir: &Path) -> Out {
 fn sqlite_fresh_apply_creates_agno_tables_indexes_and_stamps_3_0_0() {
     let dir = sqlite_dir(&[]);
     let out = migrate(dir.path(), &[]);
-    out.expect(EXIT_OK)
-        .says("database `main`")
-        .says("applying V1__agno_core_tables (built-in)")
-        .says("applied V1__agno_core_tables in")
-        .says("applying V2__agno_run_runners (built-in)")
-        .says("2 migration(s) applied");
+    out.expect(EXIT_OK).says("database `main`").says(&format!("{} migration(s) applied", BUILT_IN.len()));
+    for name in built_in_names() {
+        out.says(&format!("applying {name} (built-in)")).says(&format!("applied {name} in"));
+    }
 
     let c = open(&db_path(&dir));
     let t = tables(&c);
-    for want in ["agno_sessions", "agno_runs", "agno_memories", "agno_schema_versions", "agno_run_migrations"] {
+    for want in ["agno_sessions", "agno_runs", "agno_memories", "agno_schema_versions", "agno_run_migrations"]
+        .iter()
+        .chain(AGNO_RUN_TABLES)
+    {
         assert!(t.contains(&want.to_string()), "missing table {want}: {t:?}");
     }
     assert!(!has_table(&c, "agno_run_migrations_user"), "no user migrations, no user history: {t:?}");
@@ -373,7 +401,10 @@ fn sqlite_fresh_apply_creates_agno_tables_indexes_and_stamps_3_0_0() {
         "idx_agno_runs_status",
         "idx_agno_memories_user_id",
         "idx_agno_schema_versions_created_at",
-    ] {
+    ]
+    .iter()
+    .chain(AGNO_RUN_INDEXES)
+    {
         assert!(idx.contains(&want.to_string()), "missing index {want}: {idx:?}");
     }
     // Agno's column layout and types.
@@ -397,12 +428,14 @@ fn sqlite_fresh_apply_creates_agno_tables_indexes_and_stamps_3_0_0() {
         assert_eq!(v, "3.0.0", "{t}");
         assert!(created.len() >= 19 && created.as_bytes()[10] == b'T', "ISO-8601 date for {t}: {created}");
     }
-    // The built-in history has V1 and V2 with their checksums.
+    // The built-in history has every built-in migration, by version and name, with checksums.
     let h = history(&c, "agno_run_migrations");
-    assert_eq!(h.len(), 2, "{h:?}");
-    assert_eq!((h[0].0, h[1].0), (1, 2));
-    assert!(h[0].1.contains("agno_core_tables") && h[1].1.contains("agno_run_runners"), "{h:?}");
-    assert!(!h[0].2.is_empty());
+    assert_eq!(h.len(), BUILT_IN.len(), "{h:?}");
+    for ((version, name, checksum), (want_version, want_name)) in h.iter().zip(BUILT_IN) {
+        assert_eq!(version, want_version, "{h:?}");
+        assert_eq!(&format!("V{version}__{name}"), want_name, "{h:?}");
+        assert!(!checksum.is_empty(), "{h:?}");
+    }
 }
 
 #[test]
@@ -442,6 +475,7 @@ fn sqlite_configured_names_are_used_everywhere() {
         "versions_table: my_versions",
         "migrations_table: my_history",
         "runners_table: my_runners",
+        "generations_table: my_generations",
         "migrations: [mig]",
     ]);
     write(dir.path().join("mig/V1__notes.sql"), "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n");
@@ -451,6 +485,7 @@ fn sqlite_configured_names_are_used_everywhere() {
     assert_eq!(
         t,
         [
+            "my_generations",
             "my_history",
             "my_history_user",
             "my_memories",
@@ -464,13 +499,14 @@ fn sqlite_configured_names_are_used_everywhere() {
     );
     let idx = indexes(&c);
     assert!(idx.contains(&"idx_my_runs_session_id_run_index".to_string()), "{idx:?}");
+    assert!(idx.contains(&"idx_my_generations_created_at".to_string()), "{idx:?}");
     assert!(!idx.iter().any(|i| i.contains("agno_")), "no default names in indexes: {idx:?}");
     let s = stamps(&c, "my_versions");
     let stamped: Vec<(&str, &str)> = s.iter().map(|(t, v, _)| (t.as_str(), v.as_str())).collect();
     assert_eq!(stamped, [("my_memories", "3.0.0"), ("my_runs", "3.0.0"), ("my_sessions", "3.0.0")]);
     let fk: String = c.query_row("SELECT \"table\" FROM pragma_foreign_key_list('my_runs')", [], |r| r.get(0)).unwrap();
     assert_eq!(fk, "my_sessions");
-    assert_eq!(history_versions(&c, "my_history"), [1, 2]);
+    assert_eq!(history_versions(&c, "my_history"), built_in_versions());
     assert_eq!(history_versions(&c, "my_history_user"), [1]);
 }
 
@@ -484,8 +520,8 @@ fn sqlite_user_migrations_run_after_the_built_in_ones_with_their_own_history() {
         ("notes.sql", "THIS IS NOT SQL AND NOT A MIGRATION NAME;"),
     ]);
     let out = migrate(dir.path(), &[]);
-    out.expect(EXIT_OK).says("4 migration(s) applied");
-    let built_in = out.stdout.find("applying V2__agno_run_runners").expect("built-in applied");
+    out.expect(EXIT_OK).says(&format!("{} migration(s) applied", BUILT_IN.len() + 2));
+    let built_in = out.stdout.find(&format!("applying {}", last_built_in())).expect("built-in applied");
     let v1 = out.stdout.find("applying V1__tags").expect("V1__tags applied");
     let v2 = out.stdout.find("applying V2__tag_index").expect("V2__tag_index applied");
     assert!(built_in < v1 && v1 < v2, "order built-in, V1, V2:\n{}", out.stdout);
@@ -494,7 +530,7 @@ fn sqlite_user_migrations_run_after_the_built_in_ones_with_their_own_history() {
     let c = open(&db_path(&dir));
     assert!(has_table(&c, "tags"));
     assert!(indexes(&c).contains(&"idx_tags_tag".to_string()));
-    assert_eq!(history_versions(&c, "agno_run_migrations"), [1, 2]);
+    assert_eq!(history_versions(&c, "agno_run_migrations"), built_in_versions());
     let user = history(&c, "agno_run_migrations_user");
     assert_eq!(user.iter().map(|h| h.0).collect::<Vec<_>>(), [1, 2]);
     assert!(user[0].1.contains("tags") && user[1].1.contains("tag_index"), "{user:?}");
@@ -563,12 +599,16 @@ fn sqlite_dry_run_prints_the_exact_sql_and_creates_nothing() {
         .says("INSERT INTO \"agno_run_migrations\"")
         .says("INSERT INTO \"agno_run_migrations_user\"")
         .says("CREATE TABLE IF NOT EXISTS \"agno_run_runners\"")
-        .says("3 pending migration(s)");
+        .says("CREATE TABLE IF NOT EXISTS \"agno_run_generations\"")
+        .says("CREATE INDEX IF NOT EXISTS \"idx_agno_run_generations_created_at\" ON \"agno_run_generations\" (created_at)")
+        .says(&format!("{} pending migration(s)", BUILT_IN.len() + 1));
     // The built-in SQL comes before the user's.
     let b = out.stdout.find("\"agno_sessions\"").unwrap();
     let u = out.stdout.find("CREATE TABLE notes").unwrap();
     assert!(b < u, "built-in before user");
-    assert!(!out.stdout.contains("{sessions}") && !out.stdout.contains("{runs_name}"), "placeholders all replaced");
+    for placeholder in ["{sessions}", "{runs_name}", "{runners}", "{generations}", "{generations_name}"] {
+        assert!(!out.stdout.contains(placeholder), "placeholder {placeholder} not replaced");
+    }
     let entries: Vec<String> =
         fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(!entries.iter().any(|e| e.starts_with("agno.db")), "dry run created files: {entries:?}");
@@ -599,7 +639,9 @@ fn sqlite_status_lists_pending_then_applied_in_human_and_json() {
     assert_eq!(j[0]["db"], "main");
     assert_eq!(j[0]["applied"].as_array().unwrap().len(), 0);
     let pending: Vec<&str> = j[0]["pending"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(pending, ["V1__agno_core_tables", "V2__agno_run_runners", "V1__notes"]);
+    let mut want = built_in_names();
+    want.push("V1__notes");
+    assert_eq!(pending, want);
     assert!(!db_path(&dir).exists(), "status creates nothing");
 
     migrate(dir.path(), &[]).expect(EXIT_OK);
@@ -615,7 +657,7 @@ fn sqlite_status_lists_pending_then_applied_in_human_and_json() {
     out.expect(EXIT_OK);
     let j: Value = serde_json::from_str(&out.stdout).unwrap();
     let applied = j[0]["applied"].as_array().unwrap();
-    assert_eq!(applied.len(), 3, "{j:#}");
+    assert_eq!(applied.len(), BUILT_IN.len() + 1, "{j:#}");
     assert_eq!(applied[0]["checksum"], checksum.as_str());
     assert_eq!(applied[0]["version"], 1);
     assert_eq!(applied[0]["changed"], false);
@@ -799,15 +841,18 @@ fn sqlite_existing_agno_3_database_is_adopted() {
     assert_eq!(n, 1);
     let mut expected = tables_before.clone();
     expected.push("agno_run_migrations".into());
-    expected.push("agno_run_runners".into());
+    expected.extend(AGNO_RUN_TABLES.iter().map(|t| t.to_string()));
     expected.sort();
     assert_eq!(tables(&c), expected, "only agno-run's own tables are new");
-    assert_eq!(indexes(&c), indexes_before, "Agno's indexes kept, none duplicated");
+    let mut expected = indexes_before.clone();
+    expected.extend(AGNO_RUN_INDEXES.iter().map(|i| i.to_string()));
+    expected.sort();
+    assert_eq!(indexes(&c), expected, "Agno's indexes kept, none duplicated; only agno-run's own are new");
     for (t, v, created) in stamps(&c, "agno_schema_versions") {
         assert_eq!(v, "3.0.0", "{t}");
         assert_eq!(created, "2025-06-01T10:00:00.000000", "{t}: Agno's stamp is kept");
     }
-    assert_eq!(history_versions(&c, "agno_run_migrations"), [1, 2]);
+    assert_eq!(history_versions(&c, "agno_run_migrations"), built_in_versions());
     drop(c);
     migrate(dir.path(), &[]).expect(EXIT_OK).says("up to date");
 }
@@ -836,18 +881,26 @@ fn sqlite_existing_tables_lacking_agno_3_columns_are_refused() {
 
 #[test]
 fn sqlite_reserved_words_and_mixed_case_names_are_quoted() {
-    let dir =
-        sqlite_dir(&["session_table: Select", "runs_table: order", "memory_table: group", "migrations_table: Where"]);
+    let dir = sqlite_dir(&[
+        "session_table: Select",
+        "runs_table: order",
+        "memory_table: group",
+        "migrations_table: Where",
+        "generations_table: Table",
+    ]);
     migrate(dir.path(), &[]).expect(EXIT_OK);
     migrate(dir.path(), &[]).expect(EXIT_OK).says("up to date");
     let c = open(&db_path(&dir));
     let t = tables(&c);
-    for want in ["Select", "order", "group", "Where", "agno_schema_versions"] {
+    for want in ["Select", "order", "group", "Where", "Table", "agno_schema_versions"] {
         assert!(t.contains(&want.to_string()), "missing {want}: {t:?}");
     }
+    assert!(!t.contains(&"agno_run_generations".to_string()), "{t:?}");
+    let idx = indexes(&c);
+    assert!(idx.contains(&"idx_Table_created_at".to_string()), "{idx:?}");
     let fk: String = c.query_row("SELECT \"table\" FROM pragma_foreign_key_list('order')", [], |r| r.get(0)).unwrap();
     assert_eq!(fk, "Select");
-    assert_eq!(history_versions(&c, "Where"), [1, 2]);
+    assert_eq!(history_versions(&c, "Where"), built_in_versions());
 }
 
 /// A renamed history table (`migrations_table`) is a renamed table too: agno-run must not take
@@ -1024,7 +1077,7 @@ fn sqlite_migration_failing_halfway_leaves_nothing_half_applied() {
     assert!(!has_table(&c, "b"), "V2 rolled back entirely");
     assert!(!has_table(&c, "c"), "V3 not applied");
     assert_eq!(history_versions(&c, "agno_run_migrations_user"), [1]);
-    assert_eq!(history_versions(&c, "agno_run_migrations"), [1, 2]);
+    assert_eq!(history_versions(&c, "agno_run_migrations"), built_in_versions());
     drop(c);
 
     // Fixing V2 lets the next run apply V2 and V3.
@@ -1050,7 +1103,7 @@ fn sqlite_eight_processes_at_once_build_the_schema_once() {
     let appliers = outs.iter().filter(|o| o.stdout.contains("applied V1__agno_core_tables")).count();
     assert_eq!(appliers, 1, "exactly one process applied the built-in migration");
     let c = open(&db_path(&dir));
-    assert_eq!(history_versions(&c, "agno_run_migrations"), [1, 2]);
+    assert_eq!(history_versions(&c, "agno_run_migrations"), built_in_versions());
     assert_eq!(history_versions(&c, "agno_run_migrations_user"), [1]);
     assert_eq!(stamps(&c, "agno_schema_versions").len(), 3);
 }
@@ -1229,16 +1282,16 @@ fn pg_fresh_apply_creates_jsonb_tables_in_the_schema_and_reapply_is_a_no_op() {
     assert!(!schema.exists(), "status created the schema");
 
     let out = migrate(dir.path(), &[]);
-    out.expect(EXIT_OK)
-        .says("applied V1__agno_core_tables")
-        .says("applied V2__agno_run_runners")
-        .says("applied V1__notes")
-        .says("3 migration(s) applied");
+    out.expect(EXIT_OK).says("applied V1__notes").says(&format!("{} migration(s) applied", BUILT_IN.len() + 1));
+    for name in built_in_names() {
+        out.says(&format!("applied {name}"));
+    }
     assert!(!out.all().contains("s3cret"));
     assert_eq!(
         schema.tables(),
         [
             "agno_memories",
+            "agno_run_generations",
             "agno_run_migrations",
             "agno_run_migrations_user",
             "agno_run_runners",
@@ -1273,12 +1326,15 @@ fn pg_fresh_apply_creates_jsonb_tables_in_the_schema_and_reapply_is_a_no_op() {
         pg_strings(&format!("SELECT indexname::text FROM pg_indexes WHERE schemaname = '{}' ORDER BY 1", schema.0));
     assert!(idx.contains(&"idx_agno_runs_session_id_run_index".to_string()), "{idx:?}");
     assert!(idx.contains(&"idx_agno_sessions_session_type".to_string()), "{idx:?}");
+    for want in AGNO_RUN_INDEXES {
+        assert!(idx.contains(&want.to_string()), "missing index {want}: {idx:?}");
+    }
     let stamped = pg_strings(&format!(
         "SELECT table_name || '=' || version FROM \"{}\".agno_schema_versions ORDER BY 1",
         schema.0
     ));
     assert_eq!(stamped, ["agno_memories=3.0.0", "agno_runs=3.0.0", "agno_sessions=3.0.0"]);
-    assert_eq!(schema.history("agno_run_migrations"), [1, 2]);
+    assert_eq!(schema.history("agno_run_migrations"), built_in_versions());
     assert_eq!(schema.history("agno_run_migrations_user"), [1]);
     let stamp_dates =
         pg_strings(&format!("SELECT created_at FROM \"{}\".agno_schema_versions ORDER BY table_name", schema.0));
@@ -1286,7 +1342,7 @@ fn pg_fresh_apply_creates_jsonb_tables_in_the_schema_and_reapply_is_a_no_op() {
     let out = migrate(dir.path(), &[]);
     out.expect(EXIT_OK).says("up to date");
     assert!(!out.stdout.contains("applying"), "{}", out.stdout);
-    assert_eq!(schema.history("agno_run_migrations"), [1, 2]);
+    assert_eq!(schema.history("agno_run_migrations"), built_in_versions());
     assert_eq!(schema.history("agno_run_migrations_user"), [1]);
     assert_eq!(
         pg_strings(&format!("SELECT created_at FROM \"{}\".agno_schema_versions ORDER BY table_name", schema.0)),
@@ -1296,7 +1352,7 @@ fn pg_fresh_apply_creates_jsonb_tables_in_the_schema_and_reapply_is_a_no_op() {
     let out = status(dir.path(), &["--format", "json"]);
     out.expect(EXIT_OK);
     let j: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(j[0]["applied"].as_array().unwrap().len(), 3);
+    assert_eq!(j[0]["applied"].as_array().unwrap().len(), BUILT_IN.len() + 1);
     assert!(j[0]["applied"][0]["checksum"].as_str().is_some_and(|c| !c.is_empty()));
     assert!(j[0]["applied"][0]["applied_on"].as_str().is_some());
     assert_eq!(j[0]["pending"].as_array().unwrap().len(), 0);
@@ -1319,7 +1375,7 @@ fn pg_eight_processes_at_once_build_the_schema_once() {
     }
     let appliers = outs.iter().filter(|o| o.stdout.contains("applied V1__agno_core_tables")).count();
     assert_eq!(appliers, 1, "exactly one process applied the built-in migration");
-    assert_eq!(schema.history("agno_run_migrations"), [1, 2]);
+    assert_eq!(schema.history("agno_run_migrations"), built_in_versions());
     assert_eq!(schema.history("agno_run_migrations_user"), [1]);
     assert_eq!(pg_count(&format!("SELECT count(*) FROM \"{}\".agno_schema_versions", schema.0)), 3);
 }
@@ -1460,14 +1516,20 @@ fn pg_reserved_words_and_mixed_case_names_are_quoted() {
         return;
     }
     let schema = PgSchema(format!("Mixed_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
-    let dir = pg_dir(&schema, &["session_table: Select", "runs_table: order", "migrations_table: Hist"]);
+    let dir = pg_dir(
+        &schema,
+        &["session_table: Select", "runs_table: order", "migrations_table: Hist", "generations_table: Table"],
+    );
     migrate(dir.path(), &[]).expect(EXIT_OK);
     migrate(dir.path(), &[]).expect(EXIT_OK).says("up to date");
     assert_eq!(
         schema.tables(),
-        ["Hist", "Select", "agno_memories", "agno_run_runners", "agno_schema_versions", "order"]
+        ["Hist", "Select", "Table", "agno_memories", "agno_run_runners", "agno_schema_versions", "order"]
     );
-    assert_eq!(schema.history("Hist"), [1, 2]);
+    let idx =
+        pg_strings(&format!("SELECT indexname::text FROM pg_indexes WHERE schemaname = '{}' ORDER BY 1", schema.0));
+    assert!(idx.contains(&"idx_Table_created_at".to_string()), "{idx:?}");
+    assert_eq!(schema.history("Hist"), built_in_versions());
     let stamped = pg_strings(&format!(
         "SELECT table_name || '=' || version FROM \"{}\".agno_schema_versions ORDER BY 1",
         schema.0
@@ -1517,5 +1579,5 @@ fn pg_existing_agno_3_schema_is_adopted() {
         ["2025-06-01T10:00:00"],
         "Agno's stamps kept"
     );
-    assert_eq!(schema.history("agno_run_migrations"), [1, 2]);
+    assert_eq!(schema.history("agno_run_migrations"), built_in_versions());
 }
