@@ -843,6 +843,14 @@ fn start_documented_server(dir: &Path, env: &[(String, String)], origin: &str, l
     }
 }
 
+impl Drop for DocServer {
+    /// A test that fails half-way leaves no server behind (a stopped one has exited already).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Stops a documented server with SIGTERM: it must exit 0.
 fn stop_documented_server(mut s: DocServer, origin: &str) {
     let ok = std::process::Command::new("kill").arg("-TERM").arg(s.child.id().to_string()).status().unwrap();
