@@ -327,7 +327,7 @@ impl<'a> Checker<'a, '_, '_> {
             }
             let sqlite = matches!(db, Database::Sqlite { .. });
             for (name, key, span) in &names {
-                if sqlite && name.len() >= 7 && name[..7].eq_ignore_ascii_case("sqlite_") {
+                if sqlite && name.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("sqlite_")) {
                     self.out.push(
                         Diagnostic::new(Code::Identifier, format!("`{name}` ({key}) is a name SQLite reserves"))
                             .at(d.file, *span, "begins with `sqlite_`")

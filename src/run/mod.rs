@@ -10,6 +10,7 @@
 
 mod handle;
 pub mod lifecycle;
+mod queue;
 pub mod reaper;
 mod registry;
 pub mod runner;
@@ -18,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 pub use handle::{RunHandle, spawn};
@@ -112,12 +113,10 @@ impl EventKind {
     }
 }
 
-/// Where the runs of one tree report their events. Sending never blocks a run: the stream is
-/// read by one consumer (a terminal, an HTTP response), and what a run emits is bounded by what
-/// its model and tools may produce. A consumer that went away is ignored.
-pub type EventSink = mpsc::UnboundedSender<Event>;
-/// The consumer's end of an [`EventSink`].
-pub type EventStream = mpsc::UnboundedReceiver<Event>;
+// Where the runs of one tree report their events. Sending never blocks a run: the stream is
+// read by one consumer (a terminal, an HTTP response); what it holds unread is bounded by the
+// text the run may produce (see `queue`). A consumer that went away is ignored.
+pub use queue::{EventSink, EventStream};
 
 /// The session state of a run, shared by its tool calls (and, later, the member runs that
 /// share it). A std mutex: it is never held across an await.
@@ -359,7 +358,7 @@ pub struct RootScope {
 impl Scope {
     /// The scope of a new top-level run, and the stream its run tree reports to.
     pub fn root(spec: RootScope) -> (Scope, EventStream, oneshot::Receiver<()>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = queue::channel();
         let session_id = spec.session_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let (started_tx, started_rx) = oneshot::channel();
         let scope = Scope {

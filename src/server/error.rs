@@ -68,9 +68,20 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { what, id } => ApiError::not_found(not_found_text(what, id)),
             StoreError::Conflict(c) => conflict(c),
             StoreError::Invalid(m) => ApiError::bad_request(m.clone()),
+            // A value no database can take (a NUL in an id, an id past PostgreSQL's index row
+            // size) is the caller's error, not an outage to retry.
+            StoreError::Backend { backend: "postgres", message, .. } if refused_value(message) => {
+                ApiError::bad_request(e.to_string())
+            }
             StoreError::Backend { .. } => ApiError::unavailable(e.to_string()),
         }
     }
+}
+
+/// PostgreSQL's refusal of a value itself (`SQLSTATE: message`, as the store words it): 22021,
+/// a NUL in text; 54000, an index row (a key) too large.
+fn refused_value(message: &str) -> bool {
+    message.starts_with("22021:") || message.starts_with("54000:")
 }
 
 /// AgentOS's texts: `Session with id '…' not found`, `Memory with id '…' not found`.

@@ -52,20 +52,30 @@ pub(super) struct ScopeQuery {
     table: Option<String>,
 }
 
-/// Every memory matching `q`, page by page, up to [`MAX_SCAN`].
-async fn scan(store: &Store, mut q: MemoryQuery) -> ApiResult<Vec<Memory>> {
-    let mut all = Vec::new();
-    q.limit = Some(1000);
+/// How many rows come before 1-based `page` (in u64: `page * limit` does not fit a u32).
+fn offset(page: u32, limit: u32) -> usize {
+    usize::try_from(u64::from(page.saturating_sub(1)) * u64::from(limit)).unwrap_or(usize::MAX)
+}
+
+/// Rows per page of a scan: a page holds up to this many memories of up to 64 kB each.
+const SCAN_PAGE: u32 = 200;
+
+/// Every memory matching `q`, page by page, up to [`MAX_SCAN`], handed to `each` as it is read:
+/// an aggregate keeps what it needs, never every memory's text at once.
+async fn scan(store: &Store, mut q: MemoryQuery, mut each: impl FnMut(Memory)) -> ApiResult<()> {
+    let mut seen = 0u64;
+    q.limit = Some(SCAN_PAGE);
     for page in 1.. {
         q.page = Some(page);
         let p = store.list_memories(&q).await?;
         let n = p.items.len();
-        all.extend(p.items);
-        if n < 1000 || all.len() as u64 >= p.total || all.len() as u32 >= MAX_SCAN {
+        seen += n as u64;
+        p.items.into_iter().for_each(&mut each);
+        if n < SCAN_PAGE as usize || seen >= p.total || seen >= u64::from(MAX_SCAN) {
             break;
         }
     }
-    Ok(all)
+    Ok(())
 }
 
 /// `GET /memories`. `topics` is AgentOS's: the first `topics` value (the client sends a list
@@ -97,14 +107,18 @@ pub(super) async fn list(State(app): State<Shared>, RawQuery(raw): RawQuery) -> 
         let data: Vec<Value> = p.items.iter().map(schema).collect();
         return Ok(Json(json!({ "data": data, "meta": meta(p.page, p.limit, p.total, started) })));
     }
-    // Filters and orders the store does not index: applied over the user's memories.
-    let mut all: Vec<Memory> = scan(&store, base)
-        .await?
-        .into_iter()
-        .filter(|m| q.agent_id.is_none() || m.agent_id == q.agent_id)
-        .filter(|m| q.team_id.is_none() || m.team_id == q.team_id)
-        .filter(|m| topics.iter().all(|t| has_topic(m, t)))
-        .collect();
+    // Filters and orders the store does not index: applied over the user's memories, kept
+    // without their text; the page's texts are read again below.
+    let mut all: Vec<Memory> = Vec::new();
+    scan(&store, base, |m| {
+        let wanted = (q.agent_id.is_none() || m.agent_id == q.agent_id)
+            && (q.team_id.is_none() || m.team_id == q.team_id)
+            && topics.iter().all(|t| has_topic(&m, t));
+        if wanted {
+            all.push(Memory { memory: Value::Null, input: None, feedback: None, ..m });
+        }
+    })
+    .await?;
     match q.sort_by.as_deref() {
         Some("created_at") => all.sort_by_key(|m| m.created_at),
         Some("memory_id") => all.sort_by(|a, b| a.memory_id.cmp(&b.memory_id)),
@@ -114,7 +128,15 @@ pub(super) async fn list(State(app): State<Shared>, RawQuery(raw): RawQuery) -> 
         all.reverse();
     }
     let total = all.len() as u64;
-    let data: Vec<Value> = all.iter().skip(((page - 1) * limit) as usize).take(limit as usize).map(schema).collect();
+    let mut data: Vec<Value> = Vec::new();
+    for m in all.iter().skip(offset(page, limit)).take(limit as usize) {
+        match store.get_memory(&m.memory_id, q.user_id.as_deref()).await {
+            Ok(full) => data.push(schema(&full)),
+            // Deleted meanwhile.
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(Json(json!({ "data": data, "meta": meta(page, limit, total, started) })))
 }
 
@@ -290,13 +312,16 @@ pub(super) async fn delete_many(
 pub(super) async fn topics(State(app): State<Shared>, Query(q): Query<ScopeQuery>) -> ApiResult<Json<Value>> {
     let g = app.generation();
     let store = store_for(&g, q.db_id.as_deref(), q.table.as_deref(), memories_table).await?;
-    let all = scan(&store, MemoryQuery { user_id: q.user_id, ..Default::default() }).await?;
-    let topics: BTreeSet<String> = all
-        .iter()
-        .filter_map(|m| m.topics.as_ref()?.as_array().cloned())
-        .flatten()
-        .filter_map(|t| t.as_str().map(str::to_string))
-        .collect();
+    let mut topics: BTreeSet<String> = BTreeSet::new();
+    scan(&store, MemoryQuery { user_id: q.user_id, ..Default::default() }, |m| {
+        if let Some(Value::Array(list)) = m.topics {
+            topics.extend(list.into_iter().filter_map(|t| match t {
+                Value::String(t) => Some(t),
+                _ => None,
+            }));
+        }
+    })
+    .await?;
     Ok(Json(json!(topics)))
 }
 
@@ -313,13 +338,14 @@ pub(super) async fn stats(State(app): State<Shared>, Query(q): Query<StatsQuery>
     let started = std::time::Instant::now();
     let g = app.generation();
     let store = store_for(&g, q.db_id.as_deref(), q.table.as_deref(), memories_table).await?;
-    let all = scan(&store, MemoryQuery::default()).await?;
     let mut users: BTreeMap<Option<String>, (u64, i64)> = BTreeMap::new();
-    for m in &all {
-        let e = users.entry(m.user_id.clone()).or_insert((0, 0));
+    scan(&store, MemoryQuery::default(), |m| {
+        let updated = m.updated_at.unwrap_or(m.created_at);
+        let e = users.entry(m.user_id).or_insert((0, 0));
         e.0 += 1;
-        e.1 = e.1.max(m.updated_at.unwrap_or(m.created_at));
-    }
+        e.1 = e.1.max(updated);
+    })
+    .await?;
     let mut rows: Vec<(Option<String>, u64, i64)> = users.into_iter().map(|(u, (n, t))| (u, n, t)).collect();
     rows.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
     let limit = q.limit.unwrap_or(20).clamp(1, 1000);
@@ -327,7 +353,7 @@ pub(super) async fn stats(State(app): State<Shared>, Query(q): Query<StatsQuery>
     let total = rows.len() as u64;
     let data: Vec<Value> = rows
         .iter()
-        .skip(((page - 1) * limit) as usize)
+        .skip(offset(page, limit))
         .take(limit as usize)
         .map(|(u, n, t)| json!({ "user_id": u, "total_memories": n, "last_memory_updated_at": iso(*t) }))
         .collect();

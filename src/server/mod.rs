@@ -153,7 +153,7 @@ pub async fn serve(
     let watch = options.watch && settings.reload;
     let live = Live::start(config, &options).await?;
     let addr = format!("{}:{}", settings.host, settings.port);
-    let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+    let listener = listen(&addr).await.map_err(|source| ServeError::Bind { addr, source })?;
     let local = listener.local_addr().map_err(ServeError::Serve)?;
     let os_id = format!("agno-run-{}", local.port());
     let app = Arc::new(App { live, settings: settings.clone(), key, os_id, shutdown: CancellationToken::new() });
@@ -192,6 +192,23 @@ pub async fn serve(
     app.generation().process().close().await;
     tracing::info!("stopped");
     served
+}
+
+/// Binds `addr` with a listen backlog of 4096 (the kernel caps it at `somaxconn`): tokio's
+/// `TcpListener::bind` uses 128, and a burst of thousands of clients then waits on SYN
+/// retransmits (1, 3, 7 s…) before it is even accepted.
+async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let mut last = None;
+    for candidate in tokio::net::lookup_host(addr).await? {
+        let socket =
+            if candidate.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(candidate).and_then(|()| socket.listen(4096)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other(format!("`{addr}` resolves to no address"))))
 }
 
 /// Lets the runs in flight finish within `server.shutdown_timeout`, then cancels the rest
@@ -251,9 +268,9 @@ pub fn router(app: Shared) -> Router {
         .route("/agents/{id}/runs", post(runs::agent_run))
         .route("/teams/{id}/runs", post(runs::team_run))
         .route("/workflows/{id}/runs", post(runs::workflow_run))
-        .route("/agents/{id}/runs/{run_id}/cancel", post(runs::cancel))
-        .route("/teams/{id}/runs/{run_id}/cancel", post(runs::cancel))
-        .route("/workflows/{id}/runs/{run_id}/cancel", post(runs::cancel))
+        .route("/agents/{id}/runs/{run_id}/cancel", post(runs::agent_cancel))
+        .route("/teams/{id}/runs/{run_id}/cancel", post(runs::team_cancel))
+        .route("/workflows/{id}/runs/{run_id}/cancel", post(runs::workflow_cancel))
         .route("/sessions", get(sessions::list).post(sessions::create).delete(sessions::delete_many))
         .route("/sessions/{id}", get(sessions::get).patch(sessions::update).delete(sessions::delete))
         .route("/sessions/{id}/rename", post(sessions::rename))

@@ -75,9 +75,17 @@ async fn multipart_fields(content_type: &str, body: &[u8]) -> ApiResult<Vec<(Str
     Ok(fields)
 }
 
+fn too_many_fields() -> ApiError {
+    ApiError::field(&["body"], "too_long", format!("the form has more than {MAX_FIELDS} fields"), Value::Null)
+}
+
 async fn parse_form(headers: &HeaderMap, body: &[u8]) -> ApiResult<RunForm> {
     let content_type = super::header_text(headers, "content-type").unwrap_or_default().to_ascii_lowercase();
     let fields: Vec<(String, String)> = if content_type.starts_with("application/x-www-form-urlencoded") {
+        // Counted before parsing: a body of `a&a&…` would otherwise become a million pairs.
+        if body.split(|b| *b == b'&').filter(|p| !p.is_empty()).nth(MAX_FIELDS).is_some() {
+            return Err(too_many_fields());
+        }
         serde_urlencoded::from_bytes(body).map_err(|e| {
             ApiError::field(&["body"], "value_error", format!("the form cannot be read: {e}"), Value::Null)
         })?
@@ -89,12 +97,7 @@ async fn parse_form(headers: &HeaderMap, body: &[u8]) -> ApiResult<RunForm> {
         Vec::new()
     };
     if fields.len() > MAX_FIELDS {
-        return Err(ApiError::field(
-            &["body"],
-            "too_long",
-            format!("the form has {} fields, more than {MAX_FIELDS}", fields.len()),
-            Value::Null,
-        ));
+        return Err(too_many_fields());
     }
     let mut form =
         RunForm { message: String::new(), stream: true, session_id: None, user_id: None, session_state: None };
@@ -120,6 +123,14 @@ async fn parse_form(headers: &HeaderMap, body: &[u8]) -> ApiResult<RunForm> {
             "user_id" => form.user_id = optional(value),
             "session_state" => {
                 if let Some(text) = optional(value) {
+                    if super::sessions::json_values_over(text.as_bytes(), super::sessions::MAX_JSON_VALUES) {
+                        return Err(ApiError::field(
+                            &["body", "session_state"],
+                            "too_long",
+                            super::sessions::too_many_values(),
+                            Value::Null,
+                        ));
+                    }
                     match serde_json::from_str::<Value>(&text) {
                         Ok(Value::Object(m)) => form.session_state = Some(m),
                         _ => {
@@ -374,10 +385,28 @@ impl Streamer {
 }
 
 /// `POST …/runs/{run_id}/cancel`: cancels the run when it is in flight in this process (stored
-/// CANCELLED by its own task). Answers `{}` either way, as AgentOS does.
-pub(super) async fn cancel(State(app): State<Shared>, Path((id, run_id)): Path<(String, String)>) -> Json<Value> {
+/// CANCELLED by its own task). Answers `{}` either way, as AgentOS does. The run must be a
+/// top-level run of that very component, kind and id: a team's route never stops an agent's run.
+pub(super) async fn agent_cancel(state: State<Shared>, ids: Path<(String, String)>) -> Json<Value> {
+    cancel(state, ids, SessionType::Agent).await
+}
+
+pub(super) async fn team_cancel(state: State<Shared>, ids: Path<(String, String)>) -> Json<Value> {
+    cancel(state, ids, SessionType::Team).await
+}
+
+pub(super) async fn workflow_cancel(state: State<Shared>, ids: Path<(String, String)>) -> Json<Value> {
+    cancel(state, ids, SessionType::Workflow).await
+}
+
+async fn cancel(
+    State(app): State<Shared>,
+    Path((id, run_id)): Path<(String, String)>,
+    kind: SessionType,
+) -> Json<Value> {
     let registry = app.generation().process().registry().clone();
     if let Some(run) = registry.get(&run_id)
+        && run.component.kind == kind
         && run.component.id.as_deref() == Some(id.as_str())
         && run.parent_run_id.is_none()
     {

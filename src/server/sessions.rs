@@ -18,8 +18,49 @@ use super::{ApiError, ApiResult, Shared};
 use crate::runtime::Generation;
 use crate::store::{Run, Session, SessionQuery, SessionType, SortBy, Store, StoreError, check_owner};
 
+/// Most values (objects, arrays, strings, numbers) one JSON body or run `session_state` may
+/// hold. A JSON tree takes about 80 bytes a value, and a request's tree is copied a few times
+/// (into the session, the run, the answer): `[0,0,…]` would cost some 300 times its size.
+pub(super) const MAX_JSON_VALUES: usize = 20_000;
+
+/// The detail of a refused body of too many values.
+pub(super) fn too_many_values() -> String {
+    format!("the JSON holds more than {MAX_JSON_VALUES} values")
+}
+
+/// True when JSON `text` may hold more than `limit` values: counts the openers and separators
+/// outside strings (at least one per value), without parsing.
+pub(super) fn json_values_over(text: &[u8], limit: usize) -> bool {
+    let (mut n, mut in_string, mut escaped) = (1usize, false, false);
+    for &b in text {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' | b',' | b':' => {
+                n += 1;
+                if n > limit {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Parses a JSON body; a body that is not the expected JSON is FastAPI's 422.
 pub(super) fn json_body<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    if json_values_over(body, MAX_JSON_VALUES) {
+        return Err(ApiError::field(&["body"], "too_long", too_many_values(), Value::Null));
+    }
     serde_json::from_slice(body).map_err(|e| {
         let kind = if e.is_syntax() || e.is_eof() { "json_invalid" } else { "model_attributes_type" };
         ApiError::field(&["body"], kind, format!("Invalid request body: {e}"), Value::Null)
