@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::extract::{Query, State};
 use notify::{EventKind, RecursiveMode};
-use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -387,29 +386,31 @@ fn is_config_change(path: &Path, config_dirs: &BTreeSet<PathBuf>, config_files: 
 /// [`Live::reload`]. The returned task ends with the server.
 pub fn spawn(app: Shared, options: ServeOptions, watch: bool) -> tokio::task::JoinHandle<()> {
     let (tx, mut rx) = mpsc::channel::<Trigger>(1);
-    let mut debouncer = None;
+    let mut watcher = None;
     if watch {
         let (dirs, config_dirs, config_files) = watch_set(&options.paths, &app.generation().config().files);
         let events = tx.clone();
-        let made = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| {
-            let Ok(events_seen) = result else { return };
-            let relevant = events_seen.iter().any(|e| {
-                !matches!(e.event.kind, EventKind::Access(_))
-                    && e.event.paths.iter().any(|p| is_config_change(p, &config_dirs, &config_files))
-            });
-            if relevant {
+        // The raw watcher, filtered here on notify's thread: a SQLite database beside its config
+        // (the default layout) writes on every run, and each write is an event of the watched
+        // folder. The filter is a few comparisons per event; the debounce is the reload task's.
+        let made = notify::recommended_watcher(move |result: notify::Result<notify::Event>| {
+            let Ok(event) = result else { return };
+            if matches!(event.kind, EventKind::Access(_)) {
+                return;
+            }
+            if event.paths.iter().any(|p| is_config_change(p, &config_dirs, &config_files)) {
                 // A full channel means a reload is already queued: this change is part of it.
                 let _ = events.try_send(Trigger::Watch);
             }
         });
         match made {
-            Ok(mut d) => {
+            Ok(mut w) => {
                 for dir in &dirs {
-                    if let Err(e) = d.watch(dir, RecursiveMode::NonRecursive) {
+                    if let Err(e) = notify::Watcher::watch(&mut w, dir, RecursiveMode::NonRecursive) {
                         tracing::warn!(dir = %dir.display(), error = %e, "cannot watch a config folder; use SIGHUP or POST /config/reload");
                     }
                 }
-                debouncer = Some(d);
+                watcher = Some(w);
             }
             Err(e) => tracing::warn!(error = %e, "cannot watch the config files; use SIGHUP or POST /config/reload"),
         }
@@ -438,8 +439,14 @@ pub fn spawn(app: Shared, options: ServeOptions, watch: bool) -> tokio::task::Jo
     }
     drop(tx);
     tokio::spawn(async move {
-        let _watching = debouncer;
+        let _watching = watcher;
         while let Some(trigger) = rx.recv().await {
+            if trigger == Trigger::Watch {
+                // Debounce: an editor's save is several events (rename, create, write); the
+                // ones that come while this waits are the same save.
+                tokio::time::sleep(DEBOUNCE).await;
+                while let Ok(Trigger::Watch) = rx.try_recv() {}
+            }
             if app.shutdown.is_cancelled() {
                 return;
             }
