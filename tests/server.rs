@@ -1181,6 +1181,26 @@ async fn server_security_key_guards_every_route_but_health() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn health_shows_reload_details_only_with_the_key() {
+    let key = "health-key-31f7";
+    let s = serve(&app_with_server(&format!("  security_key: {key}\n")));
+    // A broken save, reloaded: the details are for the key holder.
+    std::fs::write(s.dir.path().join("app.yaml"), "version: 1\nagents: {a: {model: missing}}\n").unwrap();
+    let reload = send(client().post(s.url("/config/reload")).bearer_auth(key)).await.ok();
+    assert_eq!(reload["loaded"], false, "{reload}");
+    let public = get(&s, "/health").await.ok();
+    assert_eq!(public["status"], "ok");
+    assert_eq!(public["config_generation"], 1);
+    assert_eq!(public["last_reload"], json!({"loaded": false}));
+    assert!(public.get("config_files").is_none(), "{public}");
+    assert!(!public.to_string().contains("app.yaml") && !public.to_string().contains("missing"), "{public}");
+    let full = send(client().get(s.url("/health")).bearer_auth(key)).await.ok();
+    let diagnostics = full["last_error"]["diagnostics"].as_array().expect("diagnostics with the key");
+    assert!(diagnostics.iter().any(|d| d["file"].as_str().is_some_and(|f| f.ends_with("app.yaml"))), "{full}");
+    assert!(full["config_files"].is_array(), "{full}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn os_security_key_from_the_environment_guards_the_api() {
     let key = "env-key-77c1b9e3aa";
     let s = serve_with(APP, &[("OS_SECURITY_KEY", key)]);

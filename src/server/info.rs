@@ -13,9 +13,23 @@ use crate::runtime::Generation;
 
 /// `{status, instantiated_at}` as AgentOS answers, plus the config generation and the outcome
 /// of the last reload (`last_error` holds the diagnostics of a config that failed to load).
-pub(super) async fn health(State(app): State<Shared>) -> Json<Value> {
+///
+/// `/health` is public (a load balancer's probe has no key): with a `security_key` set, a caller
+/// without it sees the generation and whether the last reload loaded, not the file names,
+/// diagnostics or database errors.
+pub(super) async fn health(State(app): State<Shared>, headers: axum::http::HeaderMap) -> Json<Value> {
     let mut body = json!({ "status": "ok", "instantiated_at": super::reload::iso(app.live.started_at()) });
-    if let (Some(out), Value::Object(extra)) = (body.as_object_mut(), app.live.health()) {
+    let mut extra = app.live.health();
+    if app.check_key(&headers).is_err() {
+        let failed = !extra["last_error"].is_null();
+        let loaded = extra["last_reload"]["loaded"].clone();
+        extra = json!({
+            "config_generation": extra["config_generation"],
+            "last_reload": if extra["last_reload"].is_null() { Value::Null } else { json!({ "loaded": loaded }) },
+            "last_error": if failed { json!({ "message": "the last reload failed; the details need the key" }) } else { Value::Null },
+        });
+    }
+    if let (Some(out), Value::Object(extra)) = (body.as_object_mut(), extra) {
         out.extend(extra);
     }
     Json(body)

@@ -330,22 +330,32 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// The bearer check of AgentOS: `Authorization: Bearer <key>` (prefix in any case, or the bare
 /// key), compared in constant time.
 async fn auth(State(app): State<Shared>, request: Request, next: Next) -> Response {
-    let Some(key) = &app.key else { return next.run(request).await };
-    if is_public(request.method(), request.uri().path()) {
+    if app.key.is_none() || is_public(request.method(), request.uri().path()) {
         return next.run(request).await;
     }
-    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "Authorization header required").into_response();
-    };
-    let given = value.as_bytes();
-    let token = match given.get(..7) {
-        Some(prefix) if prefix.eq_ignore_ascii_case(b"bearer ") => &given[7..],
-        _ => given,
-    };
-    if !constant_time_eq(token, key.expose().as_bytes()) {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "Invalid authentication token").into_response();
+    match app.check_key(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
     }
-    next.run(request).await
+}
+
+impl App {
+    /// Whether `headers` carry the key (always, when none is set); the 401 to answer if not.
+    pub(crate) fn check_key(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let Some(key) = &self.key else { return Ok(()) };
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "Authorization header required"));
+        };
+        let given = value.as_bytes();
+        let token = match given.get(..7) {
+            Some(prefix) if prefix.eq_ignore_ascii_case(b"bearer ") => &given[7..],
+            _ => given,
+        };
+        if !constant_time_eq(token, key.expose().as_bytes()) {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "Invalid authentication token"));
+        }
+        Ok(())
+    }
 }
 
 /// Every error answer is `{"detail": …}`: axum's own rejections (no route, wrong method, body
