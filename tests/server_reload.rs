@@ -592,7 +592,17 @@ async fn post_config_reload_answers_the_new_generation_and_needs_the_key() {
     assert_eq!(generation_of(&h), 2, "{h}");
 
     save_atomic(&path, &config_with(&[("first", "v1"), ("second", "v1")], "server:\n  security_key: test-key-1234\n"));
-    let h = wait_generation(&c, &server, 3).await;
+    wait_generation(&c, &server, 3).await;
+    // The reload details are for the key holder once a key is set.
+    let h: Value = c
+        .get(format!("{}/health", server.base))
+        .bearer_auth("test-key-1234")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(h["restart_required"], json!([]), "{h}");
     let out = reload().await;
     assert_eq!(out["loaded"], true, "{out}");
