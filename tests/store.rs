@@ -103,6 +103,8 @@ conformance!(
     runs_of_a_dead_runner_are_ended_as_error_and_live_ones_are_left_alone,
     a_runner_that_heartbeats_again_keeps_its_runs_and_its_row,
     a_nul_character_from_a_model_is_stored_and_does_not_lose_the_run,
+    the_first_run_is_the_first_top_level_one,
+    generations_are_recorded_and_listed_newest_first,
 );
 
 fn session(id: &str, user: Option<&str>) -> Session {
@@ -242,6 +244,38 @@ async fn runs_get_consecutive_indexes_and_can_be_updated(b: &Backend) {
     let (s, runs) = b.store.get_session_with_runs("s1", None).await.unwrap();
     assert_eq!((s.session_id.as_str(), runs.len()), ("s1", 5));
     assert!(matches!(b.store.update_run("nope", RunStatus::Completed, &data).await, Err(StoreError::NotFound { .. })));
+}
+
+async fn the_first_run_is_the_first_top_level_one(b: &Backend) {
+    b.store.upsert_session(&session("s1", None)).await.unwrap();
+    assert_eq!(b.store.first_run("s1").await.unwrap(), None);
+    let mut member = run("m0", "s1", "COMPLETED");
+    member.parent_run_id = Some("r0".into());
+    b.store.append_run(&member).await.unwrap();
+    b.store.append_run(&run("r0", "s1", "COMPLETED")).await.unwrap();
+    b.store.append_run(&run("r1", "s1", "COMPLETED")).await.unwrap();
+    let first = b.store.first_run("s1").await.unwrap().expect("a first run");
+    assert_eq!(first.run_id, "r0");
+    assert_eq!(first.run_data["messages"][0]["content"], "question r0");
+    assert_eq!(b.store.first_run("nope").await.unwrap(), None);
+}
+
+async fn generations_are_recorded_and_listed_newest_first(b: &Backend) {
+    for (i, at) in [(1, 100), (2, 100), (3, 200)] {
+        let record = json!({"number": i, "files": ["app.yaml"]});
+        let row = agno_run::store::GenerationRecord {
+            generation_id: format!("0000000{i}"),
+            number: Some(i),
+            loaded: true,
+            created_at: at,
+            record,
+        };
+        b.store.record_generation(&row).await.unwrap();
+    }
+    let listed = b.store.list_generations(10).await.unwrap();
+    let numbers: Vec<i64> = listed.iter().map(|r| r["number"].as_i64().unwrap()).collect();
+    assert_eq!(numbers, [3, 2, 1]);
+    assert_eq!(b.store.list_generations(1).await.unwrap().len(), 1);
 }
 
 async fn appending_to_a_missing_session_or_twice_the_same_run_is_refused(b: &Backend) {

@@ -357,7 +357,12 @@ pub(super) async fn list(State(app): State<Shared>, Query(q): Query<ListQuery>) 
     // A session without a name is named after its first message, as AgentOS lists it.
     let mut data: Vec<Value> = Vec::with_capacity(page.items.len());
     for s in &page.items {
-        let runs = if s.session_name().is_none() { Some(store.list_runs(&s.session_id).await?) } else { None };
+        // Only the first top-level run: a long session is not read whole to name it.
+        let runs = if s.session_name().is_none() {
+            Some(store.first_run(&s.session_id).await?.into_iter().collect::<Vec<_>>())
+        } else {
+            None
+        };
         data.push(list_row(s, runs.as_deref()));
     }
     Ok(Json(json!({ "data": data, "meta": meta(page.page, page.limit, page.total, started) })))

@@ -213,6 +213,11 @@ impl MemoryStore {
             .ok_or_else(|| StoreError::NotFound { what: "run", id: run_id.into() })
     }
 
+    pub(super) async fn first_run(&self, session_id: &str) -> Result<Option<Run>> {
+        let d = self.lock("read a session's first run")?;
+        Ok(d.runs.get(session_id).and_then(|runs| runs.iter().find(|r| r.parent_run_id.is_none())).cloned())
+    }
+
     pub(super) async fn list_runs(&self, session_id: &str) -> Result<Vec<Run>> {
         let d = self.lock("list runs")?;
         Ok(runs_of(&d, session_id))

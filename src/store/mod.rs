@@ -576,6 +576,11 @@ impl Store {
         Ok(session)
     }
 
+    /// The first top-level run of a session (None when it has none), without reading the rest.
+    pub async fn first_run(&self, session_id: &str) -> Result<Option<Run>> {
+        dispatch!(self, s => s.first_run(session_id).await)
+    }
+
     /// One session whoever owns it (an operator's read: the AgentOS API without a `user_id`).
     pub async fn get_session_any(&self, session_id: &str) -> Result<Session> {
         dispatch!(self, s => s.get_session(session_id).await)

@@ -633,6 +633,13 @@ impl PostgresStore {
         }
     }
 
+    pub(super) async fn first_run(&self, session_id: &str) -> Result<Option<Run>> {
+        const A: &str = "read a session's first run";
+        let c = self.client(A).await?;
+        let row = c.query_opt(&self.inner.sql.first_run, &[&session_id]).await.map_err(|e| pg_err(A, &e))?;
+        row.map(|r| run_row(&r, &self.inner.tables.runs)).transpose()
+    }
+
     pub(super) async fn list_runs(&self, session_id: &str) -> Result<Vec<Run>> {
         const A: &str = "list runs";
         let c = self.client(A).await?;

@@ -72,6 +72,8 @@ pub(crate) struct Statements {
     pub reap_run: String,
     /// Ends a run still in flight whose runner has not heartbeated since it was seen.
     pub reap_run_if_stale: String,
+    /// The first top-level run of a session (what names an unnamed session).
+    pub first_run: String,
     /// Records one config generation (a load or reload attempt).
     pub insert_generation: String,
     /// The newest generation records, newest first.
@@ -181,6 +183,10 @@ impl Statements {
             delete_stale_runner: format!("DELETE FROM {runners} WHERE runner_id = $1 AND heartbeat_at <= $2"),
             clock: format!("SELECT {db_now}"),
             expire_runner: format!("UPDATE {runners} SET heartbeat_at = 0 WHERE runner_id = $1"),
+            first_run: format!(
+                "SELECT {RUN_COLUMNS} FROM {runs} WHERE session_id = $1 AND parent_run_id IS NULL \
+                 ORDER BY run_index, created_at, run_id LIMIT 1"
+            ),
             insert_generation: format!(
                 "INSERT INTO {generations} (generation_id, number, loaded, created_at, record) VALUES ($1, $2, $3, $4, $5)"
             ),

@@ -656,6 +656,15 @@ impl SqliteStore {
         .await
     }
 
+    pub(super) async fn first_run(&self, session_id: &str) -> Result<Option<Run>> {
+        let inner = self.inner.clone();
+        let id = session_id.to_string();
+        self.with("read a session's first run", move |c| {
+            Ok(c.prepare_cached(&inner.sql.first_run)?.query_row([&id], run_row).optional()?)
+        })
+        .await
+    }
+
     pub(super) async fn list_runs(&self, session_id: &str) -> Result<Vec<Run>> {
         let inner = self.inner.clone();
         let id = session_id.to_string();
