@@ -1598,3 +1598,19 @@ agents:
 fn ids_of(page: &Value) -> Vec<String> {
     page["data"].as_array().unwrap().iter().map(|s| s["session_id"].as_str().unwrap().to_string()).collect()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_stream_gets_keep_alive_comments() {
+    let fake = FakeOpenAi::start().await;
+    // The model says nothing for 2.5 s, then answers in one piece.
+    fake.push(Response::delayed(Duration::from_millis(2500), Response::stream_text(&["late"], 5, 1)));
+    let s = serve(&fake_app(&fake, "server:\n  sse_keep_alive: 1\n"));
+    let r = post_form(&s, "/agents/slow/runs", &[("message", "Hello")]).await;
+    let comments =
+        r.text.split("\n\n").filter(|b| !b.trim().is_empty() && b.lines().all(|l| l.starts_with(':'))).count();
+    assert!(comments >= 2, "at least two keep-alive comments in 2.5 s of silence:\n{}", r.text);
+    // Agno's client skips them: the events are whole.
+    let events = r.events();
+    assert_eq!(names(&events).last(), Some(&"RunCompleted"), "{:?}", names(&events));
+    assert_eq!(events.last().unwrap().1["content"], "late");
+}

@@ -554,6 +554,8 @@ pub struct ServerSettings {
     pub max_body_bytes: u64,
     /// Seconds a shutdown lets runs in flight finish.
     pub shutdown_timeout: f64,
+    /// Seconds of silence before an SSE keep-alive comment.
+    pub sse_keep_alive: f64,
 }
 
 /// Default `server.max_body_bytes`: 1 MiB.
@@ -754,6 +756,7 @@ impl Config {
             cors_origins: server.cors_origins,
             max_body_bytes: server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES).clamp(1024, 1 << 30),
             shutdown_timeout: server.shutdown_timeout.filter(|t| t.is_finite()).unwrap_or(10.0).clamp(0.0, 3600.0),
+            sse_keep_alive: server.sse_keep_alive.filter(|t| t.is_finite()).unwrap_or(15.0).clamp(1.0, 55.0),
         };
         Config { files, databases, models, agents, teams, workflows, server, key_hints: HashMap::new() }
     }

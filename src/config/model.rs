@@ -549,4 +549,10 @@ pub struct Server {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 3600))]
     pub shutdown_timeout: Option<f64>,
+    /// Seconds a streamed run may be silent before the server writes an SSE keep-alive comment
+    /// (`:`), so that proxies and clients (Agno's times out after 60 s) keep the stream.
+    /// Default: 15.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 55))]
+    pub sse_keep_alive: Option<f64>,
 }

@@ -130,6 +130,7 @@ fn restart_required(started: &ServerSettings, next: &ServerSettings) -> Vec<Stri
     check("cors_origins", started.cors_origins == next.cors_origins);
     check("max_body_bytes", started.max_body_bytes == next.max_body_bytes);
     check("shutdown_timeout", started.shutdown_timeout == next.shutdown_timeout);
+    check("sse_keep_alive", started.sse_keep_alive == next.sse_keep_alive);
     check("reload", started.reload == next.reload);
     out
 }

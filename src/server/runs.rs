@@ -27,8 +27,6 @@ use crate::runtime::{self, Generation};
 
 /// Most fields one run form may have.
 const MAX_FIELDS: usize = 256;
-/// How long a stream may be silent before a keep-alive comment (the client's timeout is 60 s).
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The fields of a run form agno-run uses.
 #[derive(Debug)]
@@ -232,7 +230,8 @@ async fn start_run(app: &Shared, id: &str, headers: &HeaderMap, body: &[u8], kin
     tracing::info!(run_id = handle.run_id(), session_id = handle.session_id(), kind = %kind, id, stream, "run started");
     let db = db_of(&g, kind, id);
     if stream {
-        Ok(sse(g, handle, db).into_response())
+        let keep_alive = Duration::from_secs_f64(app.settings.sse_keep_alive);
+        Ok(sse(g, handle, db, keep_alive).into_response())
     } else {
         Ok(Json(finish(&g, db.as_deref(), handle).await?).into_response())
     }
@@ -323,6 +322,7 @@ fn sse(
     g: Arc<Generation>,
     handle: RunHandle,
     db: Option<String>,
+    keep_alive: Duration,
 ) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
     let mapper = Mapper::new(g.clone(), handle.run_id().to_string(), handle.session_id().to_string());
     let state = Streamer { handle: Some(handle), mapper, pending: VecDeque::new(), generation: g, db };
@@ -355,7 +355,7 @@ fn sse(
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text(""))
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(keep_alive).text(""))
 }
 
 impl Streamer {
