@@ -18,9 +18,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fake_openai::{FakeOpenAi, Response};
-use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
-use server::{Server, Start, client, parse_sse};
+use server::{Answer, Server, Start, client, parse_sse, send};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -137,61 +136,6 @@ fn stored_runs(c: &rusqlite::Connection, session: &str) -> Vec<(String, Option<S
 }
 
 /// What one exchange answered.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    fn content_type(&self) -> &str {
-        self.header("content-type").unwrap_or_default()
-    }
-
-    /// The events of an SSE answer.
-    fn events(&self) -> Vec<(String, Value)> {
-        assert_eq!(self.status, 200, "{self:?}");
-        assert!(self.content_type().starts_with("text/event-stream"), "{self:?}");
-        parse_sse(&self.text)
-    }
-
-    /// Asserts a 200 JSON answer and returns the body.
-    #[track_caller]
-    fn ok(&self) -> Value {
-        assert_eq!(self.status, 200, "{self:?}");
-        assert!(self.content_type().starts_with("application/json"), "{self:?}");
-        self.json()
-    }
-
-    /// Asserts an error answer of `status` in AgentOS's shape and returns its `detail`.
-    #[track_caller]
-    fn error(&self, status: u16) -> Value {
-        assert_eq!(self.status, status, "{self:?}");
-        assert!(self.content_type().starts_with("application/json"), "an error body is JSON: {self:?}");
-        let body = self.json();
-        let obj = body.as_object().unwrap_or_else(|| panic!("an error body is an object: {self:?}"));
-        assert_eq!(obj.keys().collect::<Vec<_>>(), ["detail"], "{self:?}");
-        body["detail"].clone()
-    }
-}
-
-async fn send(req: reqwest::RequestBuilder) -> Answer {
-    let r = req.send().await.expect("the request is answered");
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().await.expect("the body is read");
-    Answer { status, headers, text }
-}
-
 async fn get(s: &Running, path: &str) -> Answer {
     send(client().get(s.url(path))).await
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use fake_openai::{FakeOpenAi, Response};
 use serde_json::{Value, json};
-use server::{Server, Start, client, parse_sse};
+use server::{Answer, Server, Start, client, parse_sse, send};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -93,49 +93,6 @@ fn serve_in(dir: TempDir, yaml: &str, env: &[(&str, &str)]) -> Running {
 
 fn serve(yaml: &str) -> Running {
     serve_in(tempfile::tempdir().unwrap(), yaml, &[])
-}
-
-/// What one exchange answered.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
-    }
-
-    fn content_type(&self) -> &str {
-        self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default()
-    }
-
-    #[track_caller]
-    fn ok(&self) -> Value {
-        assert_eq!(self.status, 200, "{self:?}");
-        self.json()
-    }
-
-    /// Asserts an error answer of `status` in AgentOS's shape and returns its `detail`.
-    #[track_caller]
-    fn error(&self, status: u16) -> Value {
-        assert_eq!(self.status, status, "{self:?}");
-        assert!(self.content_type().starts_with("application/json"), "an error body is JSON: {self:?}");
-        let body = self.json();
-        let obj = body.as_object().unwrap_or_else(|| panic!("an error body is an object: {self:?}"));
-        assert_eq!(obj.keys().collect::<Vec<_>>(), ["detail"], "{self:?}");
-        body["detail"].clone()
-    }
-}
-
-async fn send(req: reqwest::RequestBuilder) -> Answer {
-    let r = req.send().await.expect("the request is answered");
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().await.expect("the body is read");
-    Answer { status, headers, text }
 }
 
 fn authed(req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {

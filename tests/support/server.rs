@@ -194,3 +194,60 @@ pub fn write_config(dir: &Path, text: &str) -> PathBuf {
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
 }
+
+/// What one exchange answered: status, headers and the whole body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.header("content-type").unwrap_or_default()
+    }
+
+    /// The events of an SSE answer.
+    pub fn events(&self) -> Vec<(String, Value)> {
+        assert_eq!(self.status, 200, "{self:?}");
+        assert!(self.content_type().starts_with("text/event-stream"), "{self:?}");
+        parse_sse(&self.text)
+    }
+
+    /// Asserts a 200 JSON answer and returns the body.
+    #[track_caller]
+    pub fn ok(&self) -> Value {
+        assert_eq!(self.status, 200, "{self:?}");
+        assert!(self.content_type().starts_with("application/json"), "{self:?}");
+        self.json()
+    }
+
+    /// Asserts an error answer of `status` in AgentOS's shape and returns its `detail`.
+    #[track_caller]
+    pub fn error(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{self:?}");
+        assert!(self.content_type().starts_with("application/json"), "an error body is JSON: {self:?}");
+        let body = self.json();
+        let obj = body.as_object().unwrap_or_else(|| panic!("an error body is an object: {self:?}"));
+        assert_eq!(obj.keys().collect::<Vec<_>>(), ["detail"], "{self:?}");
+        body["detail"].clone()
+    }
+}
+
+/// Sends `req` and reads the whole answer.
+pub async fn send(req: reqwest::RequestBuilder) -> Answer {
+    let r = req.send().await.expect("the request is answered");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.expect("the body is read");
+    Answer { status, headers, text }
+}
