@@ -276,6 +276,22 @@ async fn generations_are_recorded_and_listed_newest_first(b: &Backend) {
     let numbers: Vec<i64> = listed.iter().map(|r| r["number"].as_i64().unwrap()).collect();
     assert_eq!(numbers, [3, 2, 1]);
     assert_eq!(b.store.list_generations(1).await.unwrap().len(), 1);
+    // A server reloaded in a loop keeps only the newest records.
+    let max = agno_run::store::MAX_GENERATION_RECORDS as i64;
+    for i in 4..=max + 5 {
+        let row = agno_run::store::GenerationRecord {
+            generation_id: format!("{i:08}"),
+            number: Some(i),
+            loaded: true,
+            created_at: 300 + i,
+            record: json!({"number": i}),
+        };
+        b.store.record_generation(&row).await.unwrap();
+    }
+    let kept = b.store.list_generations(5000).await.unwrap();
+    assert_eq!(kept.len() as i64, max);
+    assert_eq!(kept[0]["number"], max + 5);
+    assert_eq!(kept.last().unwrap()["number"], 6);
 }
 
 async fn appending_to_a_missing_session_or_twice_the_same_run_is_refused(b: &Backend) {

@@ -272,7 +272,7 @@ impl MemoryStore {
         let mut d = self.lock("record a config generation")?;
         d.generations.push(g.clone());
         // Bounded like a table would not be: a long-lived in-memory server keeps the last 1000.
-        if d.generations.len() > 1000 {
+        if d.generations.len() > super::MAX_GENERATION_RECORDS {
             d.generations.remove(0);
         }
         Ok(())

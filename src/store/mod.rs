@@ -396,6 +396,9 @@ impl Run {
     }
 }
 
+/// How many generation records a database keeps (the newest).
+pub const MAX_GENERATION_RECORDS: usize = 1000;
+
 /// One load or reload a server attempted, as agno-run records it (`agno_run_generations`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerationRecord {

@@ -687,6 +687,7 @@ impl PostgresStore {
         c.execute(&self.inner.sql.insert_generation, &[&g.generation_id, &g.number, &g.loaded, &g.created_at, &record])
             .await
             .map_err(|e| pg_err(A, &e))?;
+        c.execute(&self.inner.sql.prune_generations, &[]).await.map_err(|e| pg_err(A, &e))?;
         Ok(())
     }
 

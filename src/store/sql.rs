@@ -76,6 +76,9 @@ pub(crate) struct Statements {
     pub first_run: String,
     /// Records one config generation (a load or reload attempt).
     pub insert_generation: String,
+    /// Keeps the newest [`super::MAX_GENERATION_RECORDS`] records (a server reloaded in a loop
+    /// must not grow the table without end).
+    pub prune_generations: String,
     /// The newest generation records, newest first.
     pub list_generations: String,
 }
@@ -189,6 +192,11 @@ impl Statements {
             ),
             insert_generation: format!(
                 "INSERT INTO {generations} (generation_id, number, loaded, created_at, record) VALUES ($1, $2, $3, $4, $5)"
+            ),
+            prune_generations: format!(
+                "DELETE FROM {generations} WHERE generation_id NOT IN (SELECT generation_id FROM {generations} \
+                 ORDER BY created_at DESC, generation_id DESC LIMIT {})",
+                super::MAX_GENERATION_RECORDS
             ),
             list_generations: format!(
                 // `created_at` is in seconds and a failed attempt has no number: the time-ordered

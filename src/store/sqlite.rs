@@ -722,6 +722,7 @@ impl SqliteStore {
                 g.created_at,
                 record
             ])?;
+            c.prepare_cached(&inner.sql.prune_generations)?.execute([])?;
             Ok(())
         })
         .await
