@@ -372,11 +372,21 @@ fn schema() -> u8 {
 
 /// Loads a config for a command that needs a valid one; prints the diagnostics when invalid.
 pub(crate) fn load_or_report(paths: &[PathBuf], no_env: bool) -> Result<crate::config::Config, u8> {
-    let loaded = config::load(paths, &load_options(no_env, ServerFlags::default(), false));
+    valid_or_report(config::load(paths, &load_options(no_env, ServerFlags::default(), false)), false)
+}
+
+/// The config of `loaded`, or its diagnostics on stderr and `EXIT_CONFIG`; with `warnings`, a
+/// valid config's warnings are printed too.
+pub(crate) fn valid_or_report(loaded: config::Loaded, warnings: bool) -> Result<crate::config::Config, u8> {
+    let opts = RenderOptions { color: std::io::stderr().is_terminal(), width: terminal_width() };
     match loaded.config {
-        Some(c) => Ok(c),
+        Some(c) => {
+            if warnings && loaded.report.warnings() > 0 {
+                say_part!("{}", report::render(&[&loaded.report], Format::Human, &opts));
+            }
+            Ok(c)
+        }
         None => {
-            let opts = RenderOptions { color: std::io::stderr().is_terminal(), width: terminal_width() };
             say_part!("{}", report::render(&[&loaded.report], Format::Human, &opts));
             say_part!("{}", report::summary(&loaded.report, None, false));
             Err(EXIT_CONFIG)
@@ -421,16 +431,9 @@ pub(crate) async fn open_store(generation: &crate::runtime::Generation, db: &str
 
 fn show_config(args: ConfigArgs) -> u8 {
     let flags = ServerFlags { host: args.host, port: args.port };
-    let loaded = config::load(&args.paths, &load_options(args.no_env, flags, true));
-    let Some(config) = loaded.config else {
-        let opts = RenderOptions { color: std::io::stderr().is_terminal(), width: terminal_width() };
-        say_part!("{}", report::render(&[&loaded.report], Format::Human, &opts));
-        say_part!("{}", report::summary(&loaded.report, None, false));
-        return EXIT_CONFIG;
+    let config = match valid_or_report(config::load(&args.paths, &load_options(args.no_env, flags, true)), true) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
-    if loaded.report.warnings() > 0 {
-        let opts = RenderOptions { color: std::io::stderr().is_terminal(), width: terminal_width() };
-        say_part!("{}", report::render(&[&loaded.report], Format::Human, &opts));
-    }
     write_out(&format!("{}\n", serde_json::to_string_pretty(&config.redacted()).unwrap_or_default()))
 }

@@ -1,13 +1,11 @@
 //! `agno-run serve CONFIG...` (and its shorthand `agno-run CONFIG...`): validate, migrate, serve
 //! the AgentOS API, reload on change, stop cleanly on SIGTERM.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
 
-use super::report::{Format, RenderOptions};
-use super::{EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, LogFormat, load_options, report, terminal_width};
+use super::{EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, LogFormat, load_options};
 use crate::config::{self, ServerFlags};
 use crate::server::{ServeError, ServeOptions};
 
@@ -44,15 +42,10 @@ pub fn run(args: ServeArgs, log_format: LogFormat) -> u8 {
     let json = log_format == LogFormat::Json
         || loaded.config.as_ref().is_some_and(|c| c.server.log_format == crate::config::model::LogFormat::Json);
     super::init_tracing_with(if json { LogFormat::Json } else { LogFormat::Text }, "warn,agno_run=info");
-    let opts = RenderOptions { color: std::io::stderr().is_terminal(), width: terminal_width() };
-    let Some(config) = loaded.config else {
-        say_part!("{}", report::render(&[&loaded.report], Format::Human, &opts));
-        say_part!("{}", report::summary(&loaded.report, None, false));
-        return EXIT_CONFIG;
+    let config = match super::valid_or_report(loaded, true) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
-    if loaded.report.warnings() > 0 {
-        say_part!("{}", report::render(&[&loaded.report], Format::Human, &opts));
-    }
     let options = ServeOptions { paths: args.paths.clone(), load, no_migrate: args.no_migrate, watch: !args.no_reload };
     let runtime = match super::tokio_runtime() {
         Ok(r) => r,
