@@ -1558,3 +1558,34 @@ async fn a_silent_stream_gets_keep_alive_comments() {
     assert_eq!(names(&events).last(), Some(&"RunCompleted"), "{:?}", names(&events));
     assert_eq!(events.last().unwrap().1["content"], "late");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_killed_mid_run_leaves_no_run_running_once_it_is_back() {
+    let fake = FakeOpenAi::start().await;
+    let pieces: Vec<String> = (0..200).map(|i| format!("w{i} ")).collect();
+    let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    fake.push(Response::stream_text(&refs, 5, 200).with_gap(Duration::from_millis(50)));
+    let first = serve(&fake_app(&fake, ""));
+    let mut r = client()
+        .post(first.url("/agents/slow/runs"))
+        .form(&[("message", "Hello"), ("session_id", "s-kill")])
+        .send()
+        .await
+        .unwrap();
+    let (name, started) = first_event(&mut r).await;
+    assert_eq!(name, "RunStarted");
+    let run_id = started["run_id"].as_str().unwrap().to_string();
+    // SIGKILL: nothing of the server runs after it; its run is left RUNNING in the database.
+    first.server.signal("KILL");
+    let Running { server, dir } = first;
+    let (status, _) = server.wait(30);
+    assert!(!status.success());
+    let status_in_db = |dir: &Path| -> String {
+        open_db(dir).query_row("SELECT status FROM agno_runs WHERE run_id = ?1", [&run_id], |row| row.get(0)).unwrap()
+    };
+    assert_eq!(status_in_db(dir.path()), "RUNNING");
+    // The next server on the same database ends it before it serves.
+    let again = Running { server: Server::start(dir.path(), Start::new(&["app.yaml", "--no-reload"])), dir };
+    assert_eq!(status_in_db(again.dir.path()), "ERROR");
+    assert_eq!(run_status(&again, "s-kill", &run_id).await.as_deref(), Some("ERROR"));
+}
