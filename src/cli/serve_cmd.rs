@@ -62,6 +62,7 @@ pub fn run(args: ServeArgs, log_format: LogFormat) -> u8 {
             c.workflows.len(),
             c.databases.keys().cloned().collect::<Vec<_>>().join(", ")
         );
+        say!("  console: http://{addr}/ (open it in a browser)");
         if let Some(agent) = c.agents.keys().next() {
             say!("  try: curl -s http://{addr}/agents");
             say!("       curl -s -X POST http://{addr}/agents/{agent}/runs -d message=Hello -d stream=false");

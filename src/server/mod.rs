@@ -6,6 +6,7 @@
 //! to HTTP in one place ([`error`]). [`reload`] alone replaces the generation that serves; a
 //! request holds the `Arc` of the generation it started on.
 
+mod console;
 pub mod error;
 mod events;
 mod info;
@@ -255,6 +256,9 @@ async fn wait_for_signal() {
 pub fn router(app: Shared) -> Router {
     let limit = usize::try_from(app.settings.max_body_bytes).unwrap_or(usize::MAX);
     let api = Router::new()
+        .route("/", get(console::index))
+        .route("/console/{file}", get(console::file))
+        .route("/config/events", get(console::events))
         .route("/health", get(info::health))
         .route("/config", get(info::config))
         .route("/config/reload", post(reload::reload_route))
@@ -311,9 +315,12 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
-/// Routes anyone may call with a key set (AgentOS's list, plus the preflight).
+/// Routes anyone may call with a key set (AgentOS's list, the preflight, and the console's page
+/// and files, which hold no data).
 fn is_public(method: &Method, path: &str) -> bool {
-    method == Method::OPTIONS || matches!(path, "/" | "/health" | "/info" | "/docs" | "/redoc" | "/openapi.json")
+    method == Method::OPTIONS
+        || matches!(path, "/health" | "/info" | "/docs" | "/redoc" | "/openapi.json")
+        || console::is_public(path)
 }
 
 /// Compares in time independent of where the first difference is.
