@@ -161,10 +161,10 @@ export function chatView(ctx, kind, id, session) {
     running = { kind: target.kind, id: target.id, runId: null };
     send.disabled = true;
     status.textContent = "running…";
-    const form = { message, stream: "true", user_id: user.value.trim() };
-    if (current) form.session_id = current;
+    const fields = { message, stream: "true", user_id: user.value.trim() };
+    if (current) fields.session_id = current;
     try {
-      for await (const { event, data } of events(`/${plural(target.kind)}/${encodeURIComponent(target.id)}/runs`, { method: "POST", form })) {
+      for await (const { event, data } of events(`/${plural(target.kind)}/${encodeURIComponent(target.id)}/runs`, { method: "POST", form: fields })) {
         view.on(event, data);
         if (!running.runId && view.rootId) {
           running.runId = view.rootId;

@@ -43,6 +43,17 @@ fn save(path: &Path, text: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
+/// A folder with a config of one agent `id` whose OpenAI-compatible model is on `port` of
+/// loopback (no retries).
+fn openai_agent(id: &str, name: &str, port: u16) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "version: 1\ndatabases:\n  local: {{type: sqlite, db_file: agno.db}}\nmodels:\n  m: {{provider: openai, id: gpt-4o-mini, base_url: \"http://127.0.0.1:{port}/v1\", api_key: test, timeout: 120, max_retries: 0}}\nagents:\n  {id}: {{name: {name}, model: m, db: local}}\nserver: {{host: 127.0.0.1, port: 7777}}\n"
+    );
+    std::fs::write(dir.path().join("app.yaml"), config).unwrap();
+    dir
+}
+
 /// Opens the console and waits until it shows the generation it serves.
 async fn open(b: &Browser, s: &Server, hash: &str) {
     b.goto(&s.url(&format!("/{hash}"))).await;
@@ -500,11 +511,7 @@ async fn the_cancel_button_ends_a_run_that_waits_on_its_model() {
             open.push(socket);
         }
     });
-    let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "version: 1\ndatabases:\n  local: {{type: sqlite, db_file: agno.db}}\nmodels:\n  slow: {{provider: openai, id: gpt-4o-mini, base_url: \"http://127.0.0.1:{port}/v1\", api_key: test, timeout: 120, max_retries: 0}}\nagents:\n  waiter: {{name: Waiter, model: slow, db: local}}\nserver: {{host: 127.0.0.1, port: 7777}}\n"
-    );
-    std::fs::write(dir.path().join("app.yaml"), config).unwrap();
+    let dir = openai_agent("waiter", "Waiter", port);
     let s = serve(dir.path());
     open(&b, &s, "#/chat/agent/waiter").await;
     b.find("#chat-input").await;
@@ -529,11 +536,7 @@ async fn a_failed_run_shows_the_error_it_stored() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "version: 1\ndatabases:\n  local: {{type: sqlite, db_file: agno.db}}\nmodels:\n  gone: {{provider: openai, id: gpt-4o-mini, base_url: \"http://127.0.0.1:{port}/v1\", api_key: test, max_retries: 0}}\nagents:\n  broken: {{name: Broken, model: gone, db: local}}\nserver: {{host: 127.0.0.1, port: 7777}}\n"
-    );
-    std::fs::write(dir.path().join("app.yaml"), config).unwrap();
+    let dir = openai_agent("broken", "Broken", port);
     let s = serve(dir.path());
     open(&b, &s, "#/chat/agent/broken").await;
     b.find("#chat-input").await;
@@ -589,4 +592,24 @@ async fn the_page_follows_the_systems_dark_preference() {
     open(&dark, &s, "").await;
     assert_eq!(dark.eval(dark_query, vec![]).await, json!(true), "--force-dark-mode did not set the preference");
     assert_eq!(dark.eval(background, vec![]).await, json!("rgb(21, 23, 27)"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_killed_under_the_page_is_followed_again_when_it_comes_back() {
+    let Some(b) = Browser::start().await else { return };
+    let (dir, _) = default_config();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let s = Server::start(dir.path(), Start::new(&["app.yaml", "--port", &port]));
+    open(&b, &s, "#/config").await;
+    // Killed mid-stream: the page says it lost the server and keeps what it showed.
+    s.signal("KILL");
+    let _ = s.wait(10);
+    b.wait_for_text("#link-status", "reconnecting", 10).await;
+    assert!(b.text("main").await.contains("Generation"));
+    // Back on the same address: followed again without a page reload.
+    b.eval("window.__sameDocument = 7; return true", vec![]).await;
+    let _again = Server::start(dir.path(), Start::new(&["app.yaml", "--port", &port]));
+    b.wait_for_text("#link-status", "live", 20).await;
+    assert_eq!(b.eval("return window.__sameDocument", vec![]).await, json!(7));
+    no_page_errors(&b).await;
 }

@@ -51,18 +51,13 @@ const ASSETS: &[Asset] = &[
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// FNV-1a of the file and the version: the entity tag, stable for one build.
-fn etag(body: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in body.iter().chain(env!("CARGO_PKG_VERSION").as_bytes()) {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("\"{h:016x}\"")
-}
+/// The entity tag of each file, in [`ASSETS`] order: a hash of its bytes, computed once.
+static ETAGS: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| ASSETS.iter().map(|a| format!("\"{}\"", super::reload::fnv(a.body))).collect());
 
-fn serve(asset: &Asset, headers: &HeaderMap) -> Response {
-    let tag = etag(asset.body);
+/// Answers with the file at `index` of [`ASSETS`] (a 304 when the client has it).
+fn serve(index: usize, headers: &HeaderMap) -> Response {
+    let (asset, tag) = (&ASSETS[index], &ETAGS[index]);
     let fresh = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v == tag);
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
@@ -72,7 +67,7 @@ fn serve(asset: &Asset, headers: &HeaderMap) -> Response {
     let h = response.headers_mut();
     // Revalidated on every load: a new binary serves a new page at once.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Ok(tag) = HeaderValue::from_str(&tag) {
+    if let Ok(tag) = HeaderValue::from_str(tag) {
         h.insert(header::ETAG, tag);
     }
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
@@ -82,14 +77,14 @@ fn serve(asset: &Asset, headers: &HeaderMap) -> Response {
     response
 }
 
-fn find(name: &str) -> Option<&'static Asset> {
-    ASSETS.iter().find(|a| a.name == name)
+fn find(name: &str) -> Option<usize> {
+    ASSETS.iter().position(|a| a.name == name)
 }
 
 /// `GET /`: the page.
 pub(super) async fn index(headers: HeaderMap) -> Response {
     match find("index.html") {
-        Some(a) => serve(a, &headers),
+        Some(i) => serve(i, &headers),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -97,7 +92,7 @@ pub(super) async fn index(headers: HeaderMap) -> Response {
 /// `GET /console/{file}`: an asset, by its name in [`ASSETS`].
 pub(super) async fn file(Path(name): Path<String>, headers: HeaderMap) -> Response {
     match find(&name) {
-        Some(a) => serve(a, &headers),
+        Some(i) => serve(i, &headers),
         None => super::ApiError::not_found("Not Found").into_response(),
     }
 }
@@ -122,19 +117,15 @@ pub(super) async fn events(
 ) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
     let changes = app.live.subscribe();
     let keep_alive = Duration::from_secs_f64(app.settings.sse_keep_alive);
-    let first = Some(state(&app));
-    let stream = futures_util::stream::unfold((app, changes, first), |(app, mut changes, first)| async move {
-        if let Some(v) = first {
-            let event = SseEvent::default().event("ConfigState").data(v.to_string());
-            return Some((Ok(event), (app, changes, None)));
+    let stream = futures_util::stream::unfold((app, changes, true), |(app, mut changes, first)| async move {
+        if !first {
+            tokio::select! {
+                changed = changes.changed() => changed.ok()?,
+                () = app.shutdown.cancelled() => return None,
+            }
         }
-        tokio::select! {
-            changed = changes.changed() => changed.ok()?,
-            () = app.shutdown.cancelled() => return None,
-        }
-        let v = state(&app);
-        let event = SseEvent::default().event("ConfigState").data(v.to_string());
-        Some((Ok(event), (app, changes, None)))
+        let event = SseEvent::default().event("ConfigState").data(state(&app).to_string());
+        Some((Ok(event), (app, changes, false)))
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(keep_alive).text(""))
 }

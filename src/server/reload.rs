@@ -86,9 +86,9 @@ impl std::fmt::Debug for Live {
 }
 
 /// FNV-1a, 64 bits: a stable hash of the effective config (secrets already removed).
-fn fnv(text: &str) -> String {
+pub(super) fn fnv(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
+    for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -96,7 +96,7 @@ fn fnv(text: &str) -> String {
 }
 
 fn config_hash(config: &Config) -> String {
-    fnv(&config.redacted().to_string())
+    fnv(config.redacted().to_string().as_bytes())
 }
 
 fn file_names(config: &Config) -> Vec<String> {
@@ -505,7 +505,7 @@ mod tests {
 
     #[test]
     fn hash_is_stable() {
-        assert_eq!(fnv(""), "cbf29ce484222325");
-        assert_eq!(fnv("a"), "af63dc4c8601ec8c");
+        assert_eq!(fnv(b""), "cbf29ce484222325");
+        assert_eq!(fnv(b"a"), "af63dc4c8601ec8c");
     }
 }
