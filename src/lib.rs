@@ -7,6 +7,7 @@ pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod expr;
+pub mod memory;
 pub mod migrate;
 pub mod model;
 pub mod pyrepr;

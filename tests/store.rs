@@ -363,8 +363,19 @@ async fn memories_are_created_listed_searched_and_deleted(b: &Backend) {
     edited.memory = json!("Likes green and black tea");
     let saved = b.store.upsert_memory(&edited).await.unwrap();
     assert_eq!(saved.created_at, 1_000);
-    b.store.delete_memory("m1").await.unwrap();
-    assert!(matches!(b.store.delete_memory("m1").await, Err(StoreError::NotFound { .. })));
+    // Scoped by user: another user can neither move, delete nor clear it.
+    let mut stolen = saved.clone();
+    stolen.user_id = Some("u2".into());
+    stolen.memory = json!("hijacked");
+    assert!(matches!(b.store.upsert_memory(&stolen).await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(b.store.delete_memory("m1", Some("u2")).await, Err(StoreError::NotFound { .. })));
+    let kept = b.store.get_memory("m1", Some("u1")).await.unwrap();
+    assert_eq!((kept.memory, kept.user_id.as_deref()), (json!("Likes green and black tea"), Some("u1")));
+    b.store.delete_memory("m1", Some("u1")).await.unwrap();
+    assert!(matches!(b.store.delete_memory("m1", None).await, Err(StoreError::NotFound { .. })));
+    assert_eq!(b.store.clear_memories("u1").await.unwrap(), 1, "only m2 is u1's now");
+    assert_eq!(b.store.list_memories(&q(None, None, None)).await.unwrap().total, 1, "u2's memory stays");
+    b.store.delete_memory("m3", None).await.unwrap();
 }
 
 async fn concurrent_appends_never_share_a_run_index(b: &Backend) {

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Map, Value, json};
 
 use crate::config::AgentConfig;
-use crate::model::Model;
+use crate::memory;
+use crate::model::{ChatMessage, Model};
 use crate::run::lifecycle::{self, Outcome, SessionSeed};
 use crate::run::{Launcher, RunError, RunInput, RunOutput, Scope};
 use crate::store::now;
@@ -36,6 +37,19 @@ pub struct Agent {
     pub tools: Toolbox,
     /// Who runs: an agent, or a team's leader.
     pub identity: Identity,
+    /// Its memories and session summaries, when it uses them.
+    pub memory: Option<Arc<MemoryPlan>>,
+}
+
+/// What an agent does with memories and summaries, and with which models.
+#[derive(Debug, Clone)]
+pub struct MemoryPlan {
+    /// The resolved settings.
+    pub settings: memory::Settings,
+    /// The memory model.
+    pub model: Model,
+    /// The summary model.
+    pub summary_model: Model,
 }
 
 /// What differs between an agent's run and a team leader's run: the run's id fields and
@@ -80,7 +94,21 @@ impl Agent {
             team: false,
             continuation: None,
         };
-        Agent { config, model, tools, identity }
+        Agent { config, model, tools, identity, memory: None }
+    }
+
+    /// The agent with its memory settings, using `memory_model` and `summary_model` (its own
+    /// model unless the config names others); agentic memory adds `update_user_memory`.
+    pub fn with_memory(mut self, memory_model: Model, summary_model: Model) -> Agent {
+        let settings = memory::Settings::of(&self.config.settings);
+        if settings == memory::Settings::of(&Default::default()) {
+            return self;
+        }
+        if settings.agentic {
+            self.tools.push(memory::UpdateUserMemory::new(memory_model.clone()));
+        }
+        self.memory = Some(Arc::new(MemoryPlan { settings, model: memory_model, summary_model }));
+        self
     }
 
     /// `agent_data` (or a leader's `team_data`) as Agno stores it.
@@ -88,15 +116,42 @@ impl Agent {
         self.identity.data.clone()
     }
 
-    /// The system message of a run with `state`.
-    pub(crate) fn system_message(&self, state: &Map<String, Value>) -> Option<String> {
+    /// The system message of a run with `state`, with `extra` (the memory and summary
+    /// sections) where Agno puts them.
+    pub(crate) fn system_message(&self, state: &Map<String, Value>, extra: &str) -> Option<String> {
+        let with_state = self.config.settings.add_session_state_to_context == Some(true);
         match &self.identity.system {
-            None => prompt::system_message(&self.config, state),
-            Some(fixed) if self.config.settings.add_session_state_to_context == Some(true) => {
+            None => prompt::system_message_with(&self.config, state, extra),
+            Some(fixed) if with_state && extra.is_empty() => {
                 Some(format!("{fixed}\n\n{}", prompt::state_section(state)))
             }
-            Some(fixed) => Some(fixed.clone()),
+            Some(fixed) if extra.is_empty() => Some(fixed.clone()),
+            Some(fixed) => prompt::with_context(fixed.clone(), extra, with_state.then_some(state)),
         }
+    }
+
+    /// The memory and summary sections of this run's system message (Agno's texts): the
+    /// user's memories and the session's summary. A store that fails leaves them out (logged):
+    /// memories never fail a run.
+    async fn context_extra(&self, scope: &Scope, session: &crate::store::Session) -> String {
+        let Some(plan) = &self.memory else { return String::new() };
+        let mut extra = String::new();
+        if let Some(limit) = plan.settings.in_context {
+            let user = memory::user_of(scope.user_id());
+            match memory::for_context(scope.store(), user, limit).await {
+                Ok(list) => extra.push_str(&memory::prompt::memories_section(&list, plan.settings.agentic)),
+                Err(e) => {
+                    tracing::warn!(run_id = scope.run_id(), error = %e, "cannot read the user's memories; the run goes on without them")
+                }
+            }
+        }
+        if plan.settings.summary_in_context
+            && scope.is_root()
+            && let Some(text) = session.summary.as_ref().and_then(|s| s.get("summary")).and_then(Value::as_str)
+        {
+            extra.push_str(&memory::prompt::summary_section(text));
+        }
+        extra
     }
 
     /// Runs the agent once in `scope`. The run's state is the config's default, then the stored
@@ -157,8 +212,10 @@ impl Agent {
             input.history.clone()
         };
 
+        let extra = self.context_extra(&scope, &started.session).await;
         let mut record = Record::default();
         let turns = Turns {
+            extra: &extra,
             agent: self,
             scope: &scope,
             input: &input,
@@ -239,6 +296,99 @@ impl Agent {
             }
             Ok(())
         });
-        lifecycle::finish(&scope, &started, outcome, run_data, change).await
+        // The memory update and the summary run after the run is stored, off the answer's
+        // path; the run's stream stays open for their events.
+        let after = matches!(outcome, Outcome::Completed(_))
+            && self.memory.as_ref().is_some_and(|p| {
+                (p.settings.update_on_run && !input.message.trim().is_empty())
+                    || (p.settings.summaries && scope.is_root())
+            });
+        if after {
+            scope.emit(crate::run::EventKind::AfterRun);
+        }
+        let result = lifecycle::finish(&scope, &started, outcome, run_data, change).await;
+        if after {
+            match (&result, &self.memory) {
+                (Ok(_), Some(plan)) => self.spawn_after_run(plan.clone(), scope, input.message.clone(), &launcher),
+                _ => scope.emit(crate::run::EventKind::AfterRunDone),
+            }
+        }
+        result
+    }
+
+    /// Starts the work after a completed run: the memory update, then the session summary.
+    /// It is held in the process's registry (a shutdown waits for it), cancelled with the
+    /// registry's after-run token, and always ends the run's stream.
+    fn spawn_after_run(&self, plan: Arc<MemoryPlan>, scope: Scope, message: String, launcher: &Arc<dyn Launcher>) {
+        let (hold, cancel) = launcher.registry().hold_after_run();
+        let owner = memory::Owner {
+            user: memory::user_of(scope.user_id()).to_string(),
+            agent_id: (!self.identity.team).then(|| self.config.id.clone()),
+            team_id: self.identity.team.then(|| self.config.id.clone()),
+        };
+        tokio::spawn(async move {
+            let _hold = hold;
+            let _done = AfterRunDone(scope.clone());
+            tokio::select! {
+                () = after_run(&plan, &scope, &message, &owner) => {}
+                () = cancel.cancelled() => {
+                    tracing::warn!(run_id = scope.run_id(), "the memory update or summary was cut short by the shutdown");
+                }
+            }
+        });
+    }
+}
+
+/// Ends a run's stream when the work after it ends, however it ends.
+struct AfterRunDone(Scope);
+
+impl Drop for AfterRunDone {
+    fn drop(&mut self) {
+        self.0.emit(crate::run::EventKind::AfterRunDone);
+    }
+}
+
+/// The memory update and the session summary of a completed run. Failures are logged, put in
+/// the run's `metadata` and in the stream; the run stays COMPLETED.
+async fn after_run(plan: &MemoryPlan, scope: &Scope, message: &str, owner: &memory::Owner) {
+    use crate::run::EventKind;
+    let store = scope.store();
+    let mut meta = Map::new();
+    if plan.settings.update_on_run && !message.trim().is_empty() {
+        scope.emit(EventKind::MemoryUpdateStarted);
+        let messages = vec![ChatMessage::text("user", message)];
+        let r = memory::update(&plan.model, store, owner, messages, message, memory::Offer::AFTER_RUN).await;
+        let (record, changes, error) = match r {
+            Ok(u) => {
+                let changes = json!(u.changes);
+                tracing::info!(run_id = scope.run_id(), user = %owner.user, changes = %changes, "memories updated");
+                (json!({"status": "ok", "changes": changes, "metrics": usage_json(&u.usage)}), Some(changes), None)
+            }
+            Err(e) => {
+                let e = e.to_string();
+                tracing::warn!(run_id = scope.run_id(), user = %owner.user, error = %e, "the memory update failed; the run stays COMPLETED");
+                (json!({"status": "error", "error": e}), None, Some(e))
+            }
+        };
+        meta.insert("memory_update".into(), record);
+        scope.emit(EventKind::MemoryUpdateCompleted { changes, error });
+    }
+    if plan.settings.summaries && scope.is_root() {
+        scope.emit(EventKind::SessionSummaryStarted);
+        match memory::summarize(&plan.summary_model, store, scope.session_id(), plan.settings.summary_runs).await {
+            Ok(summary) => scope.emit(EventKind::SessionSummaryCompleted { summary: Some(summary), error: None }),
+            Err(e) => {
+                let e = e.to_string();
+                tracing::warn!(run_id = scope.run_id(), error = %e, "the session summary failed; the run stays COMPLETED");
+                meta.insert("session_summary".into(), json!({"status": "error", "error": e}));
+                scope.emit(EventKind::SessionSummaryCompleted { summary: None, error: Some(e) });
+            }
+        }
+    }
+    if !meta.is_empty()
+        && !scope.is_nested()
+        && let Err(e) = store.merge_run_metadata(scope.run_id(), meta).await
+    {
+        tracing::warn!(run_id = scope.run_id(), error = %e, "cannot record the memory update on the run");
     }
 }

@@ -11,6 +11,12 @@ use crate::store::Run;
 
 /// The system message for an agent, or None when it would be empty.
 pub fn system_message(agent: &AgentConfig, state: &Map<String, Value>) -> Option<String> {
+    system_message_with(agent, state, "")
+}
+
+/// The system message with `extra` (the memory and summary sections) where Agno puts them:
+/// after the agent's own sections, before the session state.
+pub fn system_message_with(agent: &AgentConfig, state: &Map<String, Value>, context: &str) -> Option<String> {
     let s = &agent.settings;
     let mut parts = Vec::new();
     if let Some(d) = &s.description {
@@ -41,15 +47,26 @@ pub fn system_message(agent: &AgentConfig, state: &Map<String, Value>) -> Option
     if !extra.is_empty() {
         parts.push(format!("<additional_information>\n{}\n</additional_information>", extra.join("\n")));
     }
-    let mut text = parts.join("\n\n");
-    if s.add_session_state_to_context == Some(true) {
+    with_context(parts.join("\n\n"), context, (s.add_session_state_to_context == Some(true)).then_some(state))
+}
+
+/// `text` followed, as Agno lays them out, by `extra` (the memory and summary sections, with
+/// their own newlines) and the `<session_state>` section; None when all are empty.
+pub fn with_context(mut text: String, extra: &str, state: Option<&Map<String, Value>>) -> Option<String> {
+    if !text.is_empty() && (!extra.is_empty() || state.is_some()) {
+        // Agno ends each section with a blank line.
+        text.push_str("\n\n");
+    }
+    text.push_str(extra);
+    if let Some(state) = state {
+        // Agno's section starts with its own blank line.
         if !text.is_empty() {
-            // Agno's section starts with its own blank line: three newlines before it.
-            text.push_str("\n\n\n");
+            text.push('\n');
         }
         text.push_str(&state_section(state));
     }
-    (!text.is_empty()).then_some(text)
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
 }
 
 /// The `<session_state>` section of a system message: the state as Python's `repr`, as Agno

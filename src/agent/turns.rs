@@ -72,6 +72,8 @@ fn unix_now_f64() -> f64 {
 /// What the loop works with.
 pub(super) struct Turns<'a> {
     pub agent: &'a Agent,
+    /// The memory and summary sections of the system message.
+    pub extra: &'a str,
     pub scope: &'a Scope,
     pub input: &'a RunInput,
     /// History messages, already marked `from_history`.
@@ -86,7 +88,7 @@ impl Turns<'_> {
     pub(super) async fn run(&self, record: &mut Record) -> Result<(), Failure> {
         let created = now();
         let state_now = self.state.lock().map(|s| s.clone()).unwrap_or_default();
-        if let Some(system) = self.agent.system_message(&state_now) {
+        if let Some(system) = self.agent.system_message(&state_now, self.extra) {
             record.messages.push(stored("system", Some(&system), created));
         }
         record.messages.push(stored("user", Some(&self.input.message), created));

@@ -293,7 +293,14 @@ async fn follow(
     loop {
         tokio::select! {
             event = handle.next_event() => match event {
-                Some(e) => print_event(&e, stream_to_stdout, &root),
+                Some(e) => {
+                    print_event(&e, stream_to_stdout, &root);
+                    // The answer is shown at the run's end; what follows it (the memory update,
+                    // the summary) is waited for before the process exits.
+                    if e.run_id == root && e.kind.is_terminal() {
+                        break;
+                    }
+                }
                 None => break,
             },
             stop = signals.next() => {
@@ -503,7 +510,14 @@ async fn run_once(generation: &Arc<Generation>, request: RunRequest, signals: &m
 /// process's runner rows.
 async fn settle(generation: &Generation) {
     let registry = generation.process().registry();
-    if tokio::time::timeout(std::time::Duration::from_secs(10), registry.idle()).await.is_err() {
+    // Work after a run (a memory update, a summary) has its own deadline; runs get 10 s.
+    let wait = if registry.after_runs() > 0 {
+        tracing::info!(pending = registry.after_runs(), "waiting for the memory update and session summary to finish");
+        crate::memory::DEADLINE
+    } else {
+        std::time::Duration::from_secs(10)
+    };
+    if tokio::time::timeout(wait, registry.idle()).await.is_err() {
         tracing::warn!(runs = registry.len(), "runs still ending at exit; the next agno-run process will end them");
     }
     generation.process().close().await;

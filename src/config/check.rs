@@ -491,8 +491,12 @@ impl<'a> Checker<'a, '_, '_> {
     }
 
     fn model_ref<T>(&mut self, d: &Declared<T>, model: &str) {
+        self.model_ref_at(d, model, "model");
+    }
+
+    fn model_ref_at<T>(&mut self, d: &Declared<T>, model: &str, key: &str) {
         if !self.decl.models.contains_key(model) {
-            self.unknown(Code::UnknownModel, "model", model, d.file, d.span_of("model"), self.decl.models.keys());
+            self.unknown(Code::UnknownModel, "model", model, d.file, d.span_of(key), self.decl.models.keys());
         }
     }
 
@@ -528,6 +532,11 @@ impl<'a> Checker<'a, '_, '_> {
 
     fn settings<T>(&mut self, what: &str, id: &str, d: &Declared<T>, s: &RunSettings) {
         self.db_ref(what, id, d, s.db.as_deref());
+        for (key, model) in [("memory_model", &s.memory_model), ("session_summary_model", &s.session_summary_model)] {
+            if let Some(m) = model {
+                self.model_ref_at(d, m, key);
+            }
+        }
         if s.num_history_runs.is_some() && s.num_history_messages.is_some() {
             self.out.push(
                 Diagnostic::new(

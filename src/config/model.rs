@@ -305,6 +305,41 @@ pub struct RunSettings {
     /// Ask for Markdown output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub markdown: Option<bool>,
+    /// After each run, a memory model reads the user's message and adds, updates or deletes
+    /// that user's memories (Agno's `update_memory_on_run`). Off the answer's path: it runs
+    /// after the run is stored COMPLETED. Not done when `enable_agentic_memory` is on (as Agno).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_memory_on_run: Option<bool>,
+    /// Give the model Agno's `update_user_memory` tool, which hands a task to the memory model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_agentic_memory: Option<bool>,
+    /// Put the user's memories in the system message. Default: on when
+    /// `update_memory_on_run` or `enable_agentic_memory` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_memories_to_context: Option<bool>,
+    /// Most memories put in the system message (the newest by update). Default: 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub max_memories_in_context: Option<u32>,
+    /// Model id (from `models:`) of the memory model. Default: this component's model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_model: Option<String>,
+    /// After each run, a summary model writes `{summary, topics, updated_at}` to the session
+    /// row (Agno's `enable_session_summaries`), after the run is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_session_summaries: Option<bool>,
+    /// Put the session's summary in the system message. Default: on when
+    /// `enable_session_summaries` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_session_summary_to_context: Option<bool>,
+    /// Model id of the summary model. Default: this component's model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_summary_model: Option<String>,
+    /// How many of the session's last runs the summary reads (Agno's `last_n_runs`).
+    /// Default: all of them, up to 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub session_summary_last_n_runs: Option<u32>,
 }
 
 /// An agent (Agno: `Agent`).

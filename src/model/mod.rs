@@ -316,8 +316,21 @@ impl Model {
         stream: bool,
         on_event: OnEvent<'_>,
     ) -> Result<Reply, ModelError> {
+        self.complete_as(messages, tools, stream, None, on_event).await
+    }
+
+    /// [`Model::complete`] with OpenAI's `response_format` (a JSON Schema the answer must
+    /// follow, as Agno asks its summary model); the scripted model ignores it.
+    pub async fn complete_as(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[ToolSpec],
+        stream: bool,
+        response_format: Option<&Value>,
+        on_event: OnEvent<'_>,
+    ) -> Result<Reply, ModelError> {
         match self {
-            Model::OpenAi(m) => m.complete(messages, tools, stream, on_event).await,
+            Model::OpenAi(m) => m.complete(messages, tools, stream, response_format, on_event).await,
             Model::Scripted(m) => Ok(m.complete(messages, on_event)),
         }
     }

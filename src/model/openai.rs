@@ -121,7 +121,7 @@ impl OpenAiModel {
         format!("{}/chat/completions", self.settings.base_url.trim_end_matches('/'))
     }
 
-    fn body(&self, messages: &[ChatMessage], tools: &[ToolSpec], stream: bool) -> Value {
+    fn body(&self, messages: &[ChatMessage], tools: &[ToolSpec], stream: bool, format: Option<&Value>) -> Value {
         let s = &self.settings;
         let messages: Vec<Value> = messages
             .iter()
@@ -157,6 +157,9 @@ impl OpenAiModel {
         }
         if let Some(m) = s.max_tokens {
             body["max_tokens"] = json!(m);
+        }
+        if let Some(f) = format {
+            body["response_format"] = f.clone();
         }
         if stream {
             body["stream"] = json!(true);
@@ -283,9 +286,10 @@ impl OpenAiModel {
         messages: &[ChatMessage],
         tools: &[ToolSpec],
         stream: bool,
+        format: Option<&Value>,
         on_event: OnEvent<'_>,
     ) -> Result<Reply, ModelError> {
-        let call = self.call(messages, tools, stream, on_event);
+        let call = self.call(messages, tools, stream, format, on_event);
         let result = match self.settings.deadline {
             Some(deadline) => tokio::time::timeout(deadline, call)
                 .await
@@ -303,10 +307,11 @@ impl OpenAiModel {
         messages: &[ChatMessage],
         tools: &[ToolSpec],
         stream: bool,
+        format: Option<&Value>,
         on_event: OnEvent<'_>,
     ) -> Result<Reply, ModelError> {
         let start = Instant::now();
-        let resp = self.send(&self.body(messages, tools, stream), start).await?;
+        let resp = self.send(&self.body(messages, tools, stream, format), start).await?;
         let kind = resp
             .headers()
             .get(reqwest::header::CONTENT_TYPE)

@@ -25,8 +25,11 @@ pub struct RunHandle {
     _guard: DropGuard,
     /// Fires once the RUNNING row exists; taken by [`RunHandle::started`].
     started: Option<oneshot::Receiver<()>>,
-    /// The run's own terminal event was returned by [`RunHandle::next_event`].
+    /// The run's own terminal event was returned by [`RunHandle::next_event`] (and, when work
+    /// follows the run, that work is done).
     ended: bool,
+    /// The run said work follows its end ([`EventKind::AfterRun`]).
+    after: bool,
     join: JoinHandle<Result<RunOutput, RunError>>,
     /// The result, when the task was joined already (by `started`).
     outcome: Option<Result<RunOutput, RunError>>,
@@ -81,6 +84,7 @@ where
         token,
         started: Some(started),
         ended: false,
+        after: false,
         join,
         outcome: None,
     }
@@ -134,18 +138,34 @@ impl RunHandle {
     }
 
     /// The next event of the run tree, or None once the run itself has ended (its terminal
-    /// event was the last one returned) or every sender is gone. Member runs report into the
-    /// same stream with their own run ids: a member's terminal event does not end it. Always
-    /// None for member and step runs (their events go to the root's stream).
+    /// event was the last one returned, or, when work follows the run — its memory update, its
+    /// summary —, the events of that work were) or every sender is gone. Member runs report
+    /// into the same stream with their own run ids: a member's terminal event does not end it.
+    /// Always None for member and step runs (their events go to the root's stream).
     pub async fn next_event(&mut self) -> Option<Event> {
-        if self.ended {
-            return None;
+        loop {
+            if self.ended {
+                return None;
+            }
+            let event = self.events.as_mut()?.recv().await?;
+            if event.run_id == self.run_id {
+                match event.kind {
+                    EventKind::AfterRun => {
+                        self.after = true;
+                        continue;
+                    }
+                    EventKind::AfterRunDone => {
+                        self.ended = true;
+                        return None;
+                    }
+                    ref k if k.is_terminal() && !self.after => self.ended = true,
+                    _ => {}
+                }
+            } else if matches!(event.kind, EventKind::AfterRun | EventKind::AfterRunDone) {
+                continue;
+            }
+            return Some(event);
         }
-        let event = self.events.as_mut()?.recv().await?;
-        if event.run_id == self.run_id && event.kind.is_terminal() {
-            self.ended = true;
-        }
-        Some(event)
     }
 
     /// Takes the event stream, to read it elsewhere. The handle still controls the run:
@@ -176,6 +196,20 @@ impl RunHandle {
             Ok(r) => r,
             Err(e) => Err(self.join_error(&e)),
         }
+    }
+
+    /// Waits for the run to end, keeping the handle (and its event stream: what follows the
+    /// run's end, its memory update and summary, can still be read). The result is kept for
+    /// [`RunHandle::result`].
+    pub async fn wait(&mut self) -> &Result<RunOutput, RunError> {
+        let joined = match self.outcome.take() {
+            Some(o) => o,
+            None => match (&mut self.join).await {
+                Ok(r) => r,
+                Err(e) => Err(self.join_error(&e)),
+            },
+        };
+        self.outcome.insert(joined)
     }
 
     fn join_error(&self, e: &tokio::task::JoinError) -> RunError {

@@ -93,6 +93,29 @@ pub enum EventKind {
         /// Agno's step type: Step, Parallel, Condition, Loop, Router.
         step_type: String,
     },
+    /// The memory model started updating the user's memories (after the run ended).
+    MemoryUpdateStarted,
+    /// The memory update ended: what changed (Agno's `memories`), or why it failed.
+    MemoryUpdateCompleted {
+        /// `{added, updated, deleted, cleared}`, when it succeeded.
+        changes: Option<Value>,
+        /// Why it failed.
+        error: Option<String>,
+    },
+    /// The summary model started summarizing the session.
+    SessionSummaryStarted,
+    /// The summary was written (as stored), or why not.
+    SessionSummaryCompleted {
+        /// `{summary, topics, updated_at}`, when it was written.
+        summary: Option<Value>,
+        /// Why it failed.
+        error: Option<String>,
+    },
+    /// Internal, never shown: work follows this run's end (memories, summary); its stream stays
+    /// open until [`EventKind::AfterRunDone`]. Sent before the terminal event.
+    AfterRun,
+    /// Internal, never shown: the work after the run is done.
+    AfterRunDone,
     /// A workflow step ended.
     StepCompleted {
         /// The step's name.
@@ -299,6 +322,10 @@ pub trait Launcher: Send + Sync {
     /// start: unknown target, refused session, database unavailable). The run goes on in its
     /// own task; the handle controls it.
     fn start(self: Arc<Self>, request: RunRequest) -> BoxFuture<'static, Result<RunHandle, RunError>>;
+
+    /// The process's registry: work that goes on after a run ended (its memory update, its
+    /// session summary) is held there, so that a shutdown waits for it.
+    fn registry(&self) -> Registry;
 }
 
 /// Everything a run is: its id, the session it is written into, who runs it and for whom, its

@@ -21,8 +21,12 @@ pub struct Registry {
 struct Inner {
     /// std mutex: held only to insert, remove or copy an entry, never across an await.
     runs: Mutex<HashMap<String, Entry>>,
-    /// Woken whenever a run leaves the map.
+    /// Woken whenever a run leaves the map, or work after a run ends.
     removed: Notify,
+    /// Work going on after runs ended (memory updates, summaries).
+    after: Mutex<usize>,
+    /// Cancels that work (a shutdown past its grace).
+    after_cancel: CancellationToken,
 }
 
 struct Entry {
@@ -68,6 +72,20 @@ impl Drop for Registration {
     }
 }
 
+/// Work after a run, held in the registry until dropped.
+pub struct AfterRunHold {
+    inner: Arc<Inner>,
+}
+
+impl Drop for AfterRunHold {
+    fn drop(&mut self) {
+        if let Ok(mut n) = self.inner.after.lock() {
+            *n = n.saturating_sub(1);
+        }
+        self.inner.removed.notify_waiters();
+    }
+}
+
 impl Registry {
     pub(super) fn insert(&self, scope: &Scope) -> Registration {
         let info = InFlight {
@@ -90,8 +108,23 @@ impl Registry {
         token.map(|t| t.cancel()).is_some()
     }
 
+    /// Holds work that goes on after a run ended: [`Registry::idle`] waits for it too. The
+    /// token is cancelled by [`Registry::cancel_all`].
+    pub fn hold_after_run(&self) -> (AfterRunHold, CancellationToken) {
+        if let Ok(mut n) = self.inner.after.lock() {
+            *n += 1;
+        }
+        (AfterRunHold { inner: self.inner.clone() }, self.inner.after_cancel.clone())
+    }
+
+    /// How many pieces of work after runs are going on.
+    pub fn after_runs(&self) -> usize {
+        self.inner.after.lock().map(|n| *n).unwrap_or(0)
+    }
+
     /// Cancels every run in flight (a shutdown).
     pub fn cancel_all(&self) {
+        self.inner.after_cancel.cancel();
         let tokens: Vec<CancellationToken> =
             self.inner.runs.lock().map(|runs| runs.values().map(|e| e.cancel.clone()).collect()).unwrap_or_default();
         for t in tokens {
@@ -122,11 +155,11 @@ impl Registry {
         self.len() == 0
     }
 
-    /// Waits until no run is in flight.
+    /// Waits until no run is in flight and no work after a run is going on.
     pub async fn idle(&self) {
         loop {
             let notified = self.inner.removed.notified();
-            if self.is_empty() {
+            if self.is_empty() && self.after_runs() == 0 {
                 return;
             }
             notified.await;

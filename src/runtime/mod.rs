@@ -263,7 +263,8 @@ impl Generation {
             .iter()
             .filter_map(|(id, a)| {
                 let model = models.get(&a.model)?.clone();
-                let mut agent = Agent::new(a.clone(), model);
+                let (mm, sm) = side_models(&models, &a.settings, &model);
+                let mut agent = Agent::new(a.clone(), model).with_memory(mm, sm);
                 for tool in options.tools.get(id).into_iter().flatten() {
                     agent.tools.push(tool.clone());
                 }
@@ -275,7 +276,8 @@ impl Generation {
             .iter()
             .filter_map(|(id, t)| {
                 let model = models.get(&t.model)?.clone();
-                let mut leader = crate::team::leader(&config, t, model);
+                let (mm, sm) = side_models(&models, &t.settings, &model);
+                let mut leader = crate::team::leader(&config, t, model).with_memory(mm, sm);
                 for tool in options.tools.get(id).into_iter().flatten() {
                     leader.tools.push(tool.clone());
                 }
@@ -366,7 +368,17 @@ impl Generation {
     }
 }
 
+/// The memory and summary models of a component: those its settings name, else its own.
+fn side_models(models: &IndexMap<String, Model>, s: &crate::config::model::RunSettings, own: &Model) -> (Model, Model) {
+    let pick = |id: &Option<String>| id.as_ref().and_then(|m| models.get(m)).cloned().unwrap_or_else(|| own.clone());
+    (pick(&s.memory_model), pick(&s.session_summary_model))
+}
+
 impl Launcher for Generation {
+    fn registry(&self) -> crate::run::Registry {
+        self.process.registry.clone()
+    }
+
     fn start(self: Arc<Self>, request: RunRequest) -> BoxFuture<'static, Result<RunHandle, RunError>> {
         Box::pin(async move {
             let target = request.target.clone();

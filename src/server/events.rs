@@ -243,6 +243,34 @@ impl Mapper {
                 m.insert("reason".into(), json!("cancelled"));
                 out.push((name, Value::Object(m)));
             }
+            EventKind::MemoryUpdateStarted | EventKind::SessionSummaryStarted => {
+                let base = if matches!(e.kind, EventKind::MemoryUpdateStarted) {
+                    "MemoryUpdateStarted"
+                } else {
+                    "SessionSummaryStarted"
+                };
+                let name = Self::name(kind, base);
+                out.push((name.clone(), Value::Object(self.common(e, &name))));
+            }
+            EventKind::MemoryUpdateCompleted { changes, error } => {
+                let name = Self::name(kind, "MemoryUpdateCompleted");
+                let mut m = self.common(e, &name);
+                // agno-run's own fields: what changed, or why it failed (Agno's `memories` list
+                // is not sent).
+                m.insert("changes".into(), changes.clone().unwrap_or(Value::Null));
+                m.insert("error".into(), json!(error));
+                m.retain(|_, v| !v.is_null());
+                out.push((name, Value::Object(m)));
+            }
+            EventKind::SessionSummaryCompleted { summary, error } => {
+                let name = Self::name(kind, "SessionSummaryCompleted");
+                let mut m = self.common(e, &name);
+                m.insert("session_summary".into(), summary.clone().unwrap_or(Value::Null));
+                m.insert("error".into(), json!(error));
+                m.retain(|_, v| !v.is_null());
+                out.push((name, Value::Object(m)));
+            }
+            EventKind::AfterRun | EventKind::AfterRunDone => {}
             EventKind::StepStarted { step, step_type } => {
                 let index = self.step_index(step);
                 let info = StepInfo { id: crate::workflow::step_id_of(step), name: step.clone(), index };

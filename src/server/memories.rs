@@ -256,11 +256,8 @@ pub(super) async fn update(
 
 /// Deletes `id` when it is `user`'s (any owner without a user); false when there is none.
 async fn delete_one(store: &Store, id: &str, user: Option<&str>) -> ApiResult<bool> {
-    match store.get_memory(id, user).await {
-        Ok(_) => {
-            store.delete_memory(id).await?;
-            Ok(true)
-        }
+    match store.delete_memory(id, user).await {
+        Ok(()) => Ok(true),
         Err(StoreError::NotFound { .. }) => Ok(false),
         Err(e) => Err(e.into()),
     }

@@ -345,9 +345,6 @@ fn sse(
                     };
                     let mapped = s.mapper.map(&e, run_data.as_ref());
                     s.pending.extend(mapped);
-                    if root_end {
-                        s.handle = None;
-                    }
                 }
                 None => {
                     s.handle = None;
@@ -366,10 +363,15 @@ impl Streamer {
     }
 
     /// The stored run, once the root has ended (for the metrics and state of the last event).
+    /// The handle is kept: what follows the run (its memory update, its summary) is streamed
+    /// after its end.
     async fn ended(&mut self) -> Option<Value> {
-        let handle = self.handle.take()?;
-        match handle.result().await {
-            Ok(out) => Some(with_members(&self.generation, self.db.as_deref(), &out.run).await),
+        let handle = self.handle.as_mut()?;
+        match handle.wait().await {
+            Ok(out) => {
+                let run = out.run.clone();
+                Some(with_members(&self.generation, self.db.as_deref(), &run).await)
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "streamed run ended with an error");
                 // Agno's `RunError.error_type`, for the kinds of failure it names.

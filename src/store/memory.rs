@@ -332,6 +332,10 @@ impl MemoryStore {
         let mut d = self.lock("upsert a memory")?;
         let mut new = m.clone();
         if let Some(existing) = d.memories.get(&m.memory_id) {
+            // An upsert never moves a memory to another user.
+            if existing.user_id != m.user_id {
+                return Err(StoreError::NotFound { what: "memory", id: m.memory_id.clone() });
+            }
             new.created_at = existing.created_at;
         }
         new.updated_at = Some(now());
@@ -372,9 +376,21 @@ impl MemoryStore {
         Ok(Page { items, total, page, limit })
     }
 
-    pub(super) async fn delete_memory(&self, id: &str) -> Result<()> {
+    pub(super) async fn delete_memory(&self, id: &str, user: Option<&str>) -> Result<()> {
         let mut d = self.lock("delete a memory")?;
-        d.memories.remove(id).map(|_| ()).ok_or_else(|| StoreError::NotFound { what: "memory", id: id.into() })
+        let mine = d.memories.get(id).is_some_and(|m| user.is_none() || m.user_id.as_deref() == user);
+        if !mine {
+            return Err(StoreError::NotFound { what: "memory", id: id.into() });
+        }
+        d.memories.remove(id);
+        Ok(())
+    }
+
+    pub(super) async fn clear_memories(&self, user: &str) -> Result<u64> {
+        let mut d = self.lock("clear a user's memories")?;
+        let before = d.memories.len();
+        d.memories.retain(|_, m| m.user_id.as_deref() != Some(user));
+        Ok((before - d.memories.len()) as u64)
     }
 }
 

@@ -804,7 +804,8 @@ impl Store {
         dispatch!(self, s => s.reap_run(run_id, reason, seen).await)
     }
 
-    /// Creates (or replaces) a memory.
+    /// Creates (or replaces) a memory. A memory is never moved to another user: when
+    /// `memory_id` is another user's memory, nothing is written and the answer is NotFound.
     pub async fn upsert_memory(&self, memory: &Memory) -> Result<Memory> {
         dispatch!(self, s => s.upsert_memory(memory).await)
     }
@@ -819,9 +820,30 @@ impl Store {
         dispatch!(self, s => s.list_memories(query).await)
     }
 
-    /// Deletes one memory.
-    pub async fn delete_memory(&self, memory_id: &str) -> Result<()> {
-        dispatch!(self, s => s.delete_memory(memory_id).await)
+    /// Deletes one memory. With `user_id`, only that user's (another user's memory is not
+    /// found); without, whoever's it is (an operator).
+    pub async fn delete_memory(&self, memory_id: &str, user_id: Option<&str>) -> Result<()> {
+        dispatch!(self, s => s.delete_memory(memory_id, user_id).await)
+    }
+
+    /// Deletes every memory of `user_id` (only theirs); returns how many.
+    pub async fn clear_memories(&self, user_id: &str) -> Result<u64> {
+        dispatch!(self, s => s.clear_memories(user_id).await)
+    }
+
+    /// Merges `patch` into a stored run's `run_data.metadata` (what happened after the run
+    /// ended: its memory update). A nested run (no row) is not found.
+    pub async fn merge_run_metadata(&self, run_id: &str, patch: Map<String, Value>) -> Result<()> {
+        let run = self.get_run(run_id).await?;
+        let status = run.status.unwrap_or(RunStatus::Completed);
+        let mut data = run.run_data;
+        if !data["metadata"].is_object() {
+            data["metadata"] = Value::Object(Map::new());
+        }
+        if let Some(m) = data["metadata"].as_object_mut() {
+            m.extend(patch);
+        }
+        self.update_run(run_id, status, &data).await.map(|_| ())
     }
 }
 

@@ -787,7 +787,7 @@ impl PostgresStore {
         const A: &str = "upsert a memory";
         let c = self.client(A).await?;
         let row = c
-            .query_one(
+            .query_opt(
                 &self.inner.sql.upsert_memory,
                 &[
                     &m.memory_id,
@@ -804,6 +804,8 @@ impl PostgresStore {
             )
             .await
             .map_err(|e| pg_err(A, &e))?;
+        // No row: the id is another user's memory (an upsert never moves one).
+        let row = row.ok_or_else(|| StoreError::NotFound { what: "memory", id: m.memory_id.clone() })?;
         memory_row(&row, &self.inner.tables.memories)
     }
 
@@ -822,11 +824,21 @@ impl PostgresStore {
         self.paged("list memories", listing, memory_row, &self.inner.tables.memories).await
     }
 
-    pub(super) async fn delete_memory(&self, id: &str) -> Result<()> {
+    pub(super) async fn delete_memory(&self, id: &str, user: Option<&str>) -> Result<()> {
         const A: &str = "delete a memory";
         let c = self.client(A).await?;
-        let n = c.execute(&self.inner.sql.delete_memory, &[&id]).await.map_err(|e| pg_err(A, &e))?;
+        let n = match user {
+            Some(u) => c.execute(&self.inner.sql.delete_user_memory, &[&id, &u]).await,
+            None => c.execute(&self.inner.sql.delete_memory, &[&id]).await,
+        }
+        .map_err(|e| pg_err(A, &e))?;
         if n == 0 { Err(StoreError::NotFound { what: "memory", id: id.into() }) } else { Ok(()) }
+    }
+
+    pub(super) async fn clear_memories(&self, user: &str) -> Result<u64> {
+        const A: &str = "clear a user's memories";
+        let c = self.client(A).await?;
+        c.execute(&self.inner.sql.clear_user_memories, &[&user]).await.map_err(|e| pg_err(A, &e))
     }
 }
 

@@ -50,6 +50,10 @@ pub(crate) struct Statements {
     pub upsert_memory: String,
     pub get_memory: String,
     pub delete_memory: String,
+    /// Deletes one memory of one user.
+    pub delete_user_memory: String,
+    /// Deletes every memory of one user.
+    pub clear_user_memories: String,
     /// Inserts a session; when it exists, does nothing (PostgreSQL `ON CONFLICT DO NOTHING`).
     pub insert_session: String,
     pub delete_session: String,
@@ -166,12 +170,18 @@ impl Statements {
                  ON CONFLICT (memory_id) DO UPDATE SET memory = excluded.memory, input = excluded.input, \
                  agent_id = excluded.agent_id, team_id = excluded.team_id, user_id = excluded.user_id, \
                  topics = excluded.topics, feedback = excluded.feedback, updated_at = excluded.updated_at \
+                 WHERE {memories}.user_id {same} excluded.user_id \
                  RETURNING {MEMORY_COLUMNS}",
                 json(2),
-                json(7)
+                json(7),
+                // An upsert never moves a memory to another user: the row of another user is
+                // left as it is, and no row comes back.
+                same = if dialect == Dialect::Postgres { "IS NOT DISTINCT FROM" } else { "IS" },
             ),
             get_memory: format!("SELECT {MEMORY_COLUMNS} FROM {memories} WHERE memory_id = $1"),
             delete_memory: format!("DELETE FROM {memories} WHERE memory_id = $1"),
+            delete_user_memory: format!("DELETE FROM {memories} WHERE memory_id = $1 AND user_id = $2"),
+            clear_user_memories: format!("DELETE FROM {memories} WHERE user_id = $1"),
             insert_session: format!(
                 "INSERT INTO {sessions} ({SESSION_COLUMNS}) VALUES ({session_values}) \
                  ON CONFLICT (session_id) DO NOTHING"
@@ -255,6 +265,8 @@ impl Statements {
                 &mut self.upsert_memory,
                 &mut self.get_memory,
                 &mut self.delete_memory,
+                &mut self.delete_user_memory,
+                &mut self.clear_user_memories,
                 &mut self.insert_session,
                 &mut self.delete_session,
                 &mut self.upsert_runner,

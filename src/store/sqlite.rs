@@ -830,23 +830,27 @@ impl SqliteStore {
         let m = m.clone();
         self.with("upsert a memory", move |c| {
             let tx = Write::begin(c)?;
-            let stored = tx.prepare_cached(&inner.sql.upsert_memory)?.query_row(
-                params![
-                    m.memory_id,
-                    m.memory.to_string(),
-                    m.input,
-                    m.agent_id,
-                    m.team_id,
-                    m.user_id,
-                    json_text(&m.topics),
-                    m.feedback,
-                    m.created_at,
-                    now(),
-                ],
-                memory_row,
-            )?;
+            let stored = tx
+                .prepare_cached(&inner.sql.upsert_memory)?
+                .query_row(
+                    params![
+                        m.memory_id,
+                        m.memory.to_string(),
+                        m.input,
+                        m.agent_id,
+                        m.team_id,
+                        m.user_id,
+                        json_text(&m.topics),
+                        m.feedback,
+                        m.created_at,
+                        now(),
+                    ],
+                    memory_row,
+                )
+                .optional()?;
             tx.commit()?;
-            Ok(stored)
+            // No row: the id is another user's memory (an upsert never moves one).
+            stored.ok_or_else(|| StoreError::NotFound { what: "memory", id: m.memory_id.clone() }.into())
         })
         .await
     }
@@ -867,13 +871,23 @@ impl SqliteStore {
         self.paged("list memories", listing, memory_row).await
     }
 
-    pub(super) async fn delete_memory(&self, id: &str) -> Result<()> {
+    pub(super) async fn delete_memory(&self, id: &str, user: Option<&str>) -> Result<()> {
         let inner = self.inner.clone();
-        let id = id.to_string();
+        let (id, user) = (id.to_string(), user.map(str::to_string));
         self.with("delete a memory", move |c| {
-            let n = c.execute(&inner.sql.delete_memory, [&id])?;
+            let n = match &user {
+                Some(u) => c.execute(&inner.sql.delete_user_memory, [&id, u])?,
+                None => c.execute(&inner.sql.delete_memory, [&id])?,
+            };
             if n == 0 { Err(StoreError::NotFound { what: "memory", id }.into()) } else { Ok(()) }
         })
         .await
+    }
+
+    pub(super) async fn clear_memories(&self, user: &str) -> Result<u64> {
+        let inner = self.inner.clone();
+        let user = user.to_string();
+        self.with("clear a user's memories", move |c| Ok(c.execute(&inner.sql.clear_user_memories, [&user])? as u64))
+            .await
     }
 }
