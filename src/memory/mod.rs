@@ -489,6 +489,93 @@ fn iso_now() -> String {
     )
 }
 
+/// What an optimization did.
+#[derive(Debug, Clone)]
+pub struct Optimized {
+    /// The memories after it (one, when there were any).
+    pub memories: Vec<Memory>,
+    /// How many there were.
+    pub before: usize,
+    /// Estimated tokens before and after (a token per 4 bytes of text, rounded up; Agno counts
+    /// with its tokenizer).
+    pub tokens: (u64, u64),
+}
+
+/// Estimated tokens of `texts`.
+fn tokens_of<'a>(texts: impl IntoIterator<Item = &'a str>) -> u64 {
+    texts.into_iter().map(|t| (t.len() as u64).div_ceil(4)).sum()
+}
+
+/// Agno's `optimize_memories` with its `SUMMARIZE` strategy: `user`'s memories summarized by
+/// `model` into one (its topics the union, its agent or team kept when all agree). With
+/// `apply`, the summary is written first and the old memories then deleted (never another
+/// user's), so a failure loses nothing.
+pub async fn optimize(model: &Model, store: &Store, user: &str, apply: bool) -> Result<Optimized, MemoryError> {
+    let page = store
+        .list_memories(&MemoryQuery { user_id: Some(user.into()), limit: Some(MAX_EXISTING), ..Default::default() })
+        .await?;
+    let mut old = page.items;
+    old.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.memory_id.cmp(&b.memory_id)));
+    let texts: Vec<String> = old.iter().map(|m| text_of(&m.memory)).filter(|t| !t.is_empty()).collect();
+    let before = tokens_of(texts.iter().map(String::as_str));
+    if old.is_empty() {
+        return Ok(Optimized { memories: Vec::new(), before: 0, tokens: (0, 0) });
+    }
+    let chat = vec![
+        ChatMessage::text("system", prompt::OPTIMIZE_SYSTEM),
+        ChatMessage::text("user", prompt::optimize_request(&texts)),
+    ];
+    let mut ignore = |_: crate::model::ModelEvent<'_>| {};
+    let reply = tokio::time::timeout(DEADLINE, model.complete(&chat, &[], false, &mut ignore))
+        .await
+        .map_err(|_| MemoryError::Deadline(DEADLINE))??;
+    let text = reply.content.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| texts.join(" "));
+    let text = text.trim().to_string();
+    if text.len() > MAX_MEMORY_BYTES * 8 {
+        return Err(MemoryError::Malformed(format!(
+            "the optimized memory is longer than {} bytes",
+            MAX_MEMORY_BYTES * 8
+        )));
+    }
+    let mut topics: Vec<Value> = Vec::new();
+    for t in old.iter().filter_map(|m| m.topics.as_ref()).filter_map(Value::as_array).flatten() {
+        if !topics.contains(t) {
+            topics.push(t.clone());
+        }
+    }
+    let one = |ids: Vec<&Option<String>>| {
+        let set: std::collections::BTreeSet<&String> = ids.into_iter().flatten().collect();
+        if set.len() == 1 { set.into_iter().next().cloned() } else { None }
+    };
+    let now = crate::store::now();
+    let summary = Memory {
+        memory_id: uuid::Uuid::new_v4().to_string(),
+        memory: json!(text),
+        input: None,
+        agent_id: one(old.iter().map(|m| &m.agent_id).collect()),
+        team_id: one(old.iter().map(|m| &m.team_id).collect()),
+        user_id: Some(user.into()),
+        topics: (!topics.is_empty()).then_some(Value::Array(topics)),
+        feedback: None,
+        created_at: now,
+        updated_at: Some(now),
+    };
+    let after = tokens_of([text.as_str()]);
+    let summary = if apply {
+        let stored = store.upsert_memory(&summary).await?;
+        for m in &old {
+            match store.delete_memory(&m.memory_id, Some(user)).await {
+                Ok(()) | Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        stored
+    } else {
+        summary
+    };
+    Ok(Optimized { memories: vec![summary], before: old.len(), tokens: (before, after) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,9 +59,10 @@ pub struct Offer {
 impl Offer {
     /// What Agno offers after a run (`create_user_memories`): add, update, delete.
     pub const AFTER_RUN: Offer = Offer { add: true, update: true, delete: true, clear: false };
-    /// What Agno's `update_user_memory` tool offers with its default `MemoryManager`
-    /// (`delete_memories=False, clear_memories=False`): add and update.
-    pub const TASK: Offer = Offer { add: true, update: true, delete: false, clear: false };
+    /// What the `update_user_memory` tool offers: everything its description promises (add,
+    /// update, delete, clear), each scoped to the run's user. Agno's default `MemoryManager`
+    /// offers only add and update here, although the tool's text promises deleting and clearing.
+    pub const TASK: Offer = Offer { add: true, update: true, delete: true, clear: true };
 }
 
 /// The memory manager's system message, with the user's `existing` memories (id, text).
@@ -246,4 +247,14 @@ pub fn summary_response_format() -> Value {
             "strict": true
         }
     })
+}
+
+/// The system message of Agno's `SUMMARIZE` memory optimization
+/// (`agno/memory/strategies/summarize.py`).
+pub const OPTIMIZE_SYSTEM: &str = "You are a memory compression assistant. Your task is to summarize multiple memories about a user\ninto a single comprehensive summary while preserving all key facts.\n\nRequirements:\n- Combine related information from all memories\n- Preserve all factual information\n- Remove redundancy and consolidate repeated facts\n- Create a coherent narrative about the user\n- Maintain third-person perspective\n- Do not add information not present in the original memories\n\nReturn only the summarized memory text, nothing else.";
+
+/// The user message of the optimization over `memories`.
+pub fn optimize_request(memories: &[String]) -> String {
+    let combined: Vec<String> = memories.iter().enumerate().map(|(i, m)| format!("Memory {}: {m}", i + 1)).collect();
+    format!("Summarize these memories into a single summary:\n\n{}", combined.join("\n\n"))
 }

@@ -356,3 +356,70 @@ pub(super) async fn stats(State(app): State<Shared>, Query(q): Query<StatsQuery>
         .collect();
     Ok(Json(json!({ "data": data, "meta": meta(page, limit, total, started) })))
 }
+
+#[derive(Debug, Deserialize)]
+struct OptimizeBody {
+    user_id: String,
+    model: Option<String>,
+    #[serde(default = "yes")]
+    apply: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct DbQuery {
+    db_id: Option<String>,
+    table: Option<String>,
+}
+
+/// `POST /optimize-memories`: one user's memories summarized into one (Agno's `SUMMARIZE`
+/// strategy), applied unless `apply` is false. `model` is a model id of `models:` (Agno's
+/// `provider:model_id` is accepted: the part after `:`); without it, the memory model of the
+/// first agent or team on that database that uses memories.
+pub(super) async fn optimize(
+    State(app): State<Shared>,
+    Query(q): Query<DbQuery>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let b: OptimizeBody = json_body(&body)?;
+    if b.user_id.is_empty() {
+        return Err(ApiError::bad_request("`user_id` must not be empty"));
+    }
+    let g = app.generation();
+    let db = q.db_id.clone().unwrap_or_else(|| g.config().databases.keys().next().cloned().unwrap_or_default());
+    let store = store_for(&g, Some(&db), q.table.as_deref(), memories_table).await?;
+    let model = match &b.model {
+        Some(m) => {
+            let id = m.split_once(':').map_or(m.as_str(), |(_, id)| id);
+            let found = g
+                .model(id)
+                .or_else(|| g.config().models.keys().filter_map(|k| g.model(k)).find(|model| model.name() == id));
+            found.cloned().ok_or_else(|| ApiError::bad_request(format!("model '{m}' is not declared in `models:`")))?
+        }
+        None => {
+            let agents = g.config().agents.iter().filter(|(_, a)| a.db == db).filter_map(|(id, _)| g.agent(id));
+            let teams = g.config().teams.iter().filter(|(_, t)| t.db == db).filter_map(|(id, _)| g.team(id));
+            agents.chain(teams).find_map(|a| a.memory.as_ref().map(|p| p.model.clone())).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "no agent or team on database '{db}' uses memories: give `model` (a model id of `models:`)"
+                ))
+            })?
+        }
+    };
+    let out = crate::memory::optimize(&model, &store, &b.user_id, b.apply).await.map_err(|e| match e {
+        crate::memory::MemoryError::Store(s) => ApiError::from(s),
+        other => ApiError::new(axum::http::StatusCode::BAD_GATEWAY, format!("the memory optimization failed: {other}")),
+    })?;
+    let (before, after) = out.tokens;
+    let saved = before.saturating_sub(after);
+    let pct = if before == 0 { 0.0 } else { (saved as f64 * 100.0 / before as f64).clamp(0.0, 100.0) };
+    Ok(Json(json!({
+        "memories": out.memories.iter().map(schema).collect::<Vec<_>>(),
+        "memories_before": out.before, "memories_after": out.memories.len(),
+        "tokens_before": before, "tokens_after": after, "tokens_saved": saved,
+        "reduction_percentage": (pct * 100.0).round() / 100.0,
+    })))
+}

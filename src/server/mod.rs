@@ -284,6 +284,7 @@ pub fn router(app: Shared) -> Router {
         .route("/memories/{id}", get(memories::get).patch(memories::update).delete(memories::delete))
         .route("/memory_topics", get(memories::topics))
         .route("/user_memory_stats", get(memories::stats))
+        .route("/optimize-memories", axum::routing::post(memories::optimize))
         .fallback(|| async { ApiError::not_found("Not Found") })
         .layer(middleware::from_fn_with_state(app.clone(), auth))
         .layer(DefaultBodyLimit::max(limit))
