@@ -22,6 +22,7 @@ macro_rules! say_part {
     }};
 }
 
+mod memories_cmd;
 mod migrate_cmd;
 pub mod report;
 mod run_cmd;
@@ -114,6 +115,12 @@ pub enum Command {
     )]
     #[command(subcommand_precedence_over_arg = true)]
     Sessions(sessions_cmd::SessionsArgs),
+    /// Inspect and manage stored user memories: list, show, add, update, delete, clear.
+    #[command(
+        after_help = "Examples:\n  agno-run memories configs/app.yaml list\n  agno-run memories configs/app.yaml list --user alice --format json\n  agno-run memories configs/app.yaml add \"Prefers green tea\" --user alice --topic food\n  agno-run memories configs/app.yaml show MEMORY_ID\n  agno-run memories configs/app.yaml update MEMORY_ID --text \"Prefers black tea\" --user alice\n  agno-run memories configs/app.yaml delete MEMORY_ID --user alice\n  agno-run memories configs/app.yaml clear --user alice --yes\n  agno-run memories configs/app.yaml list --db local\n\nadd writes for --user (default: `default`, Agno's user when none is given). With --user, show, update and delete find only that user's memories (another user's is not found); without it, anyone's. A memory never moves to another user. clear deletes one user's memories and needs --user, and --yes when stdin is not a terminal.\nExit status: 0 done, 1 not found or a database failure, 2 usage error (text or topics over the bounds, an unknown database), 78 invalid config."
+    )]
+    #[command(subcommand_precedence_over_arg = true)]
+    Memories(memories_cmd::MemoriesArgs),
     /// Print the resolved config (defaults applied, relative paths resolved, secrets hidden).
     #[command(
         after_help = "Examples:\n  agno-run config configs/app.yaml\n  AGNO_SERVER__PORT=8080 agno-run config configs/\n  agno-run config configs/ --host 0.0.0.0 --port 9000\n\nServer settings layer: files, then AGNO_SERVER__<KEY> variables, then these flags."
@@ -294,6 +301,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run_cmd::run(args),
         Command::Chat(args) => run_cmd::chat(args),
         Command::Sessions(args) => sessions_cmd::run(args),
+        Command::Memories(args) => memories_cmd::run(args),
     };
     ExitCode::from(code)
 }
