@@ -145,7 +145,7 @@ async fn a_stated_preference_becomes_a_memory_that_the_same_user_sees_and_anothe
     // The memory model was sent the user's message after Agno's system message, with the tools.
     let first = &e.requests(MANAGER)[0];
     assert_eq!(first.messages()[1], json!({"role": "user", "content": "I like green tea"}));
-    assert_eq!(first.tool_names(), ["add_memory", "update_memory", "delete_memory"]);
+    assert_eq!(first.tool_names(), ["add_memory", "delete_memory", "update_memory"]);
 
     // A new session of the same user: the memory is in the system message, and shown to the
     // memory model as an existing memory.
@@ -219,7 +219,7 @@ async fn agentic_memory_updates_and_deletes_only_its_own_users_memories() {
     assert!(system_of(&main).contains("- Likes tea\n- Lives in Lyon"));
     let manager = &e.requests(MANAGER)[0];
     assert_eq!(manager.messages()[1]["content"], "Change tea to green tea; forget where the user lives");
-    assert_eq!(manager.tool_names(), ["add_memory", "update_memory", "delete_memory", "clear_memory"]);
+    assert_eq!(manager.tool_names(), ["add_memory", "clear_memory", "delete_memory", "update_memory"]);
     let u1 = e.memories("u1").await;
     assert_eq!(u1.len(), 1);
     assert_eq!((u1[0].memory_id.as_str(), &u1[0].memory), ("m1", &json!("Likes green tea")));

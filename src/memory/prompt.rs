@@ -103,7 +103,8 @@ pub fn manager_system(existing: &[(String, String)], offer: Offer) -> String {
 
 const TOPICS_DOC: &str = "(Optional[List[str]]) The topics of the memory (e.g. [\"name\", \"hobbies\", \"location\"]).";
 
-/// The memory tools offered, as Agno declares them (strict function schemas).
+/// The memory tools offered, as Agno declares them (strict function schemas), sorted by name as
+/// Agno's model layer sends tools.
 pub fn manager_tools(offer: Offer) -> Vec<ToolSpec> {
     let topics = json!({"type": "array", "items": {"type": "string"}, "description": TOPICS_DOC});
     let mut out = Vec::new();
@@ -144,6 +145,7 @@ pub fn manager_tools(offer: Offer) -> Vec<ToolSpec> {
             parameters: json!({"type": "object", "properties": {}, "additionalProperties": false, "required": []}),
         });
     }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
 
@@ -227,6 +229,7 @@ pub fn summary_response_format() -> Value {
         "json_schema": {
             "name": "SessionSummaryResponse",
             "schema": {
+                "description": "Model for Session Summary.",
                 "properties": {
                     "summary": {
                         "description": "Summary of the session. Be concise and focus on only important information. Do not make anything up.",
