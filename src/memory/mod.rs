@@ -152,12 +152,15 @@ pub struct Update {
 /// The user's memories for a system message: at most `limit`, the newest by update, shown
 /// oldest first.
 pub async fn for_context(store: &Store, user: &str, limit: u32) -> Result<Vec<String>, StoreError> {
-    let page = store
-        .list_memories(&MemoryQuery { user_id: Some(user.into()), limit: Some(limit), ..Default::default() })
-        .await?;
-    let mut items = page.items;
+    Ok(newest(store, user, limit).await?.iter().map(|m| text_of(&m.memory)).collect())
+}
+
+/// `user`'s newest `limit` memories (by update), oldest created first (as Agno lists them).
+async fn newest(store: &Store, user: &str, limit: u32) -> Result<Vec<Memory>, StoreError> {
+    let q = MemoryQuery { user_id: Some(user.into()), limit: Some(limit), ..Default::default() };
+    let mut items = store.list_memories(&q).await?.items;
     items.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.memory_id.cmp(&b.memory_id)));
-    Ok(items.iter().map(|m| text_of(&m.memory)).collect())
+    Ok(items)
 }
 
 /// A stored memory's text (Agno stores a JSON string; another program may store anything).
@@ -192,15 +195,7 @@ async fn update_inner(
     input: &str,
     offer: Offer,
 ) -> Result<Update, MemoryError> {
-    let page = store
-        .list_memories(&MemoryQuery {
-            user_id: Some(owner.user.clone()),
-            limit: Some(MAX_EXISTING),
-            ..Default::default()
-        })
-        .await?;
-    let mut existing = page.items;
-    existing.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.memory_id.cmp(&b.memory_id)));
+    let existing = newest(store, &owner.user, MAX_EXISTING).await?;
     let existing: Vec<(String, String)> = existing.iter().map(|m| (m.memory_id.clone(), text_of(&m.memory))).collect();
     let mut chat = vec![ChatMessage::text("system", prompt::manager_system(&existing, offer))];
     chat.extend(messages);
@@ -511,11 +506,7 @@ fn tokens_of<'a>(texts: impl IntoIterator<Item = &'a str>) -> u64 {
 /// `apply`, the summary is written first and the old memories then deleted (never another
 /// user's), so a failure loses nothing.
 pub async fn optimize(model: &Model, store: &Store, user: &str, apply: bool) -> Result<Optimized, MemoryError> {
-    let page = store
-        .list_memories(&MemoryQuery { user_id: Some(user.into()), limit: Some(MAX_EXISTING), ..Default::default() })
-        .await?;
-    let mut old = page.items;
-    old.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.memory_id.cmp(&b.memory_id)));
+    let old = newest(store, user, MAX_EXISTING).await?;
     let texts: Vec<String> = old.iter().map(|m| text_of(&m.memory)).filter(|t| !t.is_empty()).collect();
     let before = tokens_of(texts.iter().map(String::as_str));
     if old.is_empty() {
