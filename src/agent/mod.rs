@@ -20,6 +20,7 @@ use crate::run::lifecycle::{self, Outcome, SessionSeed};
 use crate::run::{Launcher, RunError, RunInput, RunOutput, Scope};
 use crate::store::now;
 use crate::tool::Toolbox;
+use crate::tool::mcp::McpServer;
 
 pub use prompt::system_message;
 use prompt::usage_json;
@@ -39,6 +40,20 @@ pub struct Agent {
     pub identity: Identity,
     /// Its memories and session summaries, when it uses them.
     pub memory: Option<Arc<MemoryPlan>>,
+    /// The MCP servers whose tools it is offered (after its own tools), read at the start of
+    /// each run: a server that restarted offers its new list.
+    pub mcp: Vec<McpUse>,
+}
+
+/// One `{mcp: ID, include_tools, exclude_tools}` of an agent's `tools:`.
+#[derive(Debug, Clone)]
+pub struct McpUse {
+    /// The server (shared by every agent and generation using it).
+    pub server: Arc<McpServer>,
+    /// Only these of its tools (empty: all).
+    pub include: Vec<String>,
+    /// None of these.
+    pub exclude: Vec<String>,
 }
 
 /// What an agent does with memories and summaries, and with which models.
@@ -94,7 +109,7 @@ impl Agent {
             team: false,
             continuation: None,
         };
-        Agent { config, model, tools, identity, memory: None }
+        Agent { config, model, tools, identity, memory: None, mcp: Vec::new() }
     }
 
     /// The agent with its memory settings, using `memory_model` and `summary_model` (its own
@@ -109,6 +124,29 @@ impl Agent {
         }
         self.memory = Some(Arc::new(MemoryPlan { settings, model: memory_model, summary_model }));
         self
+    }
+
+    /// The tools of one run: its own, then those of its MCP servers as they are now (a server
+    /// used for the first time is started and waited for, bounded; one that is down offers
+    /// the tools it listed last, whose calls say it is down). A tool whose name is taken
+    /// already is left out.
+    pub async fn toolbox_for_run(&self) -> std::borrow::Cow<'_, Toolbox> {
+        if self.mcp.is_empty() {
+            return std::borrow::Cow::Borrowed(&self.tools);
+        }
+        let mut toolbox = self.tools.clone();
+        for u in &self.mcp {
+            if let Err(why) = u.server.ready().await {
+                tracing::debug!(agent = %self.config.id, mcp_server = %u.server.id(), reason = %why, "MCP server not ready");
+            }
+            for tool in u.server.tools(&u.include, &u.exclude) {
+                let name = tool.spec().name.clone();
+                if !toolbox.push_new(tool) {
+                    tracing::warn!(agent = %self.config.id, mcp_server = %u.server.id(), tool = %name, "an MCP tool has the name of another tool of the agent; it is left out");
+                }
+            }
+        }
+        std::borrow::Cow::Owned(toolbox)
     }
 
     /// `agent_data` (or a leader's `team_data`) as Agno stores it.
@@ -213,9 +251,11 @@ impl Agent {
         };
 
         let extra = self.context_extra(&scope, &started.session).await;
+        let tools = self.toolbox_for_run().await;
         let mut record = Record::default();
         let turns = Turns {
             extra: &extra,
+            tools: &tools,
             agent: self,
             scope: &scope,
             input: &input,

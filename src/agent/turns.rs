@@ -72,6 +72,8 @@ fn unix_now_f64() -> f64 {
 /// What the loop works with.
 pub(super) struct Turns<'a> {
     pub agent: &'a Agent,
+    /// The tools of this run (the agent's, with its MCP servers' as they are now).
+    pub tools: &'a Toolbox,
     /// The memory and summary sections of the system message.
     pub extra: &'a str,
     pub scope: &'a Scope,
@@ -92,7 +94,7 @@ impl Turns<'_> {
             record.messages.push(stored("system", Some(&system), created));
         }
         record.messages.push(stored("user", Some(&self.input.message), created));
-        let tools = &self.agent.tools;
+        let tools = self.tools;
         let limit = self.agent.config.settings.tool_call_limit;
         let continuation = self.agent.identity.continuation.as_deref();
         let max_turns =

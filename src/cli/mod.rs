@@ -28,6 +28,7 @@ pub mod report;
 mod run_cmd;
 mod serve_cmd;
 mod sessions_cmd;
+mod tools_cmd;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -121,6 +122,11 @@ pub enum Command {
     )]
     #[command(subcommand_precedence_over_arg = true)]
     Memories(memories_cmd::MemoriesArgs),
+    /// List the tools each agent and team is offered, with their source (built-in or MCP server), after starting the MCP servers.
+    #[command(
+        after_help = "Examples:\n  agno-run tools configs/app.yaml\n  agno-run tools configs/app.yaml --agent assistant\n  agno-run tools configs/app.yaml --format json | jq '.agents[][].name'\n\nThe MCP servers the agents use are started (stdio) or connected to (streamable HTTP), asked for their tools, and stopped again; nothing is run or stored.\nExit status: 0 listed, 1 an MCP server did not start (its tools are missing; why is on stderr), 2 an unknown agent, 78 invalid config."
+    )]
+    Tools(tools_cmd::ToolsArgs),
     /// Print the resolved config (defaults applied, relative paths resolved, secrets hidden).
     #[command(
         after_help = "Examples:\n  agno-run config configs/app.yaml\n  AGNO_SERVER__PORT=8080 agno-run config configs/\n  agno-run config configs/ --host 0.0.0.0 --port 9000\n\nServer settings layer: files, then AGNO_SERVER__<KEY> variables, then these flags."
@@ -302,6 +308,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Chat(args) => run_cmd::chat(args),
         Command::Sessions(args) => sessions_cmd::run(args),
         Command::Memories(args) => memories_cmd::run(args),
+        Command::Tools(args) => tools_cmd::run(args),
     };
     ExitCode::from(code)
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use indexmap::IndexMap;
 
 use super::diagnostic::{Code, Diagnostic, FileId, Span, suggest};
-use super::model::{Agent, Database, Model, RunSettings, ScriptedReply, Step, Team, Tool, Workflow};
+use super::model::{Agent, Database, McpServer, Model, RunSettings, ScriptedReply, Step, Team, Tool, Workflow};
 use super::yaml::Node;
 use crate::expr;
 
@@ -53,6 +53,8 @@ pub struct Declarations {
     pub teams: IndexMap<String, Declared<Team>>,
     /// Workflows by id.
     pub workflows: IndexMap<String, Declared<Workflow>>,
+    /// MCP servers by id.
+    pub mcp_servers: IndexMap<String, Declared<McpServer>>,
     /// `default_db`: the value, its file and span.
     pub default_db: Option<(String, FileId, Span)>,
 }
@@ -89,6 +91,8 @@ pub fn functions_of(settings: &RunSettings) -> Vec<&'static str> {
         add(of(match t {
             Tool::Name(n) => n.as_str(),
             Tool::Spec(s) => s.name.as_str(),
+            // Known only once the server runs.
+            Tool::Mcp(_) => continue,
         }));
     }
     if settings.enable_agentic_state == Some(true) {
@@ -174,6 +178,7 @@ pub fn check(
     c.ids();
     c.databases();
     c.models();
+    c.mcp_servers();
     if let Some((name, file, span)) = &decl.default_db
         && !decl.databases.contains_key(name)
     {
@@ -228,6 +233,7 @@ impl<'a> Checker<'a, '_, '_> {
             "model" => "models",
             "agent" => "agents",
             "team" => "teams",
+            "MCP server" => "MCP servers",
             _ => "known names",
         };
         let shown = self.shown(file, span, name);
@@ -268,7 +274,8 @@ impl<'a> Checker<'a, '_, '_> {
             .chain(d.models.iter().map(|(k, v)| ("model", k, v.file, v.key_span)))
             .chain(d.agents.iter().map(|(k, v)| ("agent", k, v.file, v.key_span)))
             .chain(d.teams.iter().map(|(k, v)| ("team", k, v.file, v.key_span)))
-            .chain(d.workflows.iter().map(|(k, v)| ("workflow", k, v.file, v.key_span)));
+            .chain(d.workflows.iter().map(|(k, v)| ("workflow", k, v.file, v.key_span)))
+            .chain(d.mcp_servers.iter().map(|(k, v)| ("MCP server", k, v.file, v.key_span)));
         for (what, id, file, span) in all {
             if !is_entity_id(id) {
                 self.out.push(
@@ -475,6 +482,61 @@ impl<'a> Checker<'a, '_, '_> {
         );
     }
 
+    /// MCP servers: a transport agno-run supports, with what it needs; a warning for one that
+    /// nothing uses (it would never start).
+    fn mcp_servers(&mut self) {
+        let used: Vec<&str> = self
+            .decl
+            .agents
+            .values()
+            .filter_map(|a| a.value.as_ref().map(|a| &a.settings))
+            .chain(self.decl.teams.values().filter_map(|t| t.value.as_ref().map(|t| &t.settings)))
+            .flat_map(|s| s.tools.iter())
+            .filter_map(|t| match t {
+                Tool::Mcp(r) => Some(r.mcp.as_str()),
+                _ => None,
+            })
+            .collect();
+        for (id, d) in &self.decl.mcp_servers {
+            match &d.value {
+                Some(McpServer::Sse { .. }) => {
+                    self.out.push(
+                        Diagnostic::new(Code::McpTransport, format!("MCP server `{id}`: the `sse` transport is not supported"))
+                            .at(d.file, d.span_of("transport"), "legacy HTTP+SSE transport")
+                            .help("write `transport: streamable-http` with the server's streamable HTTP endpoint (often the same host, path `/mcp`); MCP replaced HTTP+SSE with it in 2025 and the MCP SDK agno-run uses has dropped SSE"),
+                    );
+                }
+                Some(McpServer::Stdio { command, .. }) if command.trim().is_empty() => {
+                    self.out.push(
+                        Diagnostic::new(Code::McpTransport, format!("MCP server `{id}` has an empty `command`"))
+                            .at(d.file, d.span_of("command"), "no program to start")
+                            .help("name the program, e.g. `command: uvx` with `args: [mcp-server-time]`"),
+                    );
+                }
+                Some(McpServer::StreamableHttp { url, .. }) => {
+                    let ok = url
+                        .strip_prefix("https://")
+                        .or_else(|| url.strip_prefix("http://"))
+                        .is_some_and(|rest| !rest.is_empty());
+                    if !ok {
+                        self.bad_url(d, "url", "an MCP server's streamable HTTP endpoint starts with http:// or https://, e.g. `http://127.0.0.1:3001/mcp`");
+                    }
+                }
+                _ => {}
+            }
+            if d.value.is_some() && !used.contains(&id.as_str()) {
+                self.out.push(
+                    Diagnostic::new(
+                        Code::UnusedMcpServer,
+                        format!("MCP server `{id}` is not used by any agent or team"),
+                    )
+                    .at(d.file, d.key_span, "declared, never started")
+                    .help(format!("add `{{mcp: {id}}}` to an agent's `tools:`, or remove the declaration")),
+                );
+            }
+        }
+    }
+
     fn models(&mut self) {
         for d in self.decl.models.values() {
             if let Some(Model::Openai { base_url: Some(url), .. }) = &d.value {
@@ -553,6 +615,20 @@ impl<'a> Checker<'a, '_, '_> {
             let name = match tool {
                 Tool::Name(n) => n.as_str(),
                 Tool::Spec(spec) => spec.name.as_str(),
+                Tool::Mcp(r) => {
+                    if !self.decl.mcp_servers.contains_key(&r.mcp) {
+                        let span = item.get("mcp").map_or(item.span, |n| n.span);
+                        self.unknown(
+                            Code::UnknownMcpServer,
+                            "MCP server",
+                            &r.mcp,
+                            d.file,
+                            span,
+                            self.decl.mcp_servers.keys(),
+                        );
+                    }
+                    continue;
+                }
             };
             let name_span = item.get("name").map_or(item.span, |n| n.span);
             if !TOOLS.contains(&name) {
@@ -565,7 +641,7 @@ impl<'a> Checker<'a, '_, '_> {
                 continue;
             }
             let options: &[(&str, bool)] = match tool {
-                Tool::Name(_) => &[],
+                Tool::Name(_) | Tool::Mcp(_) => &[],
                 Tool::Spec(spec) => &[
                     ("allowed_hosts", !spec.allowed_hosts.is_empty()),
                     ("timeout", spec.timeout.is_some()),
@@ -619,7 +695,9 @@ impl<'a> Checker<'a, '_, '_> {
                 .iter()
                 .filter_map(|(id, a)| a.value.as_ref().filter(|a| a.model == *model_id).map(|a| (id, a)))
                 .collect();
-            if users.is_empty() {
+            // An MCP server's function names are known only once it runs.
+            let mcp = |a: &Agent| a.settings.tools.iter().any(|t| matches!(t, Tool::Mcp(_)));
+            if users.is_empty() || users.iter().any(|(_, a)| mcp(a)) {
                 continue;
             }
             let mut offered: Vec<&str> = self.extra_functions.iter().map(String::as_str).collect();

@@ -134,6 +134,9 @@ codes! {
     UnknownFunction => "agno::unknown_function", Error, "a scripted tool call to a function the agent does not offer";
     InvalidUrl => "agno::invalid_url", Error, "a URL with the wrong scheme or form";
     AmbiguousDb => "agno::ambiguous_db", Warning, "a component without `db` in a config with several databases";
+    UnknownMcpServer => "agno::unknown_mcp_server", Error, "a reference to an MCP server that is not declared";
+    McpTransport => "agno::mcp_transport", Error, "an MCP transport agno-run does not support, or a server it cannot start";
+    UnusedMcpServer => "agno::unused_mcp_server", Warning, "an MCP server no agent or team uses (it is never started)";
 }
 
 impl fmt::Display for Code {

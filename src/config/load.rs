@@ -341,7 +341,7 @@ impl Loader {
             self.diags.push(
                 Diagnostic::new(Code::Type, format!("a config file is a mapping of sections, this one is {}", root.type_name()))
                     .at(id, Span::new(root.span.start, root.span.start), "expected `key: value` lines here")
-                    .help("the top-level keys are version, default_db, databases, models, agents, teams, workflows and server"),
+                    .help("the top-level keys are version, default_db, databases, models, mcp_servers, agents, teams, workflows and server"),
             );
             return None;
         }
@@ -418,6 +418,7 @@ impl Loader {
         self.section(id, &root, "agents", &mut decl.agents, "agent");
         self.section(id, &root, "teams", &mut decl.teams, "team");
         self.section(id, &root, "workflows", &mut decl.workflows, "workflow");
+        self.section(id, &root, "mcp_servers", &mut decl.mcp_servers, "MCP server");
         for key in ["default_db", "server"] {
             let Some(entry) = root.entry(key) else { continue };
             let first = match key {

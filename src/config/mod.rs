@@ -30,7 +30,7 @@ pub use load::{LoadOptions, Loaded, load};
 use check::Declarations;
 use diagnostic::FileId;
 pub use model::OnError;
-use model::{Database, LogFormat, Model, RunSettings, Server, Step, TeamMode};
+use model::{Database, LogFormat, McpServer, Model, RunSettings, Server, Step, TeamMode};
 
 use crate::expr::{self, Expr};
 pub use template::Template;
@@ -325,6 +325,96 @@ pub struct DatabaseConfig {
     pub implicit: bool,
 }
 
+/// How agno-run reaches a resolved MCP server.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "transport", rename_all = "kebab-case")]
+pub enum McpTransport {
+    /// A child process over stdin/stdout.
+    Stdio {
+        /// The program.
+        command: String,
+        /// Its arguments.
+        args: Vec<String>,
+        /// Environment variables set for it.
+        env: IndexMap<String, Secret>,
+        /// Its working folder (resolved against the config file's folder).
+        cwd: PathBuf,
+    },
+    /// Streamable HTTP.
+    StreamableHttp {
+        /// The endpoint.
+        url: String,
+        /// Headers sent with every request.
+        headers: IndexMap<String, Secret>,
+        /// Seconds to wait for a connection.
+        connect_timeout: f64,
+    },
+}
+
+/// A resolved MCP server: two generations whose declarations are equal share its process.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct McpServerConfig {
+    /// Its id.
+    pub id: String,
+    /// How it is reached.
+    #[serde(flatten)]
+    pub transport: McpTransport,
+    /// Offer only these tools (empty: all).
+    pub include_tools: Vec<String>,
+    /// Offer none of these.
+    pub exclude_tools: Vec<String>,
+    /// Put before each tool's name as the model sees it.
+    pub tool_name_prefix: Option<String>,
+    /// Seconds one call may take.
+    pub timeout_seconds: f64,
+    /// Seconds to start, initialize and list tools.
+    pub startup_timeout_seconds: f64,
+    /// Largest result given to the model, in bytes.
+    pub max_result_bytes: u64,
+}
+
+/// `max_result_bytes` of an MCP server when not set: 1 MiB.
+pub const DEFAULT_MCP_RESULT_BYTES: u64 = 1 << 20;
+
+impl McpServerConfig {
+    /// The declaration `m` of server `id`, with paths against `dir` and defaults applied; None
+    /// for a transport agno-run does not support (validation has reported it).
+    fn resolve(id: String, m: McpServer, dir: &Path) -> Option<McpServerConfig> {
+        let secs = |v: Option<f64>, default: f64, max: f64| {
+            v.filter(|t| t.is_finite() && *t > 0.0).unwrap_or(default).min(max)
+        };
+        let (transport, common) = match m {
+            McpServer::Stdio { command, args, env, cwd, common } => {
+                let cwd = cwd.map_or_else(|| dir.to_path_buf(), |c| resolve_path(dir, &c));
+                (McpTransport::Stdio { command, args, env, cwd }, common)
+            }
+            McpServer::StreamableHttp { url, headers, timeout, common } => {
+                (McpTransport::StreamableHttp { url, headers, connect_timeout: secs(timeout, 30.0, 600.0) }, common)
+            }
+            McpServer::Sse { .. } => return None,
+        };
+        Some(McpServerConfig {
+            id,
+            transport,
+            include_tools: common.include_tools,
+            exclude_tools: common.exclude_tools,
+            tool_name_prefix: common.tool_name_prefix.filter(|p| !p.is_empty()),
+            timeout_seconds: secs(common.timeout_seconds, 60.0, 3600.0),
+            startup_timeout_seconds: secs(common.startup_timeout_seconds, 30.0, 600.0),
+            max_result_bytes: common.max_result_bytes.unwrap_or(DEFAULT_MCP_RESULT_BYTES).clamp(1, 16 << 20),
+        })
+    }
+
+    /// The secrets it holds (environment values, header values), to hide from text its
+    /// server writes.
+    pub fn secrets(&self) -> Vec<&Secret> {
+        match &self.transport {
+            McpTransport::Stdio { env, .. } => env.values().collect(),
+            McpTransport::StreamableHttp { headers, .. } => headers.values().collect(),
+        }
+    }
+}
+
 /// A resolved agent.
 #[derive(Debug, Clone, Serialize)]
 pub struct AgentConfig {
@@ -578,6 +668,8 @@ pub struct Config {
     pub teams: IndexMap<String, TeamConfig>,
     /// Workflows by id.
     pub workflows: IndexMap<String, WorkflowConfig>,
+    /// MCP servers by id.
+    pub mcp_servers: IndexMap<String, McpServerConfig>,
     /// Process settings.
     pub server: ServerSettings,
     /// Where each model's API key comes from, when the config says (`the environment variable
@@ -758,7 +850,15 @@ impl Config {
             shutdown_timeout: server.shutdown_timeout.filter(|t| t.is_finite()).unwrap_or(10.0).clamp(0.0, 3600.0),
             sse_keep_alive: server.sse_keep_alive.filter(|t| t.is_finite()).unwrap_or(15.0).clamp(1.0, 55.0),
         };
-        Config { files, databases, models, agents, teams, workflows, server, key_hints: HashMap::new() }
+        let mcp_servers = decl
+            .mcp_servers
+            .into_iter()
+            .filter_map(|(id, d)| {
+                let dir = dirs.get(&d.file).cloned().unwrap_or_else(|| base.clone());
+                value(d).and_then(|m| McpServerConfig::resolve(id.clone(), m, &dir)).map(|m| (id, m))
+            })
+            .collect();
+        Config { files, databases, models, agents, teams, workflows, mcp_servers, server, key_hints: HashMap::new() }
     }
 
     /// The config as JSON with every secret hidden, for printing.

@@ -38,6 +38,9 @@ pub struct FileConfig {
     /// Workflows by id.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub workflows: IndexMap<String, Workflow>,
+    /// MCP servers by id, whose tools agents and teams use as `{mcp: ID}` in `tools:`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub mcp_servers: IndexMap<String, McpServer>,
     /// Process settings of `agno-run serve`; overridable by `AGNO_SERVER__<KEY>` and flags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<Server>,
@@ -221,6 +224,110 @@ pub enum Tool {
     Name(String),
     /// A built-in tool with options.
     Spec(ToolSpec),
+    /// The tools of an MCP server declared under `mcp_servers:`.
+    Mcp(McpToolRef),
+}
+
+/// An agent's or team's use of an MCP server: `{mcp: git, include_tools: [git_status]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct McpToolRef {
+    /// The server's id under `mcp_servers:`.
+    pub mcp: String,
+    /// Offer only these of the server's tools (their names as the server gives them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include_tools: Vec<String>,
+    /// Offer none of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_tools: Vec<String>,
+}
+
+/// What every MCP server declaration may set, whatever its transport.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct McpCommon {
+    /// Offer only these of the server's tools, to every agent that uses it (Agno's
+    /// `include_tools`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include_tools: Vec<String>,
+    /// Offer none of these (Agno's `exclude_tools`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_tools: Vec<String>,
+    /// Put before each tool's name as the model sees it, e.g. `git_` (Agno's
+    /// `tool_name_prefix`); the server is called with its own name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,32}$"))]
+    pub tool_name_prefix: Option<String>,
+    /// Seconds one tool call may take before the model is told it timed out (Agno's
+    /// `timeout_seconds`). Default: 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.001, max = 3600.0))]
+    pub timeout_seconds: Option<f64>,
+    /// Seconds to start (or connect to) the server, initialize it and read its tool list.
+    /// Default: 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.1, max = 600.0))]
+    pub startup_timeout_seconds: Option<f64>,
+    /// Largest tool result given to the model, in bytes (at most 16 MiB: it is held in memory
+    /// and stored with the run); a larger one is cut there and the model told. A message from
+    /// the server over four times this (plus 64 KiB) is refused before it is read whole.
+    /// Default: 1048576 (1 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 16777216))]
+    pub max_result_bytes: Option<u64>,
+}
+
+/// An MCP server, tagged by `transport` (Agno's `MCPTools(transport=...)`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "transport", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum McpServer {
+    /// A program agno-run starts and talks to over its stdin and stdout.
+    Stdio {
+        /// The program, found on `PATH` unless a path is given, e.g. `mcp-server-git` or `uvx`.
+        command: String,
+        /// Its arguments.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        args: Vec<String>,
+        /// Environment variables set for it (besides agno-run's own, which it inherits);
+        /// values are secrets, never printed.
+        #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+        env: IndexMap<String, Secret>,
+        /// Its working folder; relative to the config file's folder. Default: that folder.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cwd: Option<String>,
+        #[serde(flatten)]
+        common: McpCommon,
+    },
+    /// A server agno-run connects to over MCP's streamable HTTP transport.
+    StreamableHttp {
+        /// Its endpoint, e.g. `https://mcp.example.com/mcp`.
+        url: String,
+        /// Headers sent with every request, e.g. `Authorization: "Bearer ${TOKEN}"`; values are
+        /// secrets, never printed.
+        #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+        headers: IndexMap<String, Secret>,
+        /// Seconds to wait for a connection to the server (Agno's
+        /// `StreamableHTTPClientParams.timeout`). Default: 30.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 0.1, max = 600.0))]
+        timeout: Option<f64>,
+        #[serde(flatten)]
+        common: McpCommon,
+    },
+    /// MCP's legacy HTTP+SSE transport. Not supported (the MCP SDK agno-run is built on has
+    /// dropped it): use `streamable-http`, which servers that speak SSE usually also serve.
+    Sse {
+        /// The server's SSE endpoint.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        /// Headers.
+        #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+        headers: IndexMap<String, Secret>,
+        /// Seconds to wait for a connection.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout: Option<f64>,
+        #[serde(flatten)]
+        common: McpCommon,
+    },
 }
 
 /// A built-in tool with options.
@@ -285,7 +392,7 @@ pub struct RunSettings {
     /// Give the model a tool that reads this session's earlier messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_chat_history: Option<bool>,
-    /// Built-in tools.
+    /// Built-in tools, and MCP servers' tools (`{mcp: ID}`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<Tool>,
     /// Most tool calls in one run. Default: unlimited up to 32 model turns.

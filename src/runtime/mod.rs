@@ -16,6 +16,7 @@ use indexmap::IndexMap;
 use tokio::sync::OnceCell;
 
 use crate::agent::Agent;
+use crate::agent::McpUse;
 use crate::config::{Config, DatabaseConfig};
 use crate::migrate::{self, MigrateError};
 use crate::model::Model;
@@ -25,6 +26,7 @@ use crate::run::{
 };
 use crate::store::{Store, StoreError};
 use crate::tool::Tool;
+use crate::tool::mcp::{self, McpServer};
 use crate::workflow::Workflow;
 
 /// What building or using a runtime can fail with.
@@ -104,6 +106,8 @@ pub struct Process {
     /// generation opened it; stopped by [`Process::close`]. A std mutex: never held across an
     /// await.
     heartbeats: std::sync::Mutex<Vec<Arc<Heartbeat>>>,
+    /// Every MCP server of every generation, to stop the ones still running at exit.
+    mcp: mcp::Registry,
 }
 
 impl Process {
@@ -114,6 +118,7 @@ impl Process {
             registry: Registry::default(),
             http: Model::http_client(),
             heartbeats: std::sync::Mutex::new(Vec::new()),
+            mcp: mcp::Registry::default(),
         })
     }
 
@@ -125,6 +130,7 @@ impl Process {
         for h in all {
             h.stop().await;
         }
+        self.mcp.stop_all().await;
     }
 
     /// The runner identity the runs of this process carry.
@@ -205,6 +211,8 @@ pub struct Generation {
     /// Team leaders by team id (a team's run is its leader's).
     teams: IndexMap<String, Arc<Agent>>,
     workflows: IndexMap<String, Arc<Workflow>>,
+    /// The MCP servers some agent or team of this generation uses, by id.
+    mcp: IndexMap<String, Arc<McpServer>>,
 }
 
 impl std::fmt::Debug for Generation {
@@ -258,6 +266,36 @@ impl Generation {
                 (id.clone(), reused.unwrap_or_else(|| Model::new(id, m, hint, &process.http)))
             })
             .collect();
+        let used: Vec<&String> = config
+            .agents
+            .values()
+            .map(|a| &a.settings)
+            .chain(config.teams.values().map(|t| &t.settings))
+            .flat_map(|s| mcp_refs(s).map(|r| &r.mcp))
+            .collect();
+        let mcp: IndexMap<String, Arc<McpServer>> = config
+            .mcp_servers
+            .iter()
+            .filter(|(id, _)| used.contains(id))
+            .map(|(id, m)| {
+                let reused = previous
+                    .and_then(|p| p.mcp.get(id))
+                    .filter(|s| s.config() == m && s.status() != mcp::Status::Stopped)
+                    .cloned();
+                (id.clone(), reused.unwrap_or_else(|| McpServer::new(m.clone(), &process.mcp)))
+            })
+            .collect();
+        let uses = |s: &crate::config::model::RunSettings| -> Vec<McpUse> {
+            mcp_refs(s)
+                .filter_map(|r| {
+                    Some(McpUse {
+                        server: mcp.get(&r.mcp)?.clone(),
+                        include: r.include_tools.clone(),
+                        exclude: r.exclude_tools.clone(),
+                    })
+                })
+                .collect()
+        };
         let agents = config
             .agents
             .iter()
@@ -265,6 +303,7 @@ impl Generation {
                 let model = models.get(&a.model)?.clone();
                 let (mm, sm) = side_models(&models, &a.settings, &model);
                 let mut agent = Agent::new(a.clone(), model).with_memory(mm, sm);
+                agent.mcp = uses(&a.settings);
                 for tool in options.tools.get(id).into_iter().flatten() {
                     agent.tools.push(tool.clone());
                 }
@@ -278,6 +317,7 @@ impl Generation {
                 let model = models.get(&t.model)?.clone();
                 let (mm, sm) = side_models(&models, &t.settings, &model);
                 let mut leader = crate::team::leader(&config, t, model).with_memory(mm, sm);
+                leader.mcp = uses(&t.settings);
                 for tool in options.tools.get(id).into_iter().flatten() {
                     leader.tools.push(tool.clone());
                 }
@@ -287,7 +327,21 @@ impl Generation {
         let workflows =
             config.workflows.iter().map(|(id, w)| (id.clone(), Arc::new(Workflow::new(w.clone())))).collect();
         let number = previous.map_or(1, |p| p.number + 1);
-        Arc::new(Generation { number, config, process, databases, models, agents, teams, workflows })
+        Arc::new(Generation { number, config, process, databases, models, agents, teams, workflows, mcp })
+    }
+
+    /// Starts (or connects to) every MCP server this generation uses that is not running yet,
+    /// concurrently, and waits for each to list its tools (bounded by its startup timeout).
+    /// A server that fails is reported, never fatal: it is retried in the background, and
+    /// its tools are missing (or answer with an error) until it runs.
+    pub async fn start_mcp(&self) -> Vec<(String, Result<(), String>)> {
+        let waits = self.mcp.iter().map(|(id, s)| async move { (id.clone(), s.ready().await) });
+        futures_util::future::join_all(waits).await
+    }
+
+    /// The MCP servers this generation uses, by id.
+    pub fn mcp_servers(&self) -> &IndexMap<String, Arc<McpServer>> {
+        &self.mcp
     }
 
     /// 1 for the first generation of a process, then one more per reload.
@@ -366,6 +420,14 @@ impl Generation {
         };
         RunError::Unknown { target: target.clone(), known }
     }
+}
+
+/// The `{mcp: ID}` entries of a component's `tools:`.
+fn mcp_refs(s: &crate::config::model::RunSettings) -> impl Iterator<Item = &crate::config::model::McpToolRef> {
+    s.tools.iter().filter_map(|t| match t {
+        crate::config::model::Tool::Mcp(r) => Some(r),
+        _ => None,
+    })
 }
 
 /// The memory and summary models of a component: those its settings name, else its own.

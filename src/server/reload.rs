@@ -156,6 +156,7 @@ impl Live {
         let started = config.server.clone();
         let generation = Generation::build(config, None, runtime::Process::new(), options.clone());
         generation.open_all().await?;
+        log_mcp(&generation.start_mcp().await);
         let (changes, _) = tokio::sync::watch::channel(generation.number());
         Ok(Live {
             current: RwLock::new(generation),
@@ -201,6 +202,7 @@ impl Live {
             "last_reload": s.last_reload,
             "last_error": s.last_error,
             "restart_required": s.restart_required,
+            "mcp_servers": mcp_health(&g),
         })
     }
 
@@ -251,6 +253,10 @@ impl Live {
             tracing::warn!(error = %e, "config reload failed to open a database; the current generation keeps serving");
             return self.failed(trigger, started, error).await;
         }
+        // New or changed MCP servers start beside the old ones before the swap; one that
+        // fails does not refuse the reload (it is retried, and its tools answer with an error).
+        let mcp = next.start_mcp().await;
+        log_mcp(&mcp);
         if let Ok(mut slot) = self.current.write() {
             *slot = next.clone();
         }
@@ -261,6 +267,7 @@ impl Live {
             "generation": next.number(),
             "duration_ms": started.elapsed().as_secs_f64() * 1000.0,
             "restart_required": restart,
+            "mcp_errors": mcp.iter().filter_map(|(id, r)| r.as_ref().err().map(|e| json!({"server": id, "error": e}))).collect::<Vec<_>>(),
         });
         if let Ok(mut s) = self.status.lock() {
             s.loaded_at = crate::store::now();
@@ -508,4 +515,35 @@ mod tests {
         assert_eq!(fnv(b""), "cbf29ce484222325");
         assert_eq!(fnv(b"a"), "af63dc4c8601ec8c");
     }
+}
+
+/// Logs each MCP server that failed to start (it is retried in the background).
+fn log_mcp(outcomes: &[(String, Result<(), String>)]) {
+    for (id, r) in outcomes {
+        match r {
+            Ok(()) => {}
+            Err(why) => {
+                tracing::warn!(mcp_server = %id, reason = %why, "MCP server not ready; its tools answer with an error until it runs")
+            }
+        }
+    }
+}
+
+/// Each MCP server of `g`: its status, pid (stdio) and number of tools.
+fn mcp_health(g: &Generation) -> Value {
+    let servers: serde_json::Map<String, Value> = g
+        .mcp_servers()
+        .iter()
+        .map(|(id, s)| {
+            let (status, error) = match s.status() {
+                crate::tool::mcp::Status::Idle => ("idle", None),
+                crate::tool::mcp::Status::Starting => ("starting", None),
+                crate::tool::mcp::Status::Ready => ("ready", None),
+                crate::tool::mcp::Status::Down(why) => ("down", Some(why)),
+                crate::tool::mcp::Status::Stopped => ("stopped", None),
+            };
+            (id.clone(), json!({"status": status, "error": error, "pid": s.pid(), "tools": s.tools(&[], &[]).len()}))
+        })
+        .collect();
+    Value::Object(servers)
 }

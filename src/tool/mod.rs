@@ -8,6 +8,7 @@
 //! calls beyond their options and clients.
 
 pub mod builtin;
+pub mod mcp;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,6 +115,11 @@ pub trait Tool: Send + Sync + std::fmt::Debug {
         DEFAULT_TIMEOUT
     }
 
+    /// Where it comes from, as `agno-run tools` shows it: `built-in`, or `mcp:<server>`.
+    fn source(&self) -> String {
+        "built-in".into()
+    }
+
     /// Runs the tool with the model's (parsed) arguments.
     fn call(&self, args: Value, ctx: ToolContext) -> BoxFuture<'_, Result<String, ToolError>>;
 }
@@ -158,6 +164,22 @@ impl Toolbox {
                 self.specs.push(spec);
             }
         }
+    }
+
+    /// Adds a tool unless one with its name is there already (the first keeps the name);
+    /// false when it was left out.
+    pub fn push_new(&mut self, tool: Arc<dyn Tool>) -> bool {
+        if self.has(&tool.spec().name) {
+            return false;
+        }
+        self.specs.push(tool.spec().clone());
+        self.tools.push(tool);
+        true
+    }
+
+    /// The tools, in the order they are offered.
+    pub fn tools(&self) -> &[Arc<dyn Tool>] {
+        &self.tools
     }
 
     /// True when the agent has no tools.

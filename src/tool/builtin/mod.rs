@@ -38,6 +38,8 @@ pub fn for_agent(agent: &AgentConfig) -> Vec<Arc<dyn Tool>> {
         let (name, spec) = match t {
             ToolConfig::Name(n) => (n.as_str(), None),
             ToolConfig::Spec(s) => (s.name.as_str(), Some(s)),
+            // Offered by the runtime, from the server's own list.
+            ToolConfig::Mcp(_) => continue,
         };
         let limit = spec.and_then(|s| s.limit).unwrap_or(10);
         match name {
