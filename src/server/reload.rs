@@ -492,31 +492,6 @@ pub(super) async fn generations_route(
     Ok(Json(json!({ "db_id": db, "data": data })))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_config_files_trigger() {
-        let dirs: BTreeSet<PathBuf> = [PathBuf::from("/c/agents")].into();
-        let files: BTreeSet<PathBuf> = [PathBuf::from("/c/app.yaml")].into();
-        assert!(is_config_change(Path::new("/c/app.yaml"), &dirs, &files));
-        assert!(is_config_change(Path::new("/c/agents/new.yml"), &dirs, &files));
-        assert!(is_config_change(Path::new("/c/..data"), &dirs, &files));
-        for ignored in ["/c/agno.db", "/c/agno.db-wal", "/c/agno.db-shm", "/c/other.yaml", "/c/4913", "/c/app.yaml~"] {
-            assert!(!is_config_change(Path::new(ignored), &dirs, &files), "{ignored}");
-        }
-        assert!(!is_config_change(Path::new("/c/agents/.new.yaml.swp"), &dirs, &files));
-        assert!(!is_config_change(Path::new("/c/agents/.hidden.yaml"), &dirs, &files));
-    }
-
-    #[test]
-    fn hash_is_stable() {
-        assert_eq!(fnv(b""), "cbf29ce484222325");
-        assert_eq!(fnv(b"a"), "af63dc4c8601ec8c");
-    }
-}
-
 /// Logs each MCP server that failed to start (it is retried in the background).
 fn log_mcp(outcomes: &[(String, Result<(), String>)]) {
     for (id, r) in outcomes {
@@ -546,4 +521,29 @@ fn mcp_health(g: &Generation) -> Value {
         })
         .collect();
     Value::Object(servers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_config_files_trigger() {
+        let dirs: BTreeSet<PathBuf> = [PathBuf::from("/c/agents")].into();
+        let files: BTreeSet<PathBuf> = [PathBuf::from("/c/app.yaml")].into();
+        assert!(is_config_change(Path::new("/c/app.yaml"), &dirs, &files));
+        assert!(is_config_change(Path::new("/c/agents/new.yml"), &dirs, &files));
+        assert!(is_config_change(Path::new("/c/..data"), &dirs, &files));
+        for ignored in ["/c/agno.db", "/c/agno.db-wal", "/c/agno.db-shm", "/c/other.yaml", "/c/4913", "/c/app.yaml~"] {
+            assert!(!is_config_change(Path::new(ignored), &dirs, &files), "{ignored}");
+        }
+        assert!(!is_config_change(Path::new("/c/agents/.new.yaml.swp"), &dirs, &files));
+        assert!(!is_config_change(Path::new("/c/agents/.hidden.yaml"), &dirs, &files));
+    }
+
+    #[test]
+    fn hash_is_stable() {
+        assert_eq!(fnv(b""), "cbf29ce484222325");
+        assert_eq!(fnv(b"a"), "af63dc4c8601ec8c");
+    }
 }
