@@ -12,6 +12,7 @@
 //! It does not decide which agents use which server: the runtime binds them.
 
 pub mod child;
+mod lines;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -307,8 +308,11 @@ async fn connect(inner: &Arc<Inner>, http: &reqwest::Client) -> Result<(Conn, Ve
         McpTransport::Stdio { .. } => {
             let started = child::start(&config.id, &config.transport)?;
             let pid = started.child.id();
-            let transport = rmcp::transport::async_rw::AsyncRwTransport::new_client(started.stdout, started.stdin)
-                .with_max_line_length(limit);
+            // The bound is ours (an oversized answer becomes an error answer at once); the
+            // SDK's own, a little higher, never trips.
+            let stdout = lines::BoundedLines::new(started.stdout, limit, &config.id);
+            let transport = rmcp::transport::async_rw::AsyncRwTransport::new_client(stdout, started.stdin)
+                .with_max_line_length(limit + 1024);
             let init = tokio::time::timeout_at(deadline.into(), client_info().serve(transport)).await;
             match init {
                 Ok(Ok(service)) => (service, Some((started.child, started.group, started.tail)), pid),
@@ -619,7 +623,7 @@ impl Tool for McpTool {
                     }
                 }
                 Err(ServiceError::McpError(e)) => Err(ToolError::Failed(bound(
-                    inner.hide(&format!("the MCP server `{id}` refused the call: {}", e.message)),
+                    inner.hide(&format!("the MCP server `{id}` answered with an error: {}", e.message)),
                     MAX_ERROR_BYTES,
                 ))),
                 Err(ServiceError::TransportClosed | ServiceError::TransportSend(_)) => Err(ToolError::Failed(format!(

@@ -1,0 +1,284 @@
+//! The bound on what a stdio MCP server writes: one message per line, each at most `limit`
+//! bytes. The SDK drops an oversized line silently, which would leave the call it answered
+//! waiting for its timeout; [`BoundedLines`] sits between the child's stdout and the SDK and
+//! turns an oversized answer into an error answer to the same request, at once, in constant
+//! memory: the line's bytes past the limit are scanned for its top-level `id` and dropped.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, ReadBuf};
+
+/// Longest `id` value kept (a JSON number or string).
+const MAX_ID: usize = 200;
+/// Longest top-level key compared (the ones that matter are short).
+const MAX_KEY: usize = 8;
+
+/// Finds the top-level `id`, `method`, `result` and `error` of one JSON-RPC line, a byte at a
+/// time, keeping a bounded amount of it.
+#[derive(Debug, Default)]
+struct Scan {
+    depth: u32,
+    in_str: bool,
+    esc: bool,
+    /// At depth 1, outside a string: the next string is a key.
+    expect_key: bool,
+    key: Vec<u8>,
+    key_long: bool,
+    /// Collecting the value of `id` (raw bytes).
+    in_id: bool,
+    id: Vec<u8>,
+    id_long: bool,
+    method: bool,
+    response: bool,
+}
+
+impl Scan {
+    fn feed(&mut self, b: u8) {
+        if self.in_id && self.depth == 1 && !self.in_str && (b == b',' || b == b'}') {
+            self.in_id = false;
+        }
+        if self.in_id {
+            if self.id.len() < MAX_ID {
+                self.id.push(b);
+            } else {
+                self.id_long = true;
+            }
+        }
+        if self.in_str {
+            if self.esc {
+                self.esc = false;
+            } else if b == b'\\' {
+                self.esc = true;
+            } else if b == b'"' {
+                self.in_str = false;
+                if self.depth == 1 && self.expect_key {
+                    self.expect_key = false;
+                    if !self.key_long {
+                        match self.key.as_slice() {
+                            b"method" => self.method = true,
+                            b"result" | b"error" => self.response = true,
+                            _ => {}
+                        }
+                    }
+                }
+            } else if self.depth == 1 && self.expect_key {
+                if self.key.len() < MAX_KEY {
+                    self.key.push(b);
+                } else {
+                    self.key_long = true;
+                }
+            }
+            return;
+        }
+        match b {
+            b'"' => {
+                self.in_str = true;
+                if self.depth == 1 && self.expect_key {
+                    self.key.clear();
+                    self.key_long = false;
+                }
+            }
+            b'{' | b'[' => {
+                self.depth += 1;
+                if self.depth == 1 {
+                    self.expect_key = b == b'{';
+                }
+            }
+            b'}' | b']' => self.depth = self.depth.saturating_sub(1),
+            b':' if self.depth == 1 && !self.key_long && self.key == b"id" => {
+                self.in_id = true;
+                self.id.clear();
+            }
+            b',' if self.depth == 1 => self.expect_key = true,
+            _ => {}
+        }
+    }
+
+    /// The request id this line answers, when it is an answer (not a request or notification).
+    fn answered_id(&self) -> Option<serde_json::Value> {
+        if self.method || !self.response || self.id_long {
+            return None;
+        }
+        let id: serde_json::Value = serde_json::from_slice(self.id.trim_ascii()).ok()?;
+        (id.is_number() || id.is_string()).then_some(id)
+    }
+}
+
+/// An `AsyncRead` of newline-delimited JSON that never passes on a line longer than `limit`:
+/// the part past the limit is dropped and the line ended there (the SDK ignores the cut,
+/// unparsable line), followed by an error answer to the request the line answered.
+pub struct BoundedLines<R> {
+    inner: R,
+    limit: usize,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    /// Bytes of the current line so far.
+    line: u64,
+    /// The current line is over the limit: its bytes are dropped.
+    cutting: bool,
+    scan: Scan,
+    /// Bytes made here, passed on before anything else.
+    pending: Vec<u8>,
+    /// The server's id, for the error text.
+    server: String,
+}
+
+impl<R> BoundedLines<R> {
+    /// Bounds the lines of `inner` to `limit` bytes.
+    pub fn new(inner: R, limit: usize, server: &str) -> BoundedLines<R> {
+        BoundedLines {
+            inner,
+            limit: limit.max(1),
+            buf: vec![0; 64 * 1024].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            line: 0,
+            cutting: false,
+            scan: Scan::default(),
+            pending: Vec::new(),
+            server: server.to_string(),
+        }
+    }
+
+    /// The end of an oversized line: a newline ending the cut line, and the error answer.
+    fn cut_line_ended(&mut self) {
+        self.pending.push(b'\n');
+        let size = self.line;
+        tracing::warn!(mcp_server = %self.server, bytes = size, limit = self.limit, "an MCP server wrote a message over the limit; dropped it");
+        if let Some(id) = self.scan.answered_id() {
+            let message = format!(
+                "its answer was {size} bytes, more than the {} bytes allowed (max_result_bytes sets the bound); it was dropped",
+                self.limit
+            );
+            let answer = serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603, "message": message}});
+            self.pending.extend_from_slice(answer.to_string().as_bytes());
+            self.pending.push(b'\n');
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for BoundedLines<R> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if out.remaining() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            if !this.pending.is_empty() {
+                let n = this.pending.len().min(out.remaining());
+                out.put_slice(&this.pending[..n]);
+                this.pending.drain(..n);
+                return Poll::Ready(Ok(()));
+            }
+            if this.start < this.end {
+                let before = out.filled().len();
+                while this.start < this.end && out.remaining() > 0 && this.pending.is_empty() {
+                    let b = this.buf[this.start];
+                    this.start += 1;
+                    if b == b'\n' {
+                        if this.cutting {
+                            this.cut_line_ended();
+                        } else {
+                            out.put_slice(&[b]);
+                        }
+                        this.line = 0;
+                        this.cutting = false;
+                        this.scan = Scan::default();
+                        continue;
+                    }
+                    this.line += 1;
+                    this.scan.feed(b);
+                    if this.line > this.limit as u64 {
+                        this.cutting = true;
+                    }
+                    if !this.cutting {
+                        out.put_slice(&[b]);
+                    }
+                }
+                if out.filled().len() > before {
+                    return Poll::Ready(Ok(()));
+                }
+                if !this.pending.is_empty() {
+                    continue;
+                }
+            }
+            let mut rb = ReadBuf::new(&mut this.buf);
+            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
+            let n = rb.filled().len();
+            if n == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            this.start = 0;
+            this.end = n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    async fn pass(input: &[u8], limit: usize) -> String {
+        let mut r = BoundedLines::new(input, limit, "t");
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).await.unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[tokio::test]
+    async fn short_lines_pass_unchanged() {
+        let input = "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\nnot json\n{\"a\":1}";
+        assert_eq!(pass(input.as_bytes(), 100).await, input);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_answer_becomes_an_error_answer_to_its_id() {
+        let big = "x".repeat(10_000);
+        let input = format!(
+            "{{\"jsonrpc\":\"2.0\",\"result\":{{\"content\":[{{\"type\":\"text\",\"text\":\"{big}\\\"id\\\":9,\"}}]}},\"id\":\"r-7\"}}\nnext\n"
+        );
+        let out = pass(input.as_bytes(), 100).await;
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert_eq!(lines[0].len(), 100);
+        let err: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(err["id"], "r-7");
+        assert_eq!(err["error"]["code"], -32603);
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{} bytes", input.lines().next().unwrap().len()))
+        );
+        assert_eq!(lines[2], "next");
+    }
+
+    #[tokio::test]
+    async fn an_oversized_request_or_notification_is_dropped_without_an_answer() {
+        let big = "y".repeat(5_000);
+        for line in [
+            format!("{{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{{\"data\":\"{big}\"}}}}\n"),
+            format!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"sampling/createMessage\",\"params\":{{\"x\":\"{big}\"}}}}\n"
+            ),
+            format!("[{{\"id\":4,\"result\":\"{big}\"}}]\n"),
+        ] {
+            let out = pass(line.as_bytes(), 64).await;
+            assert_eq!(out.lines().count(), 1, "{out}");
+            assert_eq!(out.len(), 65);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_nested_id_is_not_the_answer_id() {
+        let big = "z".repeat(1_000);
+        let line = format!("{{\"result\":{{\"id\":99,\"t\":\"{big}\"}},\"id\":5}}\n");
+        let out = pass(line.as_bytes(), 50).await;
+        let err: serde_json::Value = serde_json::from_str(out.lines().nth(1).unwrap()).unwrap();
+        assert_eq!(err["id"], 5);
+    }
+}
