@@ -497,6 +497,9 @@ impl<'a> Checker<'a, '_, '_> {
                 _ => None,
             })
             .collect();
+        // A reference to an undeclared server is most likely a typo of a declared one: the
+        // error (with its did-you-mean) says so, and no warning calls that one unused.
+        let typo = used.iter().any(|u| !self.decl.mcp_servers.contains_key(*u));
         for (id, d) in &self.decl.mcp_servers {
             match &d.value {
                 Some(McpServer::Sse { .. }) => {
@@ -524,7 +527,7 @@ impl<'a> Checker<'a, '_, '_> {
                 }
                 _ => {}
             }
-            if d.value.is_some() && !used.contains(&id.as_str()) {
+            if d.value.is_some() && !typo && !used.contains(&id.as_str()) {
                 self.out.push(
                     Diagnostic::new(
                         Code::UnusedMcpServer,
