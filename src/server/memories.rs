@@ -58,7 +58,7 @@ fn offset(page: u32, limit: u32) -> usize {
 }
 
 /// Rows per page of a scan: a page holds up to this many memories of up to 64 kB each.
-const SCAN_PAGE: u32 = 200;
+const SCAN_PAGE: u32 = 100;
 
 /// Every memory matching `q`, page by page, up to [`MAX_SCAN`], handed to `each` as it is read:
 /// an aggregate keeps what it needs, never every memory's text at once.
