@@ -1,0 +1,303 @@
+//! MCP servers that misbehave, with the project's own fault server (`tests/mcp/fault_server.py`,
+//! plain Python, no packages): one that never answers `initialize`, one that exits mid-call, one
+//! that answers 20 MB, one that ignores SIGTERM (with a grandchild that does too), one that
+//! writes garbage or never answers a call, and HTTP servers that refuse or echo secrets. The
+//! runner survives each, the run stores what happened, a dead server is restarted, and no child
+//! process is left behind (checked by pid).
+#[path = "support/mcp_peers.rs"]
+mod mcp_peers;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agno_run::config::{LoadOptions, load};
+use agno_run::run::{Component, RunInput, RunRequest, SessionType};
+use agno_run::runtime::{self, Generation, Options, Process};
+use agno_run::tool::mcp::Status;
+use mcp_peers::{alive, gone_within};
+use serde_json::Value;
+
+fn fault_server() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/fault_server.py")
+}
+
+/// A config: SQLite, the scripted model `m` with `replies` (YAML list items, indented 6),
+/// `servers` (YAML under `mcp_servers:`, indented 2) and agent `a` using every server.
+fn config(replies: &str, servers: &str, uses: &str) -> String {
+    format!(
+        "version: 1\ndatabases:\n  main: {{type: sqlite, db_file: t.db}}\nmodels:\n  m:\n    provider: scripted\n    replies:\n{replies}\nmcp_servers:\n{servers}agents:\n  a: {{model: m, tools: [calculator, {uses}]}}\n"
+    )
+}
+
+/// A fault server declaration: `flags` after the script, its pid file in `dir`.
+fn fault(dir: &Path, id: &str, flags: &str, extra: &str) -> String {
+    format!(
+        "  {id}: {{transport: stdio, command: python3, args: ['{}', --pid-file, '{}'{flags}]{extra}}}\n",
+        fault_server().display(),
+        dir.join(format!("{id}.pid")).display()
+    )
+}
+
+/// The pids (server, grandchild or 0) a fault server wrote, waiting for the file.
+fn pids(dir: &Path, id: &str) -> (u32, u32) {
+    let path = dir.join(format!("{id}.pid"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let mut it = text.split(' ').map(|p| p.parse::<u32>().unwrap());
+            return (it.next().unwrap(), it.next().unwrap());
+        }
+        assert!(Instant::now() < deadline, "{} was not written", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn build(dir: &Path, yaml: &str) -> Arc<Generation> {
+    let path = dir.join("app.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let loaded =
+        load(&[path], &LoadOptions::with_env(HashMap::from([("TOKEN".to_string(), "s3cr3t-t0ken".to_string())])));
+    let config = loaded.config.unwrap_or_else(|| panic!("{:#?}", loaded.report.diagnostics));
+    Generation::build(config, None, Process::new(), Options::default())
+}
+
+async fn run(g: &Arc<Generation>, message: &str) -> Value {
+    let input = RunInput { message: message.into(), session_id: Some("s".into()), ..Default::default() };
+    let request = RunRequest { target: Component::new(SessionType::Agent, "a"), input, parent: None };
+    runtime::start(g, request).await.unwrap().result().await.unwrap().run.run_data
+}
+
+fn results(run: &Value) -> Vec<(String, String, bool)> {
+    run["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tools: {run:#}"))
+        .iter()
+        .map(|t| {
+            (
+                t["tool_name"].as_str().unwrap().to_string(),
+                t["result"].as_str().unwrap_or("").to_string(),
+                t["tool_call_error"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Polls until `ok` holds on the server's status (at most `secs`).
+async fn wait_status(g: &Generation, id: &str, secs: u64, ok: impl Fn(&Status) -> bool) -> Status {
+    let s = g.mcp_servers()[id].clone();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let st = s.status();
+        if ok(&st) {
+            return st;
+        }
+        assert!(Instant::now() < deadline, "server {id} stayed {st:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_initialize_times_out_is_killed_and_retried_with_backoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = fault(dir.path(), "mute", ", --hang-init", ", startup_timeout_seconds: 1");
+    let g = build(dir.path(), &config("      - fine without it", &servers, "{mcp: mute}"));
+    let t0 = Instant::now();
+    let started = g.start_mcp().await;
+    let waited = t0.elapsed();
+    let why = started[0].1.as_ref().unwrap_err();
+    assert!(why.contains("did not answer `initialize` within 1.0s"), "{why}");
+    assert!(waited < Duration::from_secs(5), "start_mcp waited {waited:?}");
+    let (first, _) = pids(dir.path(), "mute");
+    assert!(gone_within(first, 3.0), "the first child ({first}) was not killed");
+    // The run goes on without the server's tools.
+    let data = run(&g, "hello").await;
+    assert_eq!(data["status"], "COMPLETED", "{data:#}");
+    assert_eq!(data["content"], "fine without it");
+    let names: Vec<String> =
+        g.agent("a").unwrap().toolbox_for_run().await.tools().iter().map(|t| t.spec().name.clone()).collect();
+    assert_eq!(names, ["calculator"]);
+    // It is started again (after a backoff), with a new child.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (now, _) = pids(dir.path(), "mute");
+        if now != first {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server was not started again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    g.process().close().await;
+    let (last, _) = pids(dir.path(), "mute");
+    assert!(gone_within(last, 3.0), "the last child ({last}) outlived close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_exits_mid_call_gives_a_tool_error_and_is_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let replies = "      - {tool_calls: [{name: exit_now}]}\n      - noted\n      - {tool_calls: [{name: echo, arguments: {text: back}}]}\n      - done";
+    let g = build(dir.path(), &config(replies, &fault(dir.path(), "f", "", ""), "{mcp: f}"));
+    assert!(g.start_mcp().await[0].1.is_ok());
+    let (first, _) = pids(dir.path(), "f");
+    let data = run(&g, "one").await;
+    assert_eq!(data["status"], "COMPLETED", "{data:#}");
+    let r = results(&data);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].2, "{r:?}");
+    assert!(r[0].1.contains("went away during the call"), "{r:?}");
+    assert!(gone_within(first, 3.0));
+    // Restarted: a new child serves the next run.
+    wait_status(&g, "f", 10, |s| *s == Status::Ready).await;
+    let second = g.mcp_servers()["f"].pid().unwrap();
+    assert_ne!(first, second);
+    let data = run(&g, "two").await;
+    assert_eq!(results(&data), [("echo".to_string(), "back".to_string(), false)]);
+    g.process().close().await;
+    assert!(gone_within(second, 3.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_20_mb_answer_is_refused_at_once_and_a_2_mb_one_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let replies = "      - {tool_calls: [{name: huge, arguments: {mib: 20}}]}\n      - {tool_calls: [{name: huge, arguments: {mib: 2}}]}\n      - {tool_calls: [{name: echo, arguments: {text: still here}}]}\n      - done";
+    let g = build(dir.path(), &config(replies, &fault(dir.path(), "big", "", ""), "{mcp: big}"));
+    assert!(g.start_mcp().await[0].1.is_ok());
+    let pid = g.mcp_servers()["big"].pid().unwrap();
+    let t0 = Instant::now();
+    let data = run(&g, "big answers").await;
+    let took = t0.elapsed();
+    assert_eq!(data["status"], "COMPLETED", "{data:#}");
+    let r = results(&data);
+    assert_eq!(r.len(), 3, "{r:?}");
+    // 20 MiB of text is 20971520 bytes, more than the message bound of 4 × 1 MiB + 64 KiB.
+    assert!(r[0].2, "{:?}", &r[0].1[..r[0].1.len().min(300)]);
+    assert!(r[0].1.contains("more than the 4259840 bytes allowed"), "{}", &r[0].1[..r[0].1.len().min(300)]);
+    assert!(r[0].1.len() < 1000);
+    assert!(took < Duration::from_secs(30), "the refusal waited for the call timeout: {took:?}");
+    // 2 MiB passes the message bound and is cut to max_result_bytes (1 MiB) with a note.
+    assert!(!r[1].2);
+    assert!(r[1].1.starts_with("xxxx"));
+    assert!(r[1].1.len() < 1024 * 1024 + 200, "{}", r[1].1.len());
+    assert!(r[1].1.ends_with("[cut: the result was 2097152 bytes, more than the 1048576 bytes allowed]"));
+    // The same child serves on.
+    assert_eq!(r[2], ("echo".to_string(), "still here".to_string(), false));
+    assert_eq!(g.mcp_servers()["big"].pid(), Some(pid));
+    g.process().close().await;
+    assert!(gone_within(pid, 3.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_error_results_and_a_hung_call_are_tool_errors_and_the_server_serves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let replies = "      - {tool_calls: [{name: garbage}, {name: fail}, {name: hang}, {name: echo, arguments: {text: ok}}]}\n      - done";
+    let servers = fault(dir.path(), "odd", "", ", timeout_seconds: 1");
+    let g = build(dir.path(), &config(replies, &servers, "{mcp: odd}"));
+    let data = run(&g, "odd answers").await;
+    assert_eq!(data["status"], "COMPLETED", "{data:#}");
+    assert_eq!(data["content"], "done");
+    let r = results(&data);
+    assert_eq!(r[0], ("garbage".to_string(), "after garbage".to_string(), false), "{r:?}");
+    assert!(r[1].2 && r[1].1.contains("the fault server failed on purpose"), "{r:?}");
+    assert!(r[2].2 && r[2].1.contains("did not finish within 1.0s"), "{r:?}");
+    assert_eq!(r[3], ("echo".to_string(), "ok".to_string(), false), "{r:?}");
+    let pid = g.mcp_servers()["odd"].pid().unwrap();
+    assert_eq!(g.mcp_servers()["odd"].status(), Status::Ready);
+    g.process().close().await;
+    assert!(gone_within(pid, 3.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_ignores_sigterm_and_its_grandchild_are_killed_on_close_and_when_no_longer_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = format!(
+        "{}{}",
+        fault(dir.path(), "stubborn", ", --ignore-sigterm", ""),
+        fault(dir.path(), "other", ", --ignore-sigterm", "")
+    );
+    let yaml = config("      - hi", &servers, "{mcp: stubborn}, {mcp: other}");
+    let g = build(dir.path(), &yaml);
+    for (id, r) in g.start_mcp().await {
+        assert!(r.is_ok(), "{id}: {r:?}");
+    }
+    let (s, s_child) = pids(dir.path(), "stubborn");
+    let (o, o_child) = pids(dir.path(), "other");
+    assert!(alive(s) && alive(s_child) && alive(o) && alive(o_child));
+
+    // A new generation that no longer uses `other`: once the old generation is gone, so is
+    // `other`'s whole process group. `stubborn` is unchanged and kept.
+    let next = {
+        let path = dir.path().join("app.yaml");
+        std::fs::write(&path, config("      - hi", &servers, "{mcp: stubborn}")).unwrap();
+        let loaded = load(&[path], &LoadOptions::with_env(HashMap::new()));
+        Generation::build(loaded.config.unwrap(), Some(&g), g.process().clone(), Options::default())
+    };
+    assert!(next.mcp_servers().get("other").is_none());
+    assert!(Arc::ptr_eq(&next.mcp_servers()["stubborn"], &g.mcp_servers()["stubborn"]));
+    let t0 = Instant::now();
+    drop(g);
+    assert!(gone_within(o, 6.0), "`other` ({o}) outlived its last generation");
+    assert!(gone_within(o_child, 2.0), "`other`'s grandchild ({o_child}) outlived it");
+    assert!(t0.elapsed() >= Duration::from_millis(1500), "SIGTERM is ignored: it took the SIGKILL after the grace");
+    assert!(alive(s) && alive(s_child), "the unchanged server was stopped");
+
+    next.process().close().await;
+    assert!(gone_within(s, 1.0), "close waits for the child ({s})");
+    assert!(gone_within(s_child, 2.0), "the grandchild ({s_child}) outlived close");
+}
+
+/// An HTTP server on a free port that answers every request with `status` and a body naming
+/// the request's Authorization header (a hostile server echoing the secret); the requests it
+/// saw are collected.
+async fn echoing_http(status: u16) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let auth = req
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+                    .unwrap_or("")
+                    .to_string();
+                keep.lock().unwrap().push(req);
+                let body = format!("denied: you sent {auth}");
+                let answer = format!(
+                    "HTTP/1.1 {status} Nope\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_server_that_refuses_is_reported_without_its_secret_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, seen) = echoing_http(401).await;
+    let servers = format!(
+        "  web: {{transport: streamable-http, url: '{url}', headers: {{Authorization: 'Bearer ${{TOKEN}}'}}, startup_timeout_seconds: 5}}\n  nowhere: {{transport: streamable-http, url: 'http://127.0.0.1:9/mcp', timeout: 2}}\n"
+    );
+    let g = build(dir.path(), &config("      - answered anyway", &servers, "{mcp: web}, {mcp: nowhere}"));
+    let started = g.start_mcp().await;
+    let web = started.iter().find(|(id, _)| id == "web").unwrap().1.as_ref().unwrap_err().clone();
+    let nowhere = started.iter().find(|(id, _)| id == "nowhere").unwrap().1.as_ref().unwrap_err().clone();
+    assert!(seen.lock().unwrap().iter().any(|r| r.contains("Bearer s3cr3t-t0ken")), "the header was sent");
+    assert!(!web.contains("s3cr3t-t0ken"), "the secret leaked: {web}");
+    assert!(web.contains(&url), "{web}");
+    assert!(nowhere.contains("127.0.0.1:9"), "{nowhere}");
+    let data = run(&g, "hello").await;
+    assert_eq!(data["status"], "COMPLETED");
+    let health = format!("{:?}", g.mcp_servers()["web"].status());
+    assert!(!health.contains("s3cr3t-t0ken"), "{health}");
+    g.process().close().await;
+}
