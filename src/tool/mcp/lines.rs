@@ -175,14 +175,18 @@ impl<R: AsyncRead + Unpin> AsyncRead for BoundedLines<R> {
             }
             if this.start < this.end {
                 let before = out.filled().len();
-                while this.start < this.end && out.remaining() > 0 && this.pending.is_empty() {
+                let mut room = out.remaining();
+                // Bytes [run, start) are passed on in one copy.
+                let mut run = this.start;
+                while this.start < this.end && room > 0 && this.pending.is_empty() {
                     let b = this.buf[this.start];
                     this.start += 1;
                     if b == b'\n' {
                         if this.cutting {
+                            run = this.start;
                             this.cut_line_ended();
                         } else {
-                            out.put_slice(&[b]);
+                            room -= 1;
                         }
                         this.line = 0;
                         this.cutting = false;
@@ -191,13 +195,17 @@ impl<R: AsyncRead + Unpin> AsyncRead for BoundedLines<R> {
                     }
                     this.line += 1;
                     this.scan.feed(b);
-                    if this.line > this.limit as u64 {
+                    if !this.cutting && this.line > this.limit as u64 {
+                        out.put_slice(&this.buf[run..this.start - 1]);
                         this.cutting = true;
                     }
-                    if !this.cutting {
-                        out.put_slice(&[b]);
+                    if this.cutting {
+                        run = this.start;
+                    } else {
+                        room -= 1;
                     }
                 }
+                out.put_slice(&this.buf[run..this.start]);
                 if out.filled().len() > before {
                     return Poll::Ready(Ok(()));
                 }
@@ -280,5 +288,43 @@ mod tests {
         let out = pass(line.as_bytes(), 50).await;
         let err: serde_json::Value = serde_json::from_str(out.lines().nth(1).unwrap()).unwrap();
         assert_eq!(err["id"], 5);
+    }
+
+    /// Gives at most 7 bytes per read.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl AsyncRead for Trickle<'_> {
+        fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, out: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+            let n = self.0.len().min(7).min(out.remaining());
+            out.put_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn small_reads_on_both_sides_give_the_same_stream() {
+        let big = "q".repeat(300);
+        let input = format!(
+            "{{\"id\":1,\"result\":{{}}}}\n{{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":\"{big}\"}}\nshort\n{{\"id\":3,\"result\":\"{big}\"}}\n"
+        );
+        let whole = pass(input.as_bytes(), 40).await;
+        let mut r = BoundedLines::new(Trickle(input.as_bytes()), 40, "t");
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 5];
+        loop {
+            let n = r.read(&mut chunk).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&chunk[..n]);
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), whole);
+        let lines: Vec<&str> = whole.lines().collect();
+        assert_eq!(lines.len(), 6, "{whole}");
+        assert_eq!(lines[0], "{\"id\":1,\"result\":{}}");
+        assert!(lines[2].contains("\"id\":2") && lines[2].contains("error"), "{}", lines[2]);
+        assert_eq!(lines[3], "short");
+        assert!(lines[5].contains("\"id\":3"), "{}", lines[5]);
     }
 }
