@@ -588,52 +588,65 @@ impl Tool for McpTool {
             let Some(inner) = self.server.upgrade() else {
                 return Err(ToolError::Failed("its MCP server was stopped (the config changed)".into()));
             };
-            let id = &inner.config.id;
-            let (peer, status) = match inner.state.lock() {
-                Ok(s) => (s.peer.clone(), s.status.clone()),
-                Err(_) => (None, Status::Stopped),
-            };
-            let Some(peer) = peer else {
-                let why = match status {
-                    Status::Down(why) => format!(": {why}"),
-                    _ => String::new(),
-                };
-                return Err(ToolError::Failed(format!(
-                    "the MCP server `{id}` is not running{why}; agno-run is restarting it, try again later"
-                )));
-            };
-            let arguments = match args {
-                Value::Object(m) => Some(m),
-                Value::Null => None,
-                _ => return Err(ToolError::InvalidArguments("the arguments must be a JSON object".into())),
-            };
-            let mut params = CallToolRequestParams::new(self.remote.clone());
-            if let Some(a) = arguments {
-                params = params.with_arguments(a);
-            }
-            match peer.call_tool(params).await {
-                Ok(result) => {
-                    let value = serde_json::to_value(&result).unwrap_or(Value::Null);
-                    let text = inner.hide(&render(&value));
-                    let text = bound(text, inner.config.max_result_bytes as usize);
-                    if value.get("isError").and_then(Value::as_bool) == Some(true) {
-                        Err(ToolError::Failed(bound(text, MAX_ERROR_BYTES)))
-                    } else {
-                        Ok(text)
-                    }
-                }
-                Err(ServiceError::McpError(e)) => Err(ToolError::Failed(bound(
-                    inner.hide(&format!("the MCP server `{id}` answered with an error: {}", e.message)),
-                    MAX_ERROR_BYTES,
-                ))),
-                Err(ServiceError::TransportClosed | ServiceError::TransportSend(_)) => Err(ToolError::Failed(format!(
-                    "the MCP server `{id}` went away during the call; agno-run is restarting it"
-                ))),
-                Err(e) => {
-                    Err(ToolError::Failed(bound(inner.hide(&format!("the MCP server `{id}`: {e}")), MAX_ERROR_BYTES)))
-                }
-            }
+            call(&inner, &self.remote, args).await
         })
+    }
+}
+
+impl McpServer {
+    /// Calls its tool `remote` (the server's own name, without prefix) with `args`, as a
+    /// model's call would (no timeout here: [`Toolbox::invoke`](super::Toolbox::invoke) holds
+    /// the tool's). For benchmarks and embedders; runs call through [`McpTool`].
+    pub async fn call(&self, remote: &str, args: Value) -> Result<String, ToolError> {
+        call(&self.inner, remote, args).await
+    }
+}
+
+/// One call of `remote` on the server's current connection, its result rendered, redacted
+/// and bounded.
+async fn call(inner: &Arc<Inner>, remote: &str, args: Value) -> Result<String, ToolError> {
+    let id = &inner.config.id;
+    let (peer, status) = match inner.state.lock() {
+        Ok(s) => (s.peer.clone(), s.status.clone()),
+        Err(_) => (None, Status::Stopped),
+    };
+    let Some(peer) = peer else {
+        let why = match status {
+            Status::Down(why) => format!(": {why}"),
+            _ => String::new(),
+        };
+        return Err(ToolError::Failed(format!(
+            "the MCP server `{id}` is not running{why}; agno-run is restarting it, try again later"
+        )));
+    };
+    let arguments = match args {
+        Value::Object(m) => Some(m),
+        Value::Null => None,
+        _ => return Err(ToolError::InvalidArguments("the arguments must be a JSON object".into())),
+    };
+    let mut params = CallToolRequestParams::new(remote.to_string());
+    if let Some(a) = arguments {
+        params = params.with_arguments(a);
+    }
+    match peer.call_tool(params).await {
+        Ok(result) => {
+            let value = serde_json::to_value(&result).unwrap_or(Value::Null);
+            let text = inner.hide(&render(&value));
+            let text = bound(text, inner.config.max_result_bytes as usize);
+            if value.get("isError").and_then(Value::as_bool) == Some(true) {
+                Err(ToolError::Failed(bound(text, MAX_ERROR_BYTES)))
+            } else {
+                Ok(text)
+            }
+        }
+        Err(ServiceError::McpError(e)) => Err(ToolError::Failed(bound(
+            inner.hide(&format!("the MCP server `{id}` answered with an error: {}", e.message)),
+            MAX_ERROR_BYTES,
+        ))),
+        Err(ServiceError::TransportClosed | ServiceError::TransportSend(_)) => Err(ToolError::Failed(format!(
+            "the MCP server `{id}` went away during the call; agno-run is restarting it"
+        ))),
+        Err(e) => Err(ToolError::Failed(bound(inner.hide(&format!("the MCP server `{id}`: {e}")), MAX_ERROR_BYTES))),
     }
 }
 
