@@ -7,6 +7,8 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/mcp_peers.rs"]
+mod mcp_peers;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -878,7 +880,11 @@ fn run_documented(commands: &[(String, String)], pg_schemas: &[&str]) {
     copy_tree(&project().join("configs"), &dir.path().join("configs"));
     copy_tree(&project().join("examples"), &dir.path().join("examples"));
     let bin_dir = Path::new(cli::BIN).parent().unwrap();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    // The MCP reference servers the MCP example starts (`mcp-server-time`), as a user who
+    // installed them has them on PATH.
+    let mcp_bin = mcp_peers::peers().and_then(|p| p.time.parent().map(|d| format!("{}:", d.display())));
+    let path =
+        format!("{}:{}{}", bin_dir.display(), mcp_bin.unwrap_or_default(), std::env::var("PATH").unwrap_or_default());
     let mut env = vec![("PATH".to_string(), path), ("HOME".to_string(), dir.path().display().to_string())];
     let mut ran = 0;
     let mut servers: Vec<DocServer> = Vec::new();
@@ -970,13 +976,16 @@ fn every_try_it_command_in_examples_and_configs_works_as_written() {
     if needs_pg && !postgres_up() {
         commands.retain(|(f, _)| !f.ends_with("postgres.yaml"));
     }
+    if mcp_peers::peers().is_none() {
+        commands.retain(|(f, _)| !f.ends_with("mcp.yaml"));
+    }
     run_documented(&commands, &["agents"]);
 }
 
 #[test]
 fn every_example_in_help_and_readme_works_as_shown() {
     let mut texts = vec![("agno-run --help".to_string(), exec(agno(project()).arg("--help")).stdout)];
-    for sub in ["serve", "validate", "schema", "migrate", "run", "chat", "sessions", "config"] {
+    for sub in ["serve", "validate", "schema", "migrate", "run", "chat", "sessions", "config", "tools"] {
         texts.push((format!("agno-run {sub} --help"), exec(agno(project()).args([sub, "--help"])).stdout));
     }
     for sub in ["list", "show", "runs", "delete", "rename"] {
@@ -1010,6 +1019,9 @@ fn every_example_in_help_and_readme_works_as_shown() {
         }
     }
     assert!(commands.iter().any(|(o, _)| o == "README.md"));
+    if mcp_peers::peers().is_none() {
+        commands.retain(|(_, c)| !c.contains("mcp.yaml"));
+    }
     // The migrate examples apply first, then read the state: keep the order they are shown in.
     run_documented(&commands, &[]);
 }

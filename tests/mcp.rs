@@ -385,3 +385,39 @@ agents:
     assert_eq!(code, 1, "{err}");
     assert!(marker.exists(), "tools did not start the server");
 }
+
+#[test]
+fn agno_run_run_calls_an_mcp_tool_stores_it_and_leaves_no_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let fault = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/fault_server.py");
+    let pid_file = dir.path().join("s.pid");
+    let yaml = format!(
+        "version: 1
+databases:
+  main: {{type: sqlite, db_file: t.db}}
+models:
+  m:
+    provider: scripted
+    replies:
+      - {{tool_calls: [{{name: echo, arguments: {{text: from the server}}}}]}}
+      - answered
+mcp_servers:
+  s: {{transport: stdio, command: python3, args: ['{}', --pid-file, '{}', --ignore-sigterm, --marker, 'S:']}}
+agents:
+  a: {{model: m, tools: [{{mcp: s}}]}}
+",
+        fault.display(),
+        pid_file.display()
+    );
+    std::fs::write(dir.path().join("app.yaml"), yaml).unwrap();
+    let (code, out, err) = cli(dir.path(), &["run", "app.yaml", "--agent", "a", "--json", "go"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let run: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(run["content"], "answered", "{run:#}");
+    assert_eq!(run["run"]["run_data"]["tools"][0]["result"], "S:from the server", "{run:#}");
+    let text = std::fs::read_to_string(&pid_file).unwrap();
+    let mut pids = text.split(' ').map(|p| p.parse::<u32>().unwrap());
+    let (server, grandchild) = (pids.next().unwrap(), pids.next().unwrap());
+    assert!(mcp_peers::gone_within(server, 1.0), "the server ({server}) outlived `run`");
+    assert!(mcp_peers::gone_within(grandchild, 1.0), "its child ({grandchild}) outlived `run`");
+}

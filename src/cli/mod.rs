@@ -124,7 +124,7 @@ pub enum Command {
     Memories(memories_cmd::MemoriesArgs),
     /// List the tools each agent and team is offered, with their source (built-in or MCP server), after starting the MCP servers.
     #[command(
-        after_help = "Examples:\n  agno-run tools configs/app.yaml\n  agno-run tools configs/app.yaml --agent assistant\n  agno-run tools configs/app.yaml --format json | jq '.agents[][].name'\n\nThe MCP servers the agents use are started (stdio) or connected to (streamable HTTP), asked for their tools, and stopped again; nothing is run or stored.\nExit status: 0 listed, 1 an MCP server did not start (its tools are missing; why is on stderr), 2 an unknown agent, 78 invalid config."
+        after_help = "Examples:\n  agno-run tools examples/mcp.yaml\n  agno-run tools examples/mcp.yaml --agent clock --format json\n  agno-run tools configs/app.yaml --agent assistant\n\nThe MCP servers the agents use are started (stdio) or connected to (streamable HTTP), asked for their tools, and stopped again; nothing is run or stored.\nExit status: 0 listed, 1 an MCP server did not start (its tools are missing; why is on stderr), 2 an unknown agent, 78 invalid config."
     )]
     Tools(tools_cmd::ToolsArgs),
     /// Print the resolved config (defaults applied, relative paths resolved, secrets hidden).
