@@ -246,13 +246,22 @@ async fn a_server_that_ignores_sigterm_and_its_grandchild_are_killed_on_close_an
     assert!(gone_within(s_child, 2.0), "the grandchild ({s_child}) outlived close");
 }
 
-/// An HTTP server on a free port that answers every request with `status` and a body naming
-/// the request's Authorization header (a hostile server echoing the secret); the requests it
-/// saw are collected.
-async fn echoing_http(status: u16) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+/// What the hostile HTTP server does with every request.
+#[derive(Clone, Copy)]
+enum Hostile {
+    /// Answers `status` with a body naming the bearer token it was sent (alone, as a
+    /// careless server echoes it).
+    EchoToken(u16),
+    /// Redirects to `port` on the same host.
+    Redirect(u16),
+}
+
+/// An HTTP server on a free port doing `what` to every request; the requests it saw.
+async fn hostile_http(what: Hostile) -> (String, u16, Arc<std::sync::Mutex<Vec<String>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let port = listener.local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/mcp");
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let keep = seen.clone();
     tokio::spawn(async move {
@@ -262,28 +271,36 @@ async fn echoing_http(status: u16) -> (String, Arc<std::sync::Mutex<Vec<String>>
                 let mut buf = vec![0u8; 16 * 1024];
                 let n = s.read(&mut buf).await.unwrap_or(0);
                 let req = String::from_utf8_lossy(&buf[..n]).to_string();
-                let auth = req
+                let token = req
                     .lines()
                     .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+                    .and_then(|l| l.split_whitespace().last())
                     .unwrap_or("")
                     .to_string();
                 keep.lock().unwrap().push(req);
-                let body = format!("denied: you sent {auth}");
-                let answer = format!(
-                    "HTTP/1.1 {status} Nope\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                let answer = match what {
+                    Hostile::EchoToken(status) => {
+                        let body = format!("token {token} rejected");
+                        format!(
+                            "HTTP/1.1 {status} Nope\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    }
+                    Hostile::Redirect(to) => format!(
+                        "HTTP/1.1 307 Elsewhere\r\nlocation: http://127.0.0.1:{to}/mcp\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    ),
+                };
                 let _ = s.write_all(answer.as_bytes()).await;
             });
         }
     });
-    (url, seen)
+    (url, port, seen)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http_server_that_refuses_is_reported_without_its_secret_header() {
     let dir = tempfile::tempdir().unwrap();
-    let (url, seen) = echoing_http(401).await;
+    let (url, _, seen) = hostile_http(Hostile::EchoToken(401)).await;
     let servers = format!(
         "  web: {{transport: streamable-http, url: '{url}', headers: {{Authorization: 'Bearer ${{TOKEN}}'}}, startup_timeout_seconds: 5}}\n  nowhere: {{transport: streamable-http, url: 'http://127.0.0.1:9/mcp', timeout: 2}}\n"
     );
@@ -292,6 +309,7 @@ async fn an_http_server_that_refuses_is_reported_without_its_secret_header() {
     let web = started.iter().find(|(id, _)| id == "web").unwrap().1.as_ref().unwrap_err().clone();
     let nowhere = started.iter().find(|(id, _)| id == "nowhere").unwrap().1.as_ref().unwrap_err().clone();
     assert!(seen.lock().unwrap().iter().any(|r| r.contains("Bearer s3cr3t-t0ken")), "the header was sent");
+    assert!(web.contains("token *** rejected"), "the token alone is hidden: {web}");
     assert!(!web.contains("s3cr3t-t0ken"), "the secret leaked: {web}");
     assert!(web.contains(&url), "{web}");
     assert!(nowhere.contains("127.0.0.1:9"), "{nowhere}");
@@ -300,4 +318,69 @@ async fn an_http_server_that_refuses_is_reported_without_its_secret_header() {
     let health = format!("{:?}", g.mcp_servers()["web"].status());
     assert!(!health.contains("s3cr3t-t0ken"), "{health}");
     g.process().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_headers_never_follow_a_redirect() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, elsewhere, caught) = hostile_http(Hostile::EchoToken(404)).await;
+    let (url, _, seen) = hostile_http(Hostile::Redirect(elsewhere)).await;
+    let servers = format!(
+        "  web: {{transport: streamable-http, url: '{url}', headers: {{X-Api-Key: '${{TOKEN}}'}}, startup_timeout_seconds: 5}}\n"
+    );
+    let g = build(dir.path(), &config("      - hi", &servers, "{mcp: web}"));
+    let why = g.start_mcp().await[0].1.clone().unwrap_err();
+    assert!(!seen.lock().unwrap().is_empty());
+    assert!(caught.lock().unwrap().is_empty(), "a redirect was followed: {:?}", caught.lock().unwrap());
+    assert!(!why.contains("s3cr3t-t0ken"), "{why}");
+    g.process().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_a_stdio_server_leaks_is_hidden_everywhere_it_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let replies = "      - {tool_calls: [{name: leak}]}\n      - {tool_calls: [{name: exit_now}]}\n      - done";
+    let servers = format!(
+        "  s: {{transport: stdio, command: python3, args: ['{}', --leak-env, KEY], env: {{KEY: 'Bearer ${{TOKEN}}'}}}}\n",
+        fault_server().display()
+    );
+    let g = build(dir.path(), &config(replies, &servers, "{mcp: s}"));
+    assert!(g.start_mcp().await[0].1.is_ok());
+    let tools = g.agent("a").unwrap().toolbox_for_run().await;
+    let echo = tools.tools().iter().find(|t| t.spec().name == "echo").unwrap().spec().description.clone();
+    assert_eq!(echo, "Echoes the text back. (key ***)", "the description is hidden");
+    let data = run(&g, "leak it").await;
+    let r = results(&data);
+    assert_eq!(r[0].1, "the token is ***", "{r:?}");
+    // It exited after writing the secret on stderr: the reason it is down says what it
+    // wrote, hidden.
+    let down = wait_status(&g, "s", 10, |s| matches!(s, Status::Down(_))).await;
+    let Status::Down(why) = down else { unreachable!() };
+    assert!(why.contains("started with token ***"), "{why}");
+    assert!(!format!("{data}{why}").contains("s3cr3t-t0ken"), "{why}\n{data:#}");
+    g.process().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binarys_logs_never_show_a_secret_a_server_echoed_even_at_debug() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _, seen) = hostile_http(Hostile::EchoToken(401)).await;
+    let servers = format!(
+        "  web: {{transport: streamable-http, url: '{url}', headers: {{Authorization: 'Bearer ${{TOKEN}}'}}, startup_timeout_seconds: 5}}\n"
+    );
+    std::fs::write(dir.path().join("app.yaml"), config("      - hi", &servers, "{mcp: web}")).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_agno-run"))
+        .args(["tools", "app.yaml"])
+        .current_dir(dir.path())
+        .env("TOKEN", "s3cr3t-t0ken")
+        .env("RUST_LOG", "debug")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!seen.lock().unwrap().is_empty());
+    assert!(stderr.contains("MCP server `web` did not start"), "{stderr}");
+    assert!(stderr.contains("token *** rejected"), "{stderr}");
+    assert!(!stderr.contains("s3cr3t-t0ken"), "{stderr}");
 }

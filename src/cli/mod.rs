@@ -283,8 +283,15 @@ pub fn starts_own_tracing(cli: &Cli) -> bool {
 
 /// Starts tracing on stderr, filtered by `RUST_LOG`, else by `default_filter`.
 pub(crate) fn init_tracing_with(format: LogFormat, default_filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    // The MCP SDK logs what servers wrote (error bodies that may echo a secret header) before
+    // agno-run can hide anything; `tool::mcp` reports those errors itself, redacted. Its logs
+    // show only when RUST_LOG names `rmcp` explicitly.
+    let names_rmcp = std::env::var("RUST_LOG").is_ok_and(|f| f.contains("rmcp"));
+    if !names_rmcp && let Ok(off) = "rmcp=off".parse() {
+        filter = filter.add_directive(off);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -407,11 +407,23 @@ impl McpServerConfig {
 
     /// The secrets it holds (environment values, header values), to hide from text its
     /// server writes.
-    pub fn secrets(&self) -> Vec<&Secret> {
-        match &self.transport {
+    /// Besides each whole value, its words of 8 characters or more (split at spaces, `=`, `,`
+    /// and `;`), so that the token of `Bearer ${TOKEN}` is hidden when a server echoes it
+    /// alone.
+    pub fn secrets(&self) -> Vec<Secret> {
+        let values: Vec<&Secret> = match &self.transport {
             McpTransport::Stdio { env, .. } => env.values().collect(),
             McpTransport::StreamableHttp { headers, .. } => headers.values().collect(),
+        };
+        let mut out: Vec<Secret> = Vec::new();
+        for v in values {
+            out.push(v.clone());
+            let words = v.expose().split(|c: char| c.is_whitespace() || matches!(c, '=' | ',' | ';'));
+            for w in words.filter(|w| w.chars().count() >= 8 && *w != v.expose()) {
+                out.push(Secret::new(w));
+            }
         }
+        out
     }
 }
 

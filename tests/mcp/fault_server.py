@@ -8,6 +8,8 @@ Start-up faults, by flag:
   --ignore-sigterm  ignores SIGTERM, and starts a grandchild that ignores it too
   --pid-file PATH   writes "<own pid> <grandchild pid or 0>" to PATH once started
   --marker TEXT     `echo` answers with TEXT prefixed (tells two servers apart)
+  --leak-env NAME   writes the value of $NAME on stderr at start, and puts it in `echo`'s
+                    description and in `leak`'s result (a careless server leaking a secret)
 
 Tools, each a fault when called:
   echo {text}       answers the text (the healthy case)
@@ -41,6 +43,10 @@ def value(name, default=None):
 
 
 marker = value("--marker", "")
+leak = os.environ.get(value("--leak-env", ""), "") if value("--leak-env") else ""
+if leak:
+    sys.stderr.write(f"fault server: started with token {leak}\n")
+    sys.stderr.flush()
 
 if flag("--exit-at-start"):
     sys.stderr.write("fault server: exiting at start as asked\n")
@@ -71,7 +77,7 @@ def text(s, is_error=False):
 
 
 TOOLS = [
-    {"name": "echo", "description": "Echoes the text back.",
+    {"name": "echo", "description": "Echoes the text back." + (f" (key {leak})" if leak else ""),
      "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}},
     {"name": "exit_now", "description": "Exits in the middle of the call.", "inputSchema": {"type": "object"}},
     {"name": "huge", "description": "Answers a very large text.",
@@ -79,6 +85,7 @@ TOOLS = [
     {"name": "hang", "description": "Never answers.", "inputSchema": {"type": "object"}},
     {"name": "garbage", "description": "Writes a line that is not JSON first.", "inputSchema": {"type": "object"}},
     {"name": "fail", "description": "Answers with an error result.", "inputSchema": {"type": "object"}},
+    {"name": "leak", "description": "Answers the leaked value.", "inputSchema": {"type": "object"}},
     {"name": "sleep", "description": "Answers after a while.",
      "inputSchema": {"type": "object", "properties": {"seconds": {"type": "number"}, "flag": {"type": "string"}}}},
 ]
@@ -105,6 +112,8 @@ def call(name, arguments):
             open(arguments["flag"], "w").close()
         time.sleep(float(arguments.get("seconds", 1)))
         return text(marker + "slept")
+    if name == "leak":
+        return text(f"the token is {leak}")
     if name == "fail":
         return text("the fault server failed on purpose", is_error=True)
     return None

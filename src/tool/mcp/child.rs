@@ -12,7 +12,7 @@ use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use crate::config::McpTransport;
+use crate::config::{McpServerConfig, McpTransport, redact_secrets};
 
 /// How long a stopped server may take to exit after SIGTERM before its group is killed.
 pub const GRACE: Duration = Duration::from_secs(2);
@@ -89,9 +89,10 @@ impl Tail {
     }
 }
 
-/// Starts the server `id` of `transport` (which must be stdio).
-pub fn start(id: &str, transport: &McpTransport) -> Result<Started, String> {
-    let McpTransport::Stdio { command, args, env, cwd } = transport else {
+/// Starts the stdio server of `config`. What it writes on stderr is logged (debug) and kept
+/// for error messages with its secrets hidden.
+pub fn start(config: &McpServerConfig) -> Result<Started, String> {
+    let McpTransport::Stdio { command, args, env, cwd } = &config.transport else {
         return Err("not a stdio server".into());
     };
     let mut cmd = Command::new(command);
@@ -115,7 +116,8 @@ pub fn start(id: &str, transport: &McpTransport) -> Result<Started, String> {
     };
     let tail = Tail::default();
     let keep = tail.clone();
-    let server = id.to_string();
+    let server = config.id.clone();
+    let secrets = config.secrets();
     tokio::spawn(async move {
         // Bounded reads: a line longer than this is read in pieces, never held whole.
         let mut reader = BufReader::with_capacity(8 * 1024, stderr);
@@ -126,7 +128,7 @@ pub fn start(id: &str, transport: &McpTransport) -> Result<Started, String> {
             match limited.read_until(b'\n', &mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
-                    let line = String::from_utf8_lossy(&buf);
+                    let line = redact_secrets(&String::from_utf8_lossy(&buf), &secrets);
                     tracing::debug!(mcp_server = %server, line = %line.trim_end(), "MCP server stderr");
                     keep.push(&line);
                 }

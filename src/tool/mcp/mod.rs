@@ -104,7 +104,7 @@ impl Inner {
     }
 
     fn hide(&self, text: &str) -> String {
-        redact_secrets(text, self.config.secrets())
+        redact_secrets(text, &self.config.secrets())
     }
 }
 
@@ -194,7 +194,12 @@ impl McpServer {
             McpTransport::StreamableHttp { connect_timeout, .. } => Duration::from_secs_f64(*connect_timeout),
             McpTransport::Stdio { .. } => Duration::from_secs(30),
         };
-        let http = reqwest::Client::builder().connect_timeout(connect_timeout).build().unwrap_or_default();
+        // No redirects: the headers (secrets) would go to whatever host a redirect names.
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
         Arc::new(McpServer { inner, http })
     }
 
@@ -306,7 +311,7 @@ async fn connect(inner: &Arc<Inner>, http: &reqwest::Client) -> Result<(Conn, Ve
     let limit = message_limit(config.max_result_bytes);
     let (service, child, pid) = match &config.transport {
         McpTransport::Stdio { .. } => {
-            let started = child::start(&config.id, &config.transport)?;
+            let started = child::start(config)?;
             let pid = started.child.id();
             // The bound is ours (an oversized answer becomes an error answer at once); the
             // SDK's own, a little higher, never trips.
@@ -430,7 +435,7 @@ async fn list(inner: &Arc<Inner>, service: &RunningService<RoleClient, ClientCon
             }
             let spec = ToolSpec {
                 name,
-                description: t.description.map(|d| d.to_string()).unwrap_or_default(),
+                description: t.description.map(|d| inner.hide(&d)).unwrap_or_default(),
                 parameters: schema,
             };
             let tool = Arc::new(McpTool {
@@ -517,6 +522,7 @@ async fn supervise(inner: Arc<Inner>, http: reqwest::Client) {
                     s.pid = None;
                 });
                 let Some(why) = down else { break };
+                let why = inner.hide(&why);
                 tracing::warn!(mcp_server = %id, reason = %why, "MCP server went down; restarting it");
                 inner.update(|s| s.status = Status::Down(why));
             }
