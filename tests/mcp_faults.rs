@@ -384,3 +384,74 @@ async fn the_binarys_logs_never_show_a_secret_a_server_echoed_even_at_debug() {
     assert!(stderr.contains("token *** rejected"), "{stderr}");
     assert!(!stderr.contains("s3cr3t-t0ken"), "{stderr}");
 }
+
+/// Starts the binary with `args` in `dir`, waits for the fault server `id` to write its pid
+/// file, sends `signal`, and waits (at most 10 s) for the binary to exit: its exit code, stdout,
+/// stderr and the time from the signal to the exit.
+fn signalled(dir: &Path, args: &[&str], id: &str, signal: &str) -> (Option<i32>, String, String, Duration) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_agno-run"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    pids(dir, id);
+    std::thread::sleep(Duration::from_millis(200));
+    let t0 = Instant::now();
+    let ok = std::process::Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
+    assert!(ok.unwrap().success());
+    let pid = child.id();
+    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
+    while !waiter.is_finished() {
+        if t0.elapsed() > Duration::from_secs(10) {
+            let _ = std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+            panic!("agno-run {args:?} did not exit within 10 s of SIG{signal}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = t0.elapsed();
+    let out = waiter.join().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        took,
+    )
+}
+
+#[test]
+fn sigterm_while_a_run_waits_for_a_starting_server_cancels_the_run_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = fault(dir.path(), "mute", ", --hang-init, --ignore-sigterm", ", startup_timeout_seconds: 60");
+    std::fs::write(dir.path().join("app.yaml"), config("      - done", &servers, "{mcp: mute}")).unwrap();
+    for signal in ["TERM", "INT"] {
+        let _ = std::fs::remove_file(dir.path().join("mute.pid"));
+        let (code, out, err, took) =
+            signalled(dir.path(), &["run", "app.yaml", "--agent", "a", "--json", "hi"], "mute", signal);
+        assert_eq!(code, Some(1), "{out}\n{err}");
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+        assert_eq!(v["status"], "CANCELLED", "SIG{signal}: {v:#}");
+        // The grace for the server that ignores SIGTERM is 2 s; nothing waits for the 60 s.
+        assert!(took < Duration::from_secs(6), "SIG{signal} took {took:?}");
+        let (server, grandchild) = pids(dir.path(), "mute");
+        assert!(gone_within(server, 1.0) && gone_within(grandchild, 1.0), "SIG{signal}: children left");
+    }
+}
+
+#[test]
+fn a_signal_during_agno_run_tools_stops_the_servers_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = fault(dir.path(), "mute", ", --hang-init, --ignore-sigterm", ", startup_timeout_seconds: 60");
+    std::fs::write(dir.path().join("app.yaml"), config("      - done", &servers, "{mcp: mute}")).unwrap();
+    for signal in ["TERM", "INT", "HUP"] {
+        let _ = std::fs::remove_file(dir.path().join("mute.pid"));
+        let (code, _, err, took) = signalled(dir.path(), &["tools", "app.yaml"], "mute", signal);
+        assert_eq!(code, Some(1), "SIG{signal}: {err}");
+        assert!(err.contains("interrupted: stopping the MCP servers"), "{err}");
+        assert!(took < Duration::from_secs(6), "SIG{signal} took {took:?}");
+        let (server, grandchild) = pids(dir.path(), "mute");
+        assert!(gone_within(server, 1.0) && gone_within(grandchild, 1.0), "SIG{signal}: children left");
+    }
+}

@@ -135,8 +135,10 @@ impl Agent {
             return std::borrow::Cow::Borrowed(&self.tools);
         }
         let mut toolbox = self.tools.clone();
-        for u in &self.mcp {
-            if let Err(why) = u.server.ready().await {
+        // Every server's first start is waited for at once, not one after another.
+        let ready = futures_util::future::join_all(self.mcp.iter().map(|u| u.server.ready())).await;
+        for (u, r) in self.mcp.iter().zip(ready) {
+            if let Err(why) = r {
                 tracing::debug!(agent = %self.config.id, mcp_server = %u.server.id(), reason = %why, "MCP server not ready");
             }
             for tool in u.server.tools(&u.include, &u.exclude) {
@@ -251,20 +253,25 @@ impl Agent {
         };
 
         let extra = self.context_extra(&scope, &started.session).await;
-        let tools = self.toolbox_for_run().await;
         let mut record = Record::default();
-        let turns = Turns {
-            extra: &extra,
-            tools: &tools,
-            agent: self,
-            scope: &scope,
-            input: &input,
-            past: &past,
-            state: &state,
-            launcher: &launcher,
-            clock: started.clock,
+        // The MCP servers' tools are read inside the cancellable part: a server still starting
+        // must not hold off a cancel (Ctrl-C, SIGTERM) for its startup timeout.
+        let work = async {
+            let tools = self.toolbox_for_run().await;
+            let turns = Turns {
+                extra: &extra,
+                tools: &tools,
+                agent: self,
+                scope: &scope,
+                input: &input,
+                past: &past,
+                state: &state,
+                launcher: &launcher,
+                clock: started.clock,
+            };
+            turns.run(&mut record).await
         };
-        let outcome = match lifecycle::until_cancelled(&scope, turns.run(&mut record)).await {
+        let outcome = match lifecycle::until_cancelled(&scope, work).await {
             None => Outcome::Cancelled,
             Some(Ok(())) => Outcome::Completed(record.content.clone()),
             Some(Err(f)) => {

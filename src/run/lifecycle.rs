@@ -159,9 +159,11 @@ pub async fn begin(scope: &Scope, seed: SessionSeed, history_runs: u32, run_data
 
 /// Runs `work` until it ends, or until the run is cancelled (None).
 pub async fn until_cancelled<T>(scope: &Scope, work: impl Future<Output = T>) -> Option<T> {
+    // Biased: a cancel that is already there wins over work that is ready too.
     tokio::select! {
-        out = work => Some(out),
+        biased;
         () = scope.cancel_token().cancelled() => None,
+        out = work => Some(out),
     }
 }
 
