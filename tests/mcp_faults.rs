@@ -455,3 +455,23 @@ fn a_signal_during_agno_run_tools_stops_the_servers_and_exits() {
         assert!(gone_within(server, 1.0) && gone_within(grandchild, 1.0), "SIG{signal}: children left");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_flood_and_a_too_deep_answer_do_not_stall_the_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let replies = "      - {tool_calls: [{name: flood, arguments: {n: 200000}}]}\n      - {tool_calls: [{name: deep, arguments: {depth: 300}}]}\n      - {tool_calls: [{name: echo, arguments: {text: fine}}]}\n      - done";
+    let g = build(dir.path(), &config(replies, &fault(dir.path(), "noisy", "", ""), "{mcp: noisy}"));
+    assert!(g.start_mcp().await[0].1.is_ok());
+    let pid = g.mcp_servers()["noisy"].pid().unwrap();
+    let t0 = Instant::now();
+    let data = run(&g, "flood").await;
+    let took = t0.elapsed();
+    assert_eq!(data["status"], "COMPLETED", "{data:#}");
+    let r = results(&data);
+    assert_eq!(r[0], ("flood".to_string(), "sent 200000 pings".to_string(), false), "{r:?}");
+    assert!(r[1].2 && r[1].1.contains("nested deeper than 100 levels"), "{r:?}");
+    assert_eq!(r[2], ("echo".to_string(), "fine".to_string(), false), "{r:?}");
+    assert!(took < Duration::from_secs(30), "{took:?}: the deep answer waited for the call timeout");
+    assert_eq!(g.mcp_servers()["noisy"].pid(), Some(pid), "the same child serves on");
+    g.process().close().await;
+}

@@ -84,7 +84,7 @@ async fn a_changed_server_is_swapped_after_its_runs_and_an_unchanged_one_keeps_i
         ["changing", "kept"].iter().all(|id| h["mcp_servers"][id]["status"] == "ready")
     })
     .await;
-    assert_eq!(h["mcp_servers"]["kept"]["tools"], 8, "{h:#}");
+    assert_eq!(h["mcp_servers"]["kept"]["tools"], 10, "{h:#}");
     let (old, kept) = (pid(&h, "changing"), pid(&h, "kept"));
 
     // A run in flight on the old server (its tool call takes 2 s) across the reload.

@@ -19,6 +19,8 @@ Tools, each a fault when called:
   garbage           writes a line that is not JSON, then answers the call
   fail              answers with isError: true
   sleep {seconds, flag}  creates the file `flag`, then answers after `seconds`
+  flood {n}         sends n `ping` requests of its own (not reading the answers), then answers
+  deep {depth}      answers a result nested `depth` levels deep
 """
 import json
 import os
@@ -85,6 +87,10 @@ TOOLS = [
     {"name": "hang", "description": "Never answers.", "inputSchema": {"type": "object"}},
     {"name": "garbage", "description": "Writes a line that is not JSON first.", "inputSchema": {"type": "object"}},
     {"name": "fail", "description": "Answers with an error result.", "inputSchema": {"type": "object"}},
+    {"name": "flood", "description": "Floods the client with pings.",
+     "inputSchema": {"type": "object", "properties": {"n": {"type": "number"}}}},
+    {"name": "deep", "description": "Answers a deeply nested result.",
+     "inputSchema": {"type": "object", "properties": {"depth": {"type": "number"}}}},
     {"name": "leak", "description": "Answers the leaked value.", "inputSchema": {"type": "object"}},
     {"name": "sleep", "description": "Answers after a while.",
      "inputSchema": {"type": "object", "properties": {"seconds": {"type": "number"}, "flag": {"type": "string"}}}},
@@ -112,6 +118,15 @@ def call(name, arguments):
             open(arguments["flag"], "w").close()
         time.sleep(float(arguments.get("seconds", 1)))
         return text(marker + "slept")
+    if name == "flood":
+        n = int(arguments.get("n", 1000))
+        chunk = "".join(json.dumps({"jsonrpc": "2.0", "id": f"p{i}", "method": "ping"}) + "\n" for i in range(n))
+        out.write(chunk)
+        out.flush()
+        return text(f"sent {n} pings")
+    if name == "deep":
+        d = int(arguments.get("depth", 200))
+        return {"content": [{"type": "text", "text": "deep"}], "structuredContent": json.loads('{"a":' * d + "1" + "}" * d)}
     if name == "leak":
         return text(f"the token is {leak}")
     if name == "fail":

@@ -3,10 +3,17 @@
 //! waiting for its timeout; [`BoundedLines`] sits between the child's stdout and the SDK and
 //! turns an oversized answer into an error answer to the same request, at once, in constant
 //! memory: the line's bytes past the limit are scanned for its top-level `id` and dropped.
+//!
+//! It also keeps a server from flooding agno-run: requests a server sends (ping, sampling,
+//! roots) and notifications pass only within a budget (a token bucket each), and a message
+//! nested deeper than the SDK parses is answered with an error at once rather than dropped
+//! silently. A line is dropped by ending it with a byte that makes it unparsable: the SDK
+//! ignores unparsable lines, so nothing is held back to decide.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -14,6 +21,42 @@ use tokio::io::{AsyncRead, ReadBuf};
 const MAX_ID: usize = 200;
 /// Longest top-level key compared (the ones that matter are short).
 const MAX_KEY: usize = 8;
+/// Deepest nesting passed on (the SDK's JSON parser refuses past 128).
+const MAX_DEPTH: u32 = 100;
+/// Requests from a server: a burst of this many, then this many a second.
+const REQUESTS: (f64, f64) = (100.0, 20.0);
+/// Notifications from a server (progress, logs): a burst, then a rate.
+const NOTIFICATIONS: (f64, f64) = (2000.0, 500.0);
+/// At most one warning about dropped messages per this interval.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// A token bucket.
+#[derive(Debug)]
+struct Bucket {
+    burst: f64,
+    rate: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new((burst, rate): (f64, f64)) -> Bucket {
+        Bucket { burst, rate, tokens: burst, at: Instant::now() }
+    }
+
+    /// Takes one token, if there is one.
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
 
 /// Finds the top-level `id`, `method`, `result` and `error` of one JSON-RPC line, a byte at a
 /// time, keeping a bounded amount of it.
@@ -32,6 +75,10 @@ struct Scan {
     id_long: bool,
     method: bool,
     response: bool,
+    /// The line has a top-level `id`.
+    has_id: bool,
+    /// The deepest nesting seen.
+    max_depth: u32,
 }
 
 impl Scan {
@@ -82,6 +129,7 @@ impl Scan {
             }
             b'{' | b'[' => {
                 self.depth += 1;
+                self.max_depth = self.max_depth.max(self.depth);
                 if self.depth == 1 {
                     self.expect_key = b == b'{';
                 }
@@ -89,6 +137,7 @@ impl Scan {
             b'}' | b']' => self.depth = self.depth.saturating_sub(1),
             b':' if self.depth == 1 && !self.key_long && self.key == b"id" => {
                 self.in_id = true;
+                self.has_id = true;
                 self.id.clear();
             }
             b',' if self.depth == 1 => self.expect_key = true,
@@ -124,6 +173,11 @@ pub struct BoundedLines<R> {
     pending: Vec<u8>,
     /// The server's id, for the error text.
     server: String,
+    requests: Bucket,
+    notifications: Bucket,
+    /// Messages dropped since the last warning, and when that was.
+    dropped: u64,
+    warned: Option<Instant>,
 }
 
 impl<R> BoundedLines<R> {
@@ -140,6 +194,10 @@ impl<R> BoundedLines<R> {
             scan: Scan::default(),
             pending: Vec::new(),
             server: server.to_string(),
+            requests: Bucket::new(REQUESTS),
+            notifications: Bucket::new(NOTIFICATIONS),
+            dropped: 0,
+            warned: None,
         }
     }
 
@@ -148,15 +206,48 @@ impl<R> BoundedLines<R> {
         self.pending.push(b'\n');
         let size = self.line;
         tracing::warn!(mcp_server = %self.server, bytes = size, limit = self.limit, "an MCP server wrote a message over the limit; dropped it");
+        let message = format!(
+            "its answer was {size} bytes, more than the {} bytes allowed (max_result_bytes sets the bound); it was dropped",
+            self.limit
+        );
+        self.answer_error(&message);
+    }
+
+    /// An error answer to the request the current line answered, if it is an answer.
+    fn answer_error(&mut self, message: &str) {
         if let Some(id) = self.scan.answered_id() {
-            let message = format!(
-                "its answer was {size} bytes, more than the {} bytes allowed (max_result_bytes sets the bound); it was dropped",
-                self.limit
-            );
             let answer = serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603, "message": message}});
             self.pending.extend_from_slice(answer.to_string().as_bytes());
             self.pending.push(b'\n');
         }
+    }
+
+    /// At the end of a whole line within the limit: true to pass its newline on; false when
+    /// the line is to be dropped (`pending` then ends it unparsable, and holds any answer).
+    fn line_ended(&mut self) -> bool {
+        let scan = &self.scan;
+        if scan.max_depth > MAX_DEPTH {
+            self.pending.extend_from_slice(b"x\n");
+            tracing::warn!(mcp_server = %self.server, depth = scan.max_depth, "an MCP server wrote a message nested deeper than {MAX_DEPTH} levels; dropped it");
+            self.answer_error(&format!("its answer was nested deeper than {MAX_DEPTH} levels; it was dropped"));
+            return false;
+        }
+        let within = match (scan.method, scan.has_id) {
+            (true, true) => self.requests.take(),
+            (true, false) => self.notifications.take(),
+            _ => true,
+        };
+        if within {
+            return true;
+        }
+        self.pending.extend_from_slice(b"x\n");
+        self.dropped += 1;
+        if self.warned.is_none_or(|w| w.elapsed() >= WARN_EVERY) {
+            tracing::warn!(mcp_server = %self.server, dropped = self.dropped, "an MCP server sends requests or notifications faster than allowed; dropping the excess");
+            self.warned = Some(Instant::now());
+            self.dropped = 0;
+        }
+        false
     }
 }
 
@@ -185,8 +276,12 @@ impl<R: AsyncRead + Unpin> AsyncRead for BoundedLines<R> {
                         if this.cutting {
                             run = this.start;
                             this.cut_line_ended();
-                        } else {
+                        } else if this.line_ended() {
                             room -= 1;
+                        } else {
+                            // Dropped: the line so far goes on, then `pending` ends it.
+                            out.put_slice(&this.buf[run..this.start - 1]);
+                            run = this.start;
                         }
                         this.line = 0;
                         this.cutting = false;
@@ -326,5 +421,39 @@ mod tests {
         assert!(lines[2].contains("\"id\":2") && lines[2].contains("error"), "{}", lines[2]);
         assert_eq!(lines[3], "short");
         assert!(lines[5].contains("\"id\":3"), "{}", lines[5]);
+    }
+
+    #[tokio::test]
+    async fn requests_from_a_server_pass_within_a_budget_the_rest_become_unparsable() {
+        let mut input = String::new();
+        for i in 0..150 {
+            input.push_str(&format!("{{\"jsonrpc\":\"2.0\",\"id\":{i},\"method\":\"ping\"}}\n"));
+        }
+        input.push_str("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\n");
+        let out = pass(input.as_bytes(), 1000).await;
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 151);
+        let parsed = lines.iter().filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()).count();
+        // The burst is 100; a few more may have been refilled while the test ran.
+        assert!((100..110).contains(&parsed.saturating_sub(1)), "{parsed} parsed");
+        assert!(lines[149].ends_with("}x"), "{}", lines[149]);
+        assert_eq!(lines[150], "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}", "answers are never budgeted");
+    }
+
+    #[tokio::test]
+    async fn an_answer_nested_too_deep_is_answered_with_an_error_at_once() {
+        let deep = format!("{}{}", "[".repeat(150), "]".repeat(150));
+        let line = format!("{{\"jsonrpc\":\"2.0\",\"id\":12,\"result\":{deep}}}\n{{\"ok\":1}}\n");
+        let out = pass(line.as_bytes(), 10_000).await;
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert!(lines[0].ends_with("}x"));
+        let err: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(err["id"], 12);
+        assert!(err["error"]["message"].as_str().unwrap().contains("deeper than 100 levels"));
+        assert_eq!(lines[2], "{\"ok\":1}");
+        // 100 levels pass.
+        let ok = format!("{{\"id\":1,\"result\":{}{}}}\n", "[".repeat(99), "]".repeat(99));
+        assert_eq!(pass(ok.as_bytes(), 10_000).await, ok);
     }
 }
