@@ -171,3 +171,30 @@ fn a_migrations_table_name_leaves_room_for_the_user_history_table() {
     let r = diagnose(&long);
     assert_eq!(span_text(&long, &r, Code::Identifier), vec!["m".repeat(59).as_str()]);
 }
+
+#[test]
+fn mcp_values_that_cannot_work_are_located() {
+    let text = format!(
+        "{BASE}mcp_servers:\n  s: {{transport: stdio, command: x, tool_name_prefix: \"bad prefix!\"}}\n  h: {{transport: streamable-http, url: 'http://127.0.0.1:1/mcp', headers: {{\"bad header\": v, Good: \"a\\nb\"}}}}\n  ok: {{transport: stdio, command: y, tool_name_prefix: g_}}\nagents:\n  a: {{model: main, tools: [{{mcp: s}}, {{mcp: h}}, {{mcp: ok}}, {{mcp: s, include_tools: [t]}}]}}\n"
+    );
+    let r = diagnose(&text);
+    let invalid: Vec<(&str, &str)> = r
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::InvalidValue)
+        .map(|d| {
+            let s = d.span.unwrap();
+            (&text[s.start..s.end], d.message.as_str())
+        })
+        .collect();
+    assert_eq!(invalid.len(), 4, "{:#?}", r.diagnostics);
+    assert_eq!(invalid[0].0, "\"bad prefix!\"");
+    assert!(invalid[0].1.contains("tool_name_prefix"), "{invalid:?}");
+    assert_eq!(invalid[1].0, "v");
+    assert!(invalid[1].1.contains("header `bad header`"), "{invalid:?}");
+    assert_eq!(invalid[2].0, "\"a\\nb\"");
+    assert!(invalid[2].1.contains("header `Good`"), "{invalid:?}");
+    assert_eq!(invalid[3].0, "s");
+    assert!(invalid[3].1.contains("uses MCP server `s` twice"), "{invalid:?}");
+    assert_eq!(r.diagnostics.len(), 4, "nothing else: {:#?}", r.diagnostics);
+}

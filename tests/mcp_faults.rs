@@ -475,3 +475,27 @@ async fn a_ping_flood_and_a_too_deep_answer_do_not_stall_the_calls() {
     assert_eq!(g.mcp_servers()["noisy"].pid(), Some(pid), "the same child serves on");
     g.process().close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_specs_are_bounded_each_and_in_all() {
+    let dir = tempfile::tempdir().unwrap();
+    // 10 tools of 100 kB each (each over the 64 KiB of one spec), then 80 of 30 kB (2.4 MB in
+    // all, over the 2 MiB of one server).
+    let servers = format!(
+        "{}{}",
+        fault(dir.path(), "fat", ", --extra-tools, '10:100000'", ""),
+        fault(dir.path(), "many", ", --extra-tools, '80:30000'", "")
+    );
+    let g = build(dir.path(), &config("      - hi", &servers, "{mcp: fat}, {mcp: many}"));
+    for (id, r) in g.start_mcp().await {
+        assert!(r.is_ok(), "{id}: {r:?}");
+    }
+    let fat = g.mcp_servers()["fat"].tools(&[], &[]);
+    assert!(!fat.is_empty() && fat.iter().all(|t| !t.spec().name.starts_with('t')), "{fat:?}");
+    let many = g.mcp_servers()["many"].tools(&[], &[]);
+    let size: usize = many.iter().map(|t| t.spec().description.len()).sum();
+    assert!(size <= agno_run::tool::mcp::MAX_SPECS_BYTES, "{size}");
+    let extra = many.iter().filter(|t| t.spec().name.starts_with('t')).count();
+    assert!((60..80).contains(&extra), "{extra} of the 30 kB tools listed");
+    g.process().close().await;
+}

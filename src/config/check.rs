@@ -527,6 +527,40 @@ impl<'a> Checker<'a, '_, '_> {
                 }
                 _ => {}
             }
+            let (common, headers) = match &d.value {
+                Some(McpServer::Stdio { common, .. }) => (Some(common), None),
+                Some(McpServer::StreamableHttp { common, headers, .. }) => (Some(common), Some(headers)),
+                _ => (None, None),
+            };
+            if let Some(prefix) = common.and_then(|c| c.tool_name_prefix.as_deref()) {
+                let ok =
+                    prefix.len() <= 32 && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                if !ok {
+                    let shown = self.shown(d.file, d.span_of("tool_name_prefix"), prefix);
+                    self.out.push(
+                        Diagnostic::new(Code::InvalidValue, format!("MCP server `{id}`: tool_name_prefix {shown} is not allowed"))
+                            .at(d.file, d.span_of("tool_name_prefix"), "not 0 to 32 of A-Z a-z 0-9 _ -")
+                            .help("model APIs accept tool names of A-Z a-z 0-9 _ - only (64 at most, prefix included), e.g. `git_`"),
+                    );
+                }
+            }
+            for (name, value) in headers.into_iter().flatten() {
+                let name_ok = !name.is_empty()
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                let value_ok = !value.expose().bytes().any(|b| b == b'\r' || b == b'\n' || b == 0);
+                if !name_ok || !value_ok {
+                    let span = d.node.get("headers").and_then(|h| h.get(name)).map_or(d.span_of("headers"), |n| n.span);
+                    let what = if name_ok { "its value has a line break or NUL" } else { "not an HTTP header name" };
+                    self.out.push(
+                        Diagnostic::new(
+                            Code::InvalidValue,
+                            format!("MCP server `{id}`: header `{name}` cannot be sent"),
+                        )
+                        .at(d.file, span, what)
+                        .help("a header name is letters, digits and !#$%&'*+-.^_`|~; a value is one line"),
+                    );
+                }
+            }
             if d.value.is_some() && !typo && !used.contains(&id.as_str()) {
                 self.out.push(
                     Diagnostic::new(
@@ -614,11 +648,22 @@ impl<'a> Checker<'a, '_, '_> {
             );
         }
         let Some(items) = d.node.get("tools").and_then(Node::items) else { return };
+        let mut servers_used: Vec<&str> = Vec::new();
         for (tool, item) in s.tools.iter().zip(items) {
             let name = match tool {
                 Tool::Name(n) => n.as_str(),
                 Tool::Spec(spec) => spec.name.as_str(),
                 Tool::Mcp(r) => {
+                    if servers_used.contains(&r.mcp.as_str()) {
+                        let span = item.get("mcp").map_or(item.span, |n| n.span);
+                        self.out.push(
+                            Diagnostic::new(Code::InvalidValue, format!("{what} `{id}` uses MCP server `{}` twice", r.mcp))
+                                .at(d.file, span, "second use")
+                                .help("use a server once per agent; put every tool it should offer in that use's include_tools"),
+                        );
+                        continue;
+                    }
+                    servers_used.push(&r.mcp);
                     if !self.decl.mcp_servers.contains_key(&r.mcp) {
                         let span = item.get("mcp").map_or(item.span, |n| n.span);
                         self.unknown(

@@ -8,6 +8,7 @@ Start-up faults, by flag:
   --ignore-sigterm  ignores SIGTERM, and starts a grandchild that ignores it too
   --pid-file PATH   writes "<own pid> <grandchild pid or 0>" to PATH once started
   --marker TEXT     `echo` answers with TEXT prefixed (tells two servers apart)
+  --extra-tools N:BYTES  also lists N tools `t0`.. with descriptions of BYTES bytes
   --leak-env NAME   writes the value of $NAME on stderr at start, and puts it in `echo`'s
                     description and in `leak`'s result (a careless server leaking a secret)
 
@@ -95,6 +96,12 @@ TOOLS = [
     {"name": "sleep", "description": "Answers after a while.",
      "inputSchema": {"type": "object", "properties": {"seconds": {"type": "number"}, "flag": {"type": "string"}}}},
 ]
+
+
+extra = value("--extra-tools")
+if extra:
+    n, size = (int(x) for x in extra.split(":"))
+    TOOLS += [{"name": f"t{i}", "description": "d" * size, "inputSchema": {"type": "object"}} for i in range(n)]
 
 
 def call(name, arguments):

@@ -34,6 +34,10 @@ use crate::model::ToolSpec;
 pub const MAX_TOOLS: usize = 1024;
 /// Most pages of `tools/list` read from one server.
 const MAX_PAGES: usize = 64;
+/// Largest spec (description and parameter schema) of one tool; a larger one is left out.
+const MAX_SPEC_BYTES: usize = 64 * 1024;
+/// Largest sum of the specs of one server's tools (they go to the model on every turn).
+pub const MAX_SPECS_BYTES: usize = 2 * 1024 * 1024;
 /// Longest error text from a server given to the model.
 const MAX_ERROR_BYTES: usize = 4096;
 /// Longest wait between two restarts of a server that keeps failing.
@@ -405,6 +409,7 @@ async fn list(inner: &Arc<Inner>, service: &RunningService<RoleClient, ClientCon
         return Ok(Vec::new());
     }
     let mut out: Vec<Listed> = Vec::new();
+    let mut total = 0usize;
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_PAGES {
         let params = cursor.take().map(|c| PaginatedRequestParams::default().with_cursor(Some(c)));
@@ -438,6 +443,16 @@ async fn list(inner: &Arc<Inner>, service: &RunningService<RoleClient, ClientCon
                 description: t.description.map(|d| inner.hide(&d)).unwrap_or_default(),
                 parameters: schema,
             };
+            let size = spec.name.len() + spec.description.len() + spec.parameters.to_string().len();
+            if size > MAX_SPEC_BYTES {
+                tracing::warn!(mcp_server = %config.id, tool = %spec.name, bytes = size, "left out an MCP tool whose description and schema pass {MAX_SPEC_BYTES} bytes");
+                continue;
+            }
+            total += size;
+            if total > MAX_SPECS_BYTES {
+                tracing::warn!(mcp_server = %config.id, "the MCP server's tool specs pass {MAX_SPECS_BYTES} bytes in all; the rest are left out");
+                return Ok(out);
+            }
             let tool = Arc::new(McpTool {
                 server: Arc::downgrade(inner),
                 remote: remote.clone(),
