@@ -126,3 +126,28 @@ async fn a_changed_server_is_swapped_after_its_runs_and_an_unchanged_one_keeps_i
     assert!(status.success(), "{status}: {err}");
     assert!(gone_within(new, 1.0) && gone_within(kept, 1.0), "children outlived the server: {new} {kept}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_ignores_sigterm_and_stdin_eof_dies_with_a_killed_agno_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/fault_server.py");
+    let pid_file = dir.path().join("s.pid");
+    let yaml = format!(
+        "version: 1\ndatabases:\n  local: {{type: sqlite, db_file: agno.db}}\nmodels:\n  m: {{provider: scripted}}\nmcp_servers:\n  s: {{transport: stdio, command: python3, args: ['{}', --ignore-sigterm, --pid-file, '{}']}}\nagents:\n  a: {{model: m, tools: [{{mcp: s}}]}}\n",
+        script.display(),
+        pid_file.display()
+    );
+    let path = server::write_config(dir.path(), &yaml);
+    let s = Server::start(dir.path(), Start::new(&[path.to_str().unwrap()]));
+    let c = client();
+    let h = wait_health(&c, &s, "the server ready", |h| h["mcp_servers"]["s"]["status"] == "ready").await;
+    let child = pid(&h, "s");
+    let text = std::fs::read_to_string(&pid_file).unwrap();
+    let grandchild: u32 = text.split(' ').nth(1).unwrap().parse().unwrap();
+    s.signal("KILL");
+    // Not SIGTERM, not stdin's end (it sleeps on after both): the kernel's parent-death signal.
+    let gone = gone_within(child, 3.0);
+    // Its own child is outside what agno-run can reach once it is killed: clean it up here.
+    let _ = std::process::Command::new("kill").arg("-KILL").arg(grandchild.to_string()).status();
+    assert!(gone, "the server ({child}) outlived a SIGKILLed agno-run");
+}

@@ -104,6 +104,24 @@ pub fn start(config: &McpServerConfig) -> Result<Started, String> {
         .stderr(std::process::Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    #[cfg(target_os = "linux")]
+    {
+        // If agno-run is killed outright (SIGKILL, the OOM killer), the kernel kills the server:
+        // the one exit path where agno-run cannot stop the group itself. (The signal follows
+        // the spawning thread, a runtime worker that lives as long as the runtime.)
+        let parent = rustix::process::getpid();
+        // SAFETY: the closure runs in the forked child before exec; it makes two system calls
+        // (prctl, getppid) and allocates nothing, which is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).map_err(std::io::Error::from)?;
+                if rustix::process::getppid() != Some(parent) {
+                    return Err(std::io::Error::other("agno-run exited while the server started"));
+                }
+                Ok(())
+            });
+        }
+    }
     let mut child = cmd.spawn().map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => format!("cannot start `{command}`: not found (is it installed and on PATH?)"),
         _ => format!("cannot start `{command}`: {e}"),
