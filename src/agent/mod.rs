@@ -43,6 +43,8 @@ pub struct Agent {
     /// The MCP servers whose tools it is offered (after its own tools), read at the start of
     /// each run: a server that restarted offers its new list.
     pub mcp: Vec<McpUse>,
+    /// MCP tools left out for a name another tool has, warned about once each.
+    pub shadowed: Arc<Mutex<Vec<String>>>,
 }
 
 /// One `{mcp: ID, include_tools, exclude_tools}` of an agent's `tools:`.
@@ -109,7 +111,7 @@ impl Agent {
             team: false,
             continuation: None,
         };
-        Agent { config, model, tools, identity, memory: None, mcp: Vec::new() }
+        Agent { config, model, tools, identity, memory: None, mcp: Vec::new(), shadowed: Arc::default() }
     }
 
     /// The agent with its memory settings, using `memory_model` and `summary_model` (its own
@@ -143,12 +145,23 @@ impl Agent {
             }
             for tool in u.server.tools(&u.include, &u.exclude) {
                 let name = tool.spec().name.clone();
-                if !toolbox.push_new(tool) {
+                if !toolbox.push_new(tool) && self.first_shadowing(u.server.id(), &name) {
                     tracing::warn!(agent = %self.config.id, mcp_server = %u.server.id(), tool = %name, "an MCP tool has the name of another tool of the agent; it is left out");
                 }
             }
         }
         std::borrow::Cow::Owned(toolbox)
+    }
+
+    /// True the first time `server`'s tool `name` is left out for its name.
+    fn first_shadowing(&self, server: &str, name: &str) -> bool {
+        let key = format!("{server}/{name}");
+        let Ok(mut seen) = self.shadowed.lock() else { return false };
+        if seen.contains(&key) || seen.len() >= 4096 {
+            return false;
+        }
+        seen.push(key);
+        true
     }
 
     /// `agent_data` (or a leader's `team_data`) as Agno stores it.

@@ -107,5 +107,13 @@ pub fn leader(config: &Config, team: &TeamConfig, model: Model) -> Agent {
         team: true,
         continuation,
     };
-    Agent { config: as_agent, model, tools: toolbox, identity, memory: None, mcp: Vec::new() }
+    Agent {
+        config: as_agent,
+        model,
+        tools: toolbox,
+        identity,
+        memory: None,
+        mcp: Vec::new(),
+        shadowed: Default::default(),
+    }
 }
