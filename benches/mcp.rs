@@ -141,22 +141,8 @@ async fn main() {
     let stdio = ours(&format!("{{transport: stdio, command: node, args: ['{every}', stdio]}}")).await;
     print("agno-run, stdio          ", &stdio);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let mut http_server = Command::new("node")
-        .arg(&peers.everything)
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start server-everything over HTTP");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server-everything did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let url = format!("http://127.0.0.1:{port}/mcp");
+    let http_server = mcp_peers::HttpEverything::start(&peers);
+    let url = http_server.url.clone();
     let http = ours(&format!("{{transport: streamable-http, url: '{url}'}}")).await;
     print("agno-run, streamable HTTP", &http);
 
@@ -183,6 +169,5 @@ async fn main() {
             println!("peer: skipped (no Python with the mcp package: run .ci/run once, or set AGNO_BENCH_MCP_PYTHON)")
         }
     }
-    let _ = http_server.kill();
-    let _ = http_server.wait();
+    drop(http_server);
 }

@@ -8,14 +8,14 @@ mod mcp_peers;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agno_run::config::{LoadOptions, load};
 use agno_run::run::{Component, EventKind, RunInput, RunRequest, SessionType};
 use agno_run::runtime::{self, Generation, Options, Process};
-use mcp_peers::Peers;
+use mcp_peers::{HttpEverything, Peers};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_agno-run");
@@ -39,40 +39,6 @@ fn git_repo(dir: &Path) -> PathBuf {
     git(&["commit", "-q", "-m", "first commit of the test repository"]);
     std::fs::write(repo.join("untracked.txt"), "new\n").unwrap();
     repo
-}
-
-/// server-everything over streamable HTTP on a free port, stopped on drop.
-struct HttpEverything {
-    child: Child,
-    url: String,
-}
-
-impl HttpEverything {
-    fn start(peers: &Peers) -> HttpEverything {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("node")
-            .arg(&peers.everything)
-            .arg("streamableHttp")
-            .env("PORT", port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "server-everything did not listen on {port} within 30 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        HttpEverything { child, url: format!("http://127.0.0.1:{port}/mcp") }
-    }
-}
-
-impl Drop for HttpEverything {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The four servers as YAML (`everything_http`'s URL given).

@@ -68,3 +68,38 @@ pub fn gone_within(pid: u32, secs: f64) -> bool {
     }
     !alive(pid)
 }
+
+/// server-everything over streamable HTTP on a free port, stopped on drop.
+pub struct HttpEverything {
+    child: std::process::Child,
+    /// Its endpoint, `http://127.0.0.1:PORT/mcp`.
+    pub url: String,
+}
+
+impl HttpEverything {
+    pub fn start(peers: &Peers) -> HttpEverything {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new("node")
+            .arg(&peers.everything)
+            .arg("streamableHttp")
+            .env("PORT", port.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "server-everything did not listen on {port} within 30 s");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        HttpEverything { child, url: format!("http://127.0.0.1:{port}/mcp") }
+    }
+}
+
+impl Drop for HttpEverything {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
