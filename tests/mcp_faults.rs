@@ -349,6 +349,8 @@ async fn a_secret_a_stdio_server_leaks_is_hidden_everywhere_it_goes() {
     let tools = g.agent("a").unwrap().toolbox_for_run().await;
     let echo = tools.tools().iter().find(|t| t.spec().name == "echo").unwrap().spec().description.clone();
     assert_eq!(echo, "Echoes the text back. (key ***)", "the description is hidden");
+    let schema = tools.tools().iter().find(|t| t.spec().name == "echo").unwrap().spec().parameters.clone();
+    assert_eq!(schema["properties"]["text"]["description"], "key ***", "the schema is hidden: {schema}");
     let data = run(&g, "leak it").await;
     let r = results(&data);
     assert_eq!(r[0].1, "the token is ***", "{r:?}");
@@ -358,6 +360,8 @@ async fn a_secret_a_stdio_server_leaks_is_hidden_everywhere_it_goes() {
     let Status::Down(why) = down else { unreachable!() };
     assert!(why.contains("started with token ***"), "{why}");
     assert!(!format!("{data}{why}").contains("s3cr3t-t0ken"), "{why}\n{data:#}");
+    assert!(!why.contains("3cr3t") && !why.contains("t0ken"), "no part of it either: {why}");
+    assert!(!why.contains("the rest of the line"), "a long line's rest is skipped: {why}");
     g.process().close().await;
 }
 
@@ -469,7 +473,7 @@ async fn a_ping_flood_and_a_too_deep_answer_do_not_stall_the_calls() {
     assert_eq!(data["status"], "COMPLETED", "{data:#}");
     let r = results(&data);
     assert_eq!(r[0], ("flood".to_string(), "sent 200000 pings".to_string(), false), "{r:?}");
-    assert!(r[1].2 && r[1].1.contains("nested deeper than 100 levels"), "{r:?}");
+    assert!(r[1].2 && r[1].1.contains("nested deeper than 120 levels"), "{r:?}");
     assert_eq!(r[2], ("echo".to_string(), "fine".to_string(), false), "{r:?}");
     assert!(took < Duration::from_secs(30), "{took:?}: the deep answer waited for the call timeout");
     assert_eq!(g.mcp_servers()["noisy"].pid(), Some(pid), "the same child serves on");
@@ -498,4 +502,45 @@ async fn tool_specs_are_bounded_each_and_in_all() {
     let extra = many.iter().filter(|t| t.spec().name.starts_with('t')).count();
     assert!((60..80).contains(&extra), "{extra} of the 30 kB tools listed");
     g.process().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_flood_over_streamable_http_is_budgeted_too() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/http_fault_server.py");
+    let mut server = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg("20000")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    tokio::io::BufReader::new(server.stdout.take().unwrap()).read_line(&mut first).await.unwrap();
+    let port: u16 = first.trim().parse().unwrap();
+    let replies = "      - {tool_calls: [{name: flood}]}\n      - done";
+    let servers =
+        format!("  web: {{transport: streamable-http, url: 'http://127.0.0.1:{port}/mcp', timeout_seconds: 30}}\n");
+    let g = build(dir.path(), &config(replies, &servers, "{mcp: web}"));
+    assert!(g.start_mcp().await[0].1.is_ok());
+    let data = run(&g, "flood").await;
+    assert_eq!(data["status"], "COMPLETED", "{data:#}");
+    let r = results(&data);
+    assert!(!r[0].2, "{r:?}");
+    assert!(r[0].1.starts_with("sent 20000 pings"), "{r:?}");
+    // The answers to its pings, once they stop coming: a burst of 100 and 20 a second.
+    let web = g.mcp_servers()["web"].clone();
+    let mut last = u32::MAX;
+    let answered = loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let n: u32 = web.call("count", serde_json::json!({})).await.unwrap().parse().unwrap();
+        if n == last {
+            break n;
+        }
+        last = n;
+    };
+    assert!(answered > 0 && answered < 400, "{answered} of the server's 20000 pings were answered");
+    g.process().close().await;
+    let _ = server.kill().await;
 }

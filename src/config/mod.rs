@@ -407,24 +407,28 @@ impl McpServerConfig {
 
     /// The secrets it holds (environment values, header values), to hide from text its
     /// server writes.
-    /// Besides each whole value, its words of 8 characters or more (split at spaces, `=`, `,`
-    /// and `;`), so that the token of `Bearer ${TOKEN}` is hidden when a server echoes it
-    /// alone.
+    /// Besides each whole value, its words of 6 characters or more (split at spaces, `=`, `,`,
+    /// `;` and `:`; an auth scheme's name is not one), so that the token of
+    /// `Bearer ${TOKEN}` is hidden when a server echoes it alone.
     pub fn secrets(&self) -> Vec<Secret> {
         let values: Vec<&Secret> = match &self.transport {
             McpTransport::Stdio { env, .. } => env.values().collect(),
             McpTransport::StreamableHttp { headers, .. } => headers.values().collect(),
         };
-        let mut out: Vec<Secret> = Vec::new();
-        for v in values {
-            out.push(v.clone());
-            let words = v.expose().split(|c: char| c.is_whitespace() || matches!(c, '=' | ',' | ';'));
-            for w in words.filter(|w| w.chars().count() >= 8 && *w != v.expose()) {
-                out.push(Secret::new(w));
-            }
-        }
-        out
+        values.into_iter().flat_map(secret_words).collect()
     }
+}
+
+/// A secret and its words of 6 characters or more (split at spaces, `=`, `,`, `;` and `:`;
+/// an auth scheme's name is not one).
+fn secret_words(v: &Secret) -> Vec<Secret> {
+    let mut out = vec![v.clone()];
+    let words = v.expose().split(|c: char| c.is_whitespace() || matches!(c, '=' | ',' | ';' | ':'));
+    let scheme = |w: &str| ["bearer", "basic", "digest", "token"].contains(&w.to_ascii_lowercase().as_str());
+    for w in words.filter(|w| w.chars().count() >= 6 && *w != v.expose() && !scheme(w)) {
+        out.push(Secret::new(w));
+    }
+    out
 }
 
 /// A resolved agent.
@@ -899,6 +903,20 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_is_hidden_whole_and_by_its_longer_words() {
+        let words: Vec<String> =
+            secret_words(&Secret::new("Bearer abc123")).iter().map(|s| s.expose().to_string()).collect();
+        assert_eq!(words, ["Bearer abc123", "abc123"]);
+        let words: Vec<String> =
+            secret_words(&Secret::new("user:pa55word;x=12345")).iter().map(|s| s.expose().to_string()).collect();
+        assert_eq!(words, ["user:pa55word;x=12345", "pa55word"]);
+        assert_eq!(
+            redact_secrets("got abc123, Bearer x", &secret_words(&Secret::new("Bearer abc123"))),
+            "got ***, Bearer x"
+        );
+    }
 
     #[test]
     fn api_keys_and_header_values_are_secrets_from_parse_time() {

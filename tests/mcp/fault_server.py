@@ -49,6 +49,8 @@ marker = value("--marker", "")
 leak = os.environ.get(value("--leak-env", ""), "") if value("--leak-env") else ""
 if leak:
     sys.stderr.write(f"fault server: started with token {leak}\n")
+    # The secret across byte 2048 of a long line.
+    sys.stderr.write("y" * 2040 + leak + " and the rest of the line\n")
     sys.stderr.flush()
 
 if flag("--exit-at-start"):
@@ -81,7 +83,8 @@ def text(s, is_error=False):
 
 TOOLS = [
     {"name": "echo", "description": "Echoes the text back." + (f" (key {leak})" if leak else ""),
-     "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}},
+     "inputSchema": {"type": "object", "properties": {"text": {"type": "string", "description": f"key {leak}"}},
+                     "required": ["text"]}},
     {"name": "exit_now", "description": "Exits in the middle of the call.", "inputSchema": {"type": "object"}},
     {"name": "huge", "description": "Answers a very large text.",
      "inputSchema": {"type": "object", "properties": {"mib": {"type": "number"}}}},

@@ -146,14 +146,33 @@ pub fn start(config: &McpServerConfig) -> Result<Started, String> {
             match limited.read_until(b'\n', &mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
+                    // The rest of a longer line is skipped, never shown as lines of its own
+                    // (a secret across the cut would show its second half unredacted).
+                    let ended = !buf.ends_with(b"\n") && skip_line(&mut reader).await;
                     let line = redact_secrets(&String::from_utf8_lossy(&buf), &secrets);
                     tracing::debug!(mcp_server = %server, line = %line.trim_end(), "MCP server stderr");
                     keep.push(&line);
+                    if ended {
+                        break;
+                    }
                 }
             }
         }
     });
     Ok(Started { child, group, stdin, stdout, tail })
+}
+
+/// Reads up to the end of the current line, in bounded pieces; true at the end of the stream.
+async fn skip_line<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R) -> bool {
+    let mut scratch = Vec::with_capacity(8 * 1024);
+    loop {
+        scratch.clear();
+        match (&mut *reader).take(8 * 1024).read_until(b'\n', &mut scratch).await {
+            Ok(0) | Err(_) => return true,
+            Ok(_) if scratch.ends_with(b"\n") => return false,
+            Ok(_) => {}
+        }
+    }
 }
 
 /// Stops a server: SIGTERM to its group, SIGKILL to the group after [`GRACE`] (or at once

@@ -19,10 +19,12 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 /// Longest `id` value kept (a JSON number or string).
 const MAX_ID: usize = 200;
-/// Longest top-level key compared (the ones that matter are short).
-const MAX_KEY: usize = 8;
-/// Deepest nesting passed on (the SDK's JSON parser refuses past 128).
-const MAX_DEPTH: u32 = 100;
+/// Longest top-level key compared, as written (escapes included; the ones that matter are
+/// short, but may be written with `\u` escapes).
+const MAX_KEY: usize = 64;
+/// Deepest nesting passed on (the SDK's JSON parser refuses past 128; a tool list's envelope
+/// takes 5 of them).
+const MAX_DEPTH: u32 = 120;
 /// Requests from a server: a burst of this many, then this many a second.
 const REQUESTS: (f64, f64) = (100.0, 20.0);
 /// Notifications from a server (progress, logs): a burst, then a rate.
@@ -94,23 +96,20 @@ impl Scan {
             }
         }
         if self.in_str {
+            let in_key = self.depth == 1 && self.expect_key;
+            let closing = !self.esc && b == b'"';
             if self.esc {
                 self.esc = false;
             } else if b == b'\\' {
                 self.esc = true;
-            } else if b == b'"' {
+            }
+            if closing {
                 self.in_str = false;
-                if self.depth == 1 && self.expect_key {
+                if in_key {
                     self.expect_key = false;
-                    if !self.key_long {
-                        match self.key.as_slice() {
-                            b"method" => self.method = true,
-                            b"result" | b"error" => self.response = true,
-                            _ => {}
-                        }
-                    }
+                    self.key_done();
                 }
-            } else if self.depth == 1 && self.expect_key {
+            } else if in_key {
                 if self.key.len() < MAX_KEY {
                     self.key.push(b);
                 } else {
@@ -145,6 +144,24 @@ impl Scan {
         }
     }
 
+    /// A top-level key ended: decoded (as the SDK decodes it, `\u` escapes and all), and
+    /// noted when it is one that matters.
+    fn key_done(&mut self) {
+        if self.key_long {
+            self.key.clear();
+            return;
+        }
+        if self.key.contains(&b'\\') {
+            let raw = format!("\"{}\"", String::from_utf8_lossy(&self.key));
+            self.key = serde_json::from_str::<String>(&raw).map(String::into_bytes).unwrap_or_default();
+        }
+        match self.key.as_slice() {
+            b"method" => self.method = true,
+            b"result" | b"error" => self.response = true,
+            _ => {}
+        }
+    }
+
     /// The request id this line answers, when it is an answer (not a request or notification).
     fn answered_id(&self) -> Option<serde_json::Value> {
         if self.method || !self.response || self.id_long {
@@ -173,11 +190,52 @@ pub struct BoundedLines<R> {
     pending: Vec<u8>,
     /// The server's id, for the error text.
     server: String,
+    flood: Flood,
+    /// When the last warning about an oversized or too deep message was logged, and how many
+    /// were dropped since.
+    warned: Option<Instant>,
+    unwarned: u64,
+}
+
+/// The budget of what a server sends unasked: requests and notifications, each a token
+/// bucket, with at most one warning per [`WARN_EVERY`] about what was dropped.
+#[derive(Debug)]
+pub(super) struct Flood {
+    server: String,
     requests: Bucket,
     notifications: Bucket,
-    /// Messages dropped since the last warning, and when that was.
     dropped: u64,
     warned: Option<Instant>,
+}
+
+impl Flood {
+    pub(super) fn new(server: &str) -> Flood {
+        Flood {
+            server: server.to_string(),
+            requests: Bucket::new(REQUESTS),
+            notifications: Bucket::new(NOTIFICATIONS),
+            dropped: 0,
+            warned: None,
+        }
+    }
+
+    /// True when a message with (or without) `method` and `id` may pass.
+    pub(super) fn admit(&mut self, method: bool, id: bool) -> bool {
+        let within = match (method, id) {
+            (true, true) => self.requests.take(),
+            (true, false) => self.notifications.take(),
+            _ => true,
+        };
+        if !within {
+            self.dropped += 1;
+            if self.warned.is_none_or(|w| w.elapsed() >= WARN_EVERY) {
+                tracing::warn!(mcp_server = %self.server, dropped = self.dropped, "an MCP server sends requests or notifications faster than allowed; dropping the excess");
+                self.warned = Some(Instant::now());
+                self.dropped = 0;
+            }
+        }
+        within
+    }
 }
 
 impl<R> BoundedLines<R> {
@@ -194,10 +252,9 @@ impl<R> BoundedLines<R> {
             scan: Scan::default(),
             pending: Vec::new(),
             server: server.to_string(),
-            requests: Bucket::new(REQUESTS),
-            notifications: Bucket::new(NOTIFICATIONS),
-            dropped: 0,
+            flood: Flood::new(server),
             warned: None,
+            unwarned: 0,
         }
     }
 
@@ -205,7 +262,10 @@ impl<R> BoundedLines<R> {
     fn cut_line_ended(&mut self) {
         self.pending.push(b'\n');
         let size = self.line;
-        tracing::warn!(mcp_server = %self.server, bytes = size, limit = self.limit, "an MCP server wrote a message over the limit; dropped it");
+        if self.warn_now() {
+            tracing::warn!(mcp_server = %self.server, bytes = size, limit = self.limit, dropped = self.unwarned, "an MCP server wrote a message over the limit; dropped it");
+            self.unwarned = 0;
+        }
         let message = format!(
             "its answer was {size} bytes, more than the {} bytes allowed (max_result_bytes sets the bound); it was dropped",
             self.limit
@@ -225,29 +285,31 @@ impl<R> BoundedLines<R> {
     /// At the end of a whole line within the limit: true to pass its newline on; false when
     /// the line is to be dropped (`pending` then ends it unparsable, and holds any answer).
     fn line_ended(&mut self) -> bool {
-        let scan = &self.scan;
-        if scan.max_depth > MAX_DEPTH {
+        if self.scan.max_depth > MAX_DEPTH {
             self.pending.extend_from_slice(b"x\n");
-            tracing::warn!(mcp_server = %self.server, depth = scan.max_depth, "an MCP server wrote a message nested deeper than {MAX_DEPTH} levels; dropped it");
+            if self.warn_now() {
+                tracing::warn!(mcp_server = %self.server, depth = self.scan.max_depth, dropped = self.unwarned, "an MCP server wrote a message nested deeper than {MAX_DEPTH} levels; dropped it");
+                self.unwarned = 0;
+            }
             self.answer_error(&format!("its answer was nested deeper than {MAX_DEPTH} levels; it was dropped"));
             return false;
         }
-        let within = match (scan.method, scan.has_id) {
-            (true, true) => self.requests.take(),
-            (true, false) => self.notifications.take(),
-            _ => true,
-        };
-        if within {
+        if self.flood.admit(self.scan.method, self.scan.has_id) {
             return true;
         }
         self.pending.extend_from_slice(b"x\n");
-        self.dropped += 1;
-        if self.warned.is_none_or(|w| w.elapsed() >= WARN_EVERY) {
-            tracing::warn!(mcp_server = %self.server, dropped = self.dropped, "an MCP server sends requests or notifications faster than allowed; dropping the excess");
-            self.warned = Some(Instant::now());
-            self.dropped = 0;
-        }
         false
+    }
+
+    /// True when a warning about a dropped message may be logged now (one per
+    /// [`WARN_EVERY`]); counts the ones left unsaid.
+    fn warn_now(&mut self) -> bool {
+        self.unwarned += 1;
+        let now = self.warned.is_none_or(|w| w.elapsed() >= WARN_EVERY);
+        if now {
+            self.warned = Some(Instant::now());
+        }
+        now
     }
 }
 
@@ -450,10 +512,25 @@ mod tests {
         assert!(lines[0].ends_with("}x"));
         let err: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
         assert_eq!(err["id"], 12);
-        assert!(err["error"]["message"].as_str().unwrap().contains("deeper than 100 levels"));
+        assert!(err["error"]["message"].as_str().unwrap().contains("deeper than 120 levels"));
         assert_eq!(lines[2], "{\"ok\":1}");
-        // 100 levels pass.
-        let ok = format!("{{\"id\":1,\"result\":{}{}}}\n", "[".repeat(99), "]".repeat(99));
+        // 120 levels pass.
+        let ok = format!("{{\"id\":1,\"result\":{}{}}}\n", "[".repeat(119), "]".repeat(119));
         assert_eq!(pass(ok.as_bytes(), 10_000).await, ok);
+    }
+
+    #[tokio::test]
+    async fn escaped_keys_are_read_as_the_sdk_reads_them() {
+        let mut input = String::new();
+        for i in 0..150 {
+            input.push_str(&format!("{{\"jsonrpc\":\"2.0\",\"\\u0069d\":{i},\"m\\u0065thod\":\"ping\"}}\n"));
+        }
+        let out = pass(input.as_bytes(), 1000).await;
+        let dropped = out.lines().filter(|l| l.ends_with("}x")).count();
+        assert!(dropped >= 40, "escaped keys count against the request budget: {dropped} dropped");
+        let deep = format!("{{\"r\\u0065sult\":{}{},\"\\u0069d\":\"q\"}}\n", "[".repeat(130), "]".repeat(130));
+        let out = pass(deep.as_bytes(), 10_000).await;
+        let err: serde_json::Value = serde_json::from_str(out.lines().nth(1).unwrap()).unwrap();
+        assert_eq!(err["id"], "q");
     }
 }

@@ -12,6 +12,7 @@
 //! It does not decide which agents use which server: the runtime binds them.
 
 pub mod child;
+mod http;
 mod lines;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -356,7 +357,8 @@ async fn connect(inner: &Arc<Inner>, http: &reqwest::Client) -> Result<(Conn, Ve
                 .max_sse_event_size(limit)
                 .max_json_response_size(limit)
                 .max_error_response_size(64 * 1024);
-            let transport = rmcp::transport::StreamableHttpClientTransport::with_client(http.clone(), transport_config);
+            let client = http::Budgeted::new(http.clone(), &config.id);
+            let transport = rmcp::transport::StreamableHttpClientTransport::with_client(client, transport_config);
             match tokio::time::timeout_at(deadline.into(), client_info().serve(transport)).await {
                 Ok(Ok(service)) => (service, None, None),
                 Ok(Err(e)) => return Err(inner.hide(&format!("cannot connect to {url}: {e}"))),
@@ -437,6 +439,12 @@ async fn list(inner: &Arc<Inner>, service: &RunningService<RoleClient, ClientCon
             let mut schema = Value::Object((*t.input_schema).clone());
             if schema.get("type").is_none() {
                 schema["type"] = json!("object");
+            }
+            // The schema goes to the model too: no secret in it either.
+            let text = schema.to_string();
+            let hidden = inner.hide(&text);
+            if hidden != text {
+                schema = serde_json::from_str(&hidden).unwrap_or_else(|_| json!({"type": "object"}));
             }
             let spec = ToolSpec {
                 name,
