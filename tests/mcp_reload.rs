@@ -151,3 +151,32 @@ async fn a_server_that_ignores_sigterm_and_stdin_eof_dies_with_a_killed_agno_run
     let _ = std::process::Command::new("kill").arg("-KILL").arg(grandchild.to_string()).status();
     assert!(gone, "the server ({child}) outlived a SIGKILLed agno-run");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_run_over_http_carries_the_mcp_tool_call_as_agnos_tool_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/fault_server.py");
+    let yaml = format!(
+        "version: 1\ndatabases:\n  local: {{type: sqlite, db_file: agno.db}}\nmodels:\n  m:\n    provider: scripted\n    replies:\n      - {{tool_calls: [{{name: echo, arguments: {{text: streamed}}}}]}}\n      - over\nmcp_servers:\n  s: {{transport: stdio, command: python3, args: ['{}', --marker, 'S:']}}\nagents:\n  a: {{model: m, tools: [{{mcp: s}}]}}\n",
+        script.display()
+    );
+    let path = server::write_config(dir.path(), &yaml);
+    let s = Server::start(dir.path(), Start::new(&[path.to_str().unwrap()]));
+    let c = client();
+    let answer = server::send(c.post(s.url("/agents/a/runs")).form(&[("message", "go"), ("stream", "true")])).await;
+    let events = answer.events();
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    let started = events.iter().find(|(n, _)| n == "ToolCallStarted").unwrap_or_else(|| panic!("{names:?}"));
+    assert_eq!(started.1["tool"]["tool_name"], "echo", "{:#}", started.1);
+    assert_eq!(started.1["tool"]["tool_args"]["text"], "streamed", "{:#}", started.1);
+    let done = events.iter().find(|(n, _)| n == "ToolCallCompleted").unwrap_or_else(|| panic!("{names:?}"));
+    assert_eq!(done.1["content"], "S:streamed", "{:#}", done.1);
+    assert_eq!(done.1["tool"]["result"], "S:streamed", "{:#}", done.1);
+    assert_eq!(names.last(), Some(&"RunCompleted"), "{names:?}");
+    // And the stored run holds the call, as a built-in tool's.
+    let session = events[0].1["session_id"].as_str().unwrap().to_string();
+    let url = s.url(&format!("/sessions/{session}/runs?type=agent"));
+    let runs: Value = c.get(url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(runs[0]["tools"][0]["tool_name"], "echo", "{runs:#}");
+    assert_eq!(runs[0]["tools"][0]["result"], "S:streamed", "{runs:#}");
+}
