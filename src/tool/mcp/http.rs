@@ -32,6 +32,13 @@ impl Budgeted {
         Budgeted { client, flood: Arc::new(Mutex::new(Flood::new(server))) }
     }
 
+    fn budget_answer(&self, r: StreamableHttpPostResponse) -> StreamableHttpPostResponse {
+        match r {
+            StreamableHttpPostResponse::Sse(s, id) => StreamableHttpPostResponse::Sse(self.budget(s), id),
+            other => other,
+        }
+    }
+
     fn budget(&self, stream: BoxStream<'static, Result<Sse, SseError>>) -> BoxStream<'static, Result<Sse, SseError>> {
         let flood = self.flood.clone();
         stream
@@ -70,10 +77,7 @@ impl StreamableHttpClient for Budgeted {
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let r = self.client.post_message(uri, message, session_id, auth_header, custom_headers).await?;
-        Ok(match r {
-            StreamableHttpPostResponse::Sse(s, id) => StreamableHttpPostResponse::Sse(self.budget(s), id),
-            other => other,
-        })
+        Ok(self.budget_answer(r))
     }
 
     async fn post_message_with_max_sse_event_size(
@@ -96,10 +100,7 @@ impl StreamableHttpClient for Budgeted {
                 max_sse_event_size,
             )
             .await?;
-        Ok(match r {
-            StreamableHttpPostResponse::Sse(s, id) => StreamableHttpPostResponse::Sse(self.budget(s), id),
-            other => other,
-        })
+        Ok(self.budget_answer(r))
     }
 
     async fn post_message_with_response_limits(
@@ -115,10 +116,7 @@ impl StreamableHttpClient for Budgeted {
             .client
             .post_message_with_response_limits(uri, message, session_id, auth_header, custom_headers, limits)
             .await?;
-        Ok(match r {
-            StreamableHttpPostResponse::Sse(s, id) => StreamableHttpPostResponse::Sse(self.budget(s), id),
-            other => other,
-        })
+        Ok(self.budget_answer(r))
     }
 
     async fn delete_session(
