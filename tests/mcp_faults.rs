@@ -544,3 +544,44 @@ async fn a_ping_flood_over_streamable_http_is_budgeted_too() {
     g.process().close().await;
     let _ = server.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_secret_values_are_hidden_not_every_env_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let replies =
+        "      - {tool_calls: [{name: leak}, {name: echo, arguments: {text: 'false and true'}}]}\n      - done";
+    let script = fault_server().display().to_string();
+    let servers = format!(
+        "  plain: {{transport: stdio, command: python3, args: ['{script}', --leak-env, READ_ONLY], env: {{READ_ONLY: 'false'}}}}\n  named: {{transport: stdio, command: python3, args: ['{script}', --leak-env, API_KEY], env: {{API_KEY: literal-key-1234}}, tool_name_prefix: n_}}\n"
+    );
+    let yaml = config(replies, &servers, "{mcp: plain}, {mcp: named}");
+    let g = build(dir.path(), &yaml);
+    for (id, r) in g.start_mcp().await {
+        assert!(r.is_ok(), "{id}: {r:?}");
+    }
+    let data = run(&g, "go").await;
+    let r = results(&data);
+    assert_eq!(r[0].1, "the token is false", "a literal value that names no secret is left: {r:?}");
+    assert_eq!(r[1].1, "false and true", "{r:?}");
+    let named = g.agent("a").unwrap().toolbox_for_run().await;
+    let echo = named.tools().iter().find(|t| t.spec().name == "n_echo").unwrap().spec().description.clone();
+    assert_eq!(echo, "Echoes the text back. (key ***)", "a value whose name says secret is hidden");
+    g.process().close().await;
+}
+
+#[test]
+fn agno_run_config_hides_an_mcp_urls_password_and_interpolated_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = "  web: {transport: streamable-http, url: 'https://user:pw-123456@mcp.example.com/s/${TOKEN}/mcp'}\n";
+    std::fs::write(dir.path().join("app.yaml"), config("      - hi", servers, "{mcp: web}")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agno-run"))
+        .args(["config", "app.yaml"])
+        .current_dir(dir.path())
+        .env("TOKEN", "s3cr3t-t0ken")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("mcp_servers"), "{text}");
+    assert!(!text.contains("pw-123456") && !text.contains("s3cr3t-t0ken"), "{text}");
+}

@@ -371,6 +371,9 @@ pub struct McpServerConfig {
     pub startup_timeout_seconds: f64,
     /// Largest result given to the model, in bytes.
     pub max_result_bytes: u64,
+    /// What is hidden from everything its server sends back (see [`McpServerConfig::secrets`]).
+    #[serde(skip)]
+    pub hidden: Vec<Secret>,
 }
 
 /// `max_result_bytes` of an MCP server when not set: 1 MiB.
@@ -379,7 +382,12 @@ pub const DEFAULT_MCP_RESULT_BYTES: u64 = 1 << 20;
 impl McpServerConfig {
     /// The declaration `m` of server `id`, with paths against `dir` and defaults applied; None
     /// for a transport agno-run does not support (validation has reported it).
-    fn resolve(id: String, m: McpServer, dir: &Path) -> Option<McpServerConfig> {
+    fn resolve(
+        id: String,
+        m: McpServer,
+        dir: &Path,
+        interpolated: &dyn Fn(&str, &str) -> bool,
+    ) -> Option<McpServerConfig> {
         let secs = |v: Option<f64>, default: f64, max: f64| {
             v.filter(|t| t.is_finite() && *t > 0.0).unwrap_or(default).min(max)
         };
@@ -393,8 +401,10 @@ impl McpServerConfig {
             }
             McpServer::Sse { .. } => return None,
         };
+        let hidden = hidden_values(&transport, interpolated);
         Some(McpServerConfig {
             id,
+            hidden,
             transport,
             include_tools: common.include_tools,
             exclude_tools: common.exclude_tools,
@@ -405,18 +415,54 @@ impl McpServerConfig {
         })
     }
 
-    /// The secrets it holds (environment values, header values), to hide from text its
-    /// server writes.
-    /// Besides each whole value, its words of 6 characters or more (split at spaces, `=`, `,`,
-    /// `;` and `:`; an auth scheme's name is not one), so that the token of
-    /// `Bearer ${TOKEN}` is hidden when a server echoes it alone.
-    pub fn secrets(&self) -> Vec<Secret> {
-        let values: Vec<&Secret> = match &self.transport {
-            McpTransport::Stdio { env, .. } => env.values().collect(),
-            McpTransport::StreamableHttp { headers, .. } => headers.values().collect(),
-        };
-        values.into_iter().flat_map(secret_words).collect()
+    /// What is hidden from the text its server writes: each `env` and `headers` value that
+    /// came from `${VAR}` or whose name says it is one (key, token, secret, password, auth,
+    /// credential, cookie, session), the password of its URL and, when the URL came from
+    /// `${VAR}`, its longer parts; each with its words of 6 characters or more (the token of
+    /// `Bearer ${TOKEN}`). A literal `READ_ONLY: "false"` is not one: hiding it would
+    /// corrupt every result that says `false`.
+    pub fn secrets(&self) -> &[Secret] {
+        &self.hidden
     }
+}
+
+/// True for an environment variable or header name that names a secret.
+fn secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["key", "token", "secret", "pass", "auth", "credential", "cookie", "session", "private"]
+        .iter()
+        .any(|w| n.contains(w))
+}
+
+/// The values of `transport` to hide (see [`McpServerConfig::secrets`]).
+fn hidden_values(transport: &McpTransport, interpolated: &dyn Fn(&str, &str) -> bool) -> Vec<Secret> {
+    let mut out: Vec<Secret> = Vec::new();
+    let (section, values) = match transport {
+        McpTransport::Stdio { env, .. } => ("env", env),
+        McpTransport::StreamableHttp { headers, url, .. } => {
+            // `scheme://user:password@host/…`
+            let authority =
+                url.split_once("://").map_or("", |(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""));
+            if let Some((userinfo, _)) = authority.rsplit_once('@')
+                && let Some((_, password)) = userinfo.split_once(':')
+                && !password.is_empty()
+            {
+                out.push(Secret::new(password));
+            }
+            if interpolated("url", "") {
+                for part in url.split(['/', '?', '&', '=', ':', '@', '#']).filter(|p| p.chars().count() >= 8) {
+                    out.push(Secret::new(part));
+                }
+            }
+            ("headers", headers)
+        }
+    };
+    for (name, v) in values {
+        if secret_name(name) || interpolated(section, name) {
+            out.extend(secret_words(v));
+        }
+    }
+    out
 }
 
 /// A secret and its words of 6 characters or more (split at spaces, `=`, `,`, `;` and `:`;
@@ -871,7 +917,17 @@ impl Config {
             .into_iter()
             .filter_map(|(id, d)| {
                 let dir = dirs.get(&d.file).cloned().unwrap_or_else(|| base.clone());
-                value(d).and_then(|m| McpServerConfig::resolve(id.clone(), m, &dir)).map(|m| (id, m))
+                // Which values came from `${VAR}` (secrets, whatever their names).
+                let node = d.node.clone();
+                let interpolated = move |section: &str, key: &str| {
+                    let n = node.get(section);
+                    if key.is_empty() {
+                        n.is_some_and(|n| n.interpolated)
+                    } else {
+                        n.and_then(|n| n.get(key)).is_some_and(|n| n.interpolated)
+                    }
+                };
+                value(d).and_then(|m| McpServerConfig::resolve(id.clone(), m, &dir, &interpolated)).map(|m| (id, m))
             })
             .collect();
         Config { files, databases, models, agents, teams, workflows, mcp_servers, server, key_hints: HashMap::new() }
@@ -895,6 +951,13 @@ impl Config {
             .collect();
         if let Some(obj) = v.as_object_mut() {
             obj.insert("models".into(), models.into());
+        }
+        for (id, m) in &self.mcp_servers {
+            if let McpTransport::StreamableHttp { url, .. } = &m.transport
+                && let Some(slot) = v.pointer_mut(&format!("/mcp_servers/{id}/url"))
+            {
+                *slot = redact_secrets(&redact_url(url), m.secrets()).into();
+            }
         }
         v
     }

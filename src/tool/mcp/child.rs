@@ -116,7 +116,9 @@ pub fn start(config: &McpServerConfig) -> Result<Started, String> {
             cmd.pre_exec(move || {
                 rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).map_err(std::io::Error::from)?;
                 if rustix::process::getppid() != Some(parent) {
-                    return Err(std::io::Error::other("agno-run exited while the server started"));
+                    // agno-run is gone already. (No allocation here: `Errno` converts to an
+                    // `io::Error` by its raw code.)
+                    return Err(rustix::io::Errno::SRCH.into());
                 }
                 Ok(())
             });
@@ -135,7 +137,7 @@ pub fn start(config: &McpServerConfig) -> Result<Started, String> {
     let tail = Tail::default();
     let keep = tail.clone();
     let server = config.id.clone();
-    let secrets = config.secrets();
+    let secrets = config.secrets().to_vec();
     tokio::spawn(async move {
         // Bounded reads: a line longer than this is read in pieces, never held whole.
         let mut reader = BufReader::with_capacity(8 * 1024, stderr);

@@ -127,7 +127,7 @@ impl Scan {
                 }
             }
             b'{' | b'[' => {
-                self.depth += 1;
+                self.depth = self.depth.saturating_add(1);
                 self.max_depth = self.max_depth.max(self.depth);
                 if self.depth == 1 {
                     self.expect_key = b == b'{';

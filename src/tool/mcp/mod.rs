@@ -109,7 +109,7 @@ impl Inner {
     }
 
     fn hide(&self, text: &str) -> String {
-        redact_secrets(text, &self.config.secrets())
+        redact_secrets(text, self.config.secrets())
     }
 }
 
@@ -117,7 +117,8 @@ impl Inner {
 /// `Arc`); dropping the last handle stops it.
 pub struct McpServer {
     inner: Arc<Inner>,
-    http: reqwest::Client,
+    /// The HTTP client (no redirects), or why it could not be made.
+    http: Result<reqwest::Client, String>,
 }
 
 impl std::fmt::Debug for McpServer {
@@ -204,7 +205,7 @@ impl McpServer {
             .connect_timeout(connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .unwrap_or_default();
+            .map_err(|e| format!("cannot make an HTTP client: {e}"));
         Arc::new(McpServer { inner, http })
     }
 
@@ -310,7 +311,10 @@ fn tail_note(tail: Option<&child::Tail>) -> String {
 }
 
 /// Starts or connects, initializes and lists the tools, all under the startup timeout.
-async fn connect(inner: &Arc<Inner>, http: &reqwest::Client) -> Result<(Conn, Vec<Listed>, Option<u32>), String> {
+async fn connect(
+    inner: &Arc<Inner>,
+    http: &Result<reqwest::Client, String>,
+) -> Result<(Conn, Vec<Listed>, Option<u32>), String> {
     let config = &inner.config;
     let deadline = Instant::now() + Duration::from_secs_f64(config.startup_timeout_seconds);
     let limit = message_limit(config.max_result_bytes);
@@ -357,7 +361,7 @@ async fn connect(inner: &Arc<Inner>, http: &reqwest::Client) -> Result<(Conn, Ve
                 .max_sse_event_size(limit)
                 .max_json_response_size(limit)
                 .max_error_response_size(64 * 1024);
-            let client = http::Budgeted::new(http.clone(), &config.id);
+            let client = http::Budgeted::new(http.clone()?, &config.id);
             let transport = rmcp::transport::StreamableHttpClientTransport::with_client(client, transport_config);
             match tokio::time::timeout_at(deadline.into(), client_info().serve(transport)).await {
                 Ok(Ok(service)) => (service, None, None),
@@ -425,6 +429,10 @@ async fn list(inner: &Arc<Inner>, service: &RunningService<RoleClient, ClientCon
                 continue;
             }
             let name = format!("{}{remote}", config.tool_name_prefix.as_deref().unwrap_or(""));
+            if inner.hide(&name) != name {
+                tracing::warn!(mcp_server = %config.id, "left out an MCP tool whose name holds a secret");
+                continue;
+            }
             if !valid_name(&name) {
                 tracing::warn!(mcp_server = %config.id, tool = %name.chars().take(80).collect::<String>(), "left out an MCP tool whose name models do not accept (1 to 64 of A-Z a-z 0-9 _ -)");
                 continue;
@@ -440,12 +448,8 @@ async fn list(inner: &Arc<Inner>, service: &RunningService<RoleClient, ClientCon
             if schema.get("type").is_none() {
                 schema["type"] = json!("object");
             }
-            // The schema goes to the model too: no secret in it either.
-            let text = schema.to_string();
-            let hidden = inner.hide(&text);
-            if hidden != text {
-                schema = serde_json::from_str(&hidden).unwrap_or_else(|_| json!({"type": "object"}));
-            }
+            // The schema goes to the model too: no secret in its strings either.
+            hide_strings(&mut schema, &|t| inner.hide(t));
             let spec = ToolSpec {
                 name,
                 description: t.description.map(|d| inner.hide(&d)).unwrap_or_default(),
@@ -518,7 +522,7 @@ async fn serve_until_down(inner: &Arc<Inner>, conn: Conn) -> Option<String> {
 
 /// Starts the server, serves until it goes down, starts it again after a backoff; until it
 /// is stopped.
-async fn supervise(inner: Arc<Inner>, http: reqwest::Client) {
+async fn supervise(inner: Arc<Inner>, http: Result<reqwest::Client, String>) {
     let id = inner.config.id.clone();
     let mut failures = 0u32;
     while !inner.stop.is_cancelled() {
@@ -676,6 +680,21 @@ async fn call(inner: &Arc<Inner>, remote: &str, args: Value) -> Result<String, T
             "the MCP server `{id}` went away during the call; agno-run is restarting it"
         ))),
         Err(e) => Err(ToolError::Failed(bound(inner.hide(&format!("the MCP server `{id}`: {e}")), MAX_ERROR_BYTES))),
+    }
+}
+
+/// Every string in `v` (not its keys) passed through `hide`.
+fn hide_strings(v: &mut Value, hide: &dyn Fn(&str) -> String) {
+    match v {
+        Value::String(s) => {
+            let h = hide(s);
+            if h != *s {
+                *s = h;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| hide_strings(i, hide)),
+        Value::Object(m) => m.values_mut().for_each(|i| hide_strings(i, hide)),
+        _ => {}
     }
 }
 
