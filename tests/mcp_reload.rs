@@ -163,6 +163,13 @@ async fn a_streamed_run_over_http_carries_the_mcp_tool_call_as_agnos_tool_events
     let path = server::write_config(dir.path(), &yaml);
     let s = Server::start(dir.path(), Start::new(&[path.to_str().unwrap()]));
     let c = client();
+    // `/agents/a` lists the server's tools beside the agent's own, as AgentOS lists MCPTools'.
+    let info = wait_health(&c, &s, "the server ready", |h| h["mcp_servers"]["s"]["status"] == "ready").await;
+    assert_eq!(info["mcp_servers"]["s"]["tools"], 10);
+    let agent: Value = c.get(s.url("/agents/a")).send().await.unwrap().json().await.unwrap();
+    let names: Vec<&str> =
+        agent["tools"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"echo") && names.contains(&"sleep"), "{agent:#}");
     let answer = server::send(c.post(s.url("/agents/a/runs")).form(&[("message", "go"), ("stream", "true")])).await;
     let events = answer.events();
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();

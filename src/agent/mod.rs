@@ -153,6 +153,20 @@ impl Agent {
         std::borrow::Cow::Owned(toolbox)
     }
 
+    /// The specs of every tool it is offered now: its own, then its MCP servers' as they last
+    /// listed them (never waiting for a server that is starting).
+    pub fn tool_specs_now(&self) -> Vec<crate::model::ToolSpec> {
+        let mut specs: Vec<crate::model::ToolSpec> = self.tools.specs().to_vec();
+        for u in &self.mcp {
+            for t in u.server.tools(&u.include, &u.exclude) {
+                if !specs.iter().any(|s| s.name == t.spec().name) {
+                    specs.push(t.spec().clone());
+                }
+            }
+        }
+        specs
+    }
+
     /// True the first time `server`'s tool `name` is left out for its name.
     fn first_shadowing(&self, server: &str, name: &str) -> bool {
         let key = format!("{server}/{name}");

@@ -137,8 +137,9 @@ fn agent_body(a: &Agent, g: &Generation) -> Value {
         "role": c.role, "description": s.description, "is_factory": false,
         "model": model_of(a),
     });
-    if !a.tools.is_empty() {
-        v["tools"] = json!({ "tools": tool_list(a) });
+    let tools = tool_list(a);
+    if !tools.is_empty() {
+        v["tools"] = json!({ "tools": tools });
     }
     v["sessions"] = Value::Object(sessions);
     v["reasoning"] = json!({ "reasoning": false });
@@ -151,8 +152,7 @@ fn agent_body(a: &Agent, g: &Generation) -> Value {
 }
 
 fn tool_list(a: &Agent) -> Vec<Value> {
-    a.tools
-        .specs()
+    a.tool_specs_now()
         .iter()
         .map(|t| json!({ "name": t.name, "description": t.description, "parameters": t.parameters }))
         .collect()
