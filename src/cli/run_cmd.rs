@@ -131,7 +131,7 @@ fn print_event(e: &Event, stream_to_stdout: bool, root: &str) {
 
 /// A signal that stops a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
+pub(super) enum Stop {
     /// Ctrl-C.
     Interrupt,
     /// SIGTERM or SIGHUP: the process is asked to end.
@@ -140,7 +140,7 @@ enum Stop {
 
 /// The signals that stop a run, listened to from before the run starts, so that one that
 /// arrives early cancels the run rather than killing the process.
-struct Signals {
+pub(super) struct Signals {
     rx: mpsc::UnboundedReceiver<Stop>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// A second signal came while a cancelled run was still ending: exit without waiting.
@@ -148,7 +148,7 @@ struct Signals {
 }
 
 impl Signals {
-    fn install() -> Signals {
+    pub(super) fn install() -> Signals {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut tasks = Vec::new();
         #[cfg(unix)]
@@ -191,7 +191,7 @@ impl Signals {
     }
 
     /// The next signal (pending forever when none can come).
-    async fn next(&mut self) -> Stop {
+    pub(super) async fn next(&mut self) -> Stop {
         match self.rx.recv().await {
             Some(s) => s,
             None => std::future::pending().await,

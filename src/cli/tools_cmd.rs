@@ -61,9 +61,10 @@ pub fn run(args: ToolsArgs) -> u8 {
         let generation = super::generation(config, true);
         // Ctrl-C, SIGTERM or SIGHUP while the servers start: stop them (their process groups)
         // and exit 1, rather than wait for their startup timeouts or leave them behind.
+        let mut signals = super::run_cmd::Signals::install();
         let started = tokio::select! {
             biased;
-            () = stop_signal() => {
+            _ = signals.next() => {
                 say!("interrupted: stopping the MCP servers");
                 generation.process().close().await;
                 return EXIT_FAILURE;
@@ -103,33 +104,6 @@ pub fn run(args: ToolsArgs) -> u8 {
         generation.process().close().await;
         if failed { EXIT_FAILURE } else { code }
     })
-}
-
-/// The first of SIGINT, SIGTERM and SIGHUP (Ctrl-C elsewhere); pending forever when none can
-/// be listened to.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut waits = Vec::new();
-        for kind in [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()] {
-            if let Ok(mut s) = signal(kind) {
-                waits.push(Box::pin(async move {
-                    s.recv().await;
-                }));
-            }
-        }
-        if waits.is_empty() {
-            std::future::pending::<()>().await;
-        }
-        futures_util::future::select_all(waits).await;
-    }
-    #[cfg(not(unix))]
-    {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
 }
 
 fn listing(toolbox: &crate::tool::Toolbox) -> Value {
