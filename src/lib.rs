@@ -16,6 +16,7 @@ pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod team;
+pub mod telemetry;
 pub mod tool;
 pub mod workflow;
 

@@ -9,8 +9,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> std::process::ExitCode {
     let args = agno_run::cli::with_serve_shorthand(std::env::args_os().collect());
     let cli = agno_run::cli::Cli::parse_from(args);
-    if !agno_run::cli::starts_own_tracing(&cli) {
-        agno_run::cli::init_tracing(cli.log_format);
-    }
-    agno_run::cli::run(cli)
+    let telemetry = agno_run::cli::init_tracing(&cli);
+    agno_run::cli::run(cli, telemetry)
 }

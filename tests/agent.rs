@@ -1220,7 +1220,13 @@ fn normalize(v: &mut Value, run_ids: &[String]) {
         Value::Object(m) => {
             for (k, val) in m.iter_mut() {
                 match k.as_str() {
-                    "created_at" | "updated_at" | "duration" | "time_to_first_token" | "start_time" | "end_time" => {
+                    "created_at"
+                    | "updated_at"
+                    | "duration"
+                    | "time_to_first_token"
+                    | "start_time"
+                    | "end_time"
+                    | "agno_run_overhead" => {
                         if !val.is_null() {
                             *val = json!(0);
                         }

@@ -33,12 +33,40 @@ const BIN: &str = env!("CARGO_BIN_EXE_agno-run");
 
 /// agno-run's built-in migrations, in the order they run: (version, refinery name). Every
 /// expectation about the built-in set (counts, history versions, names printed) derives from it.
-const BUILT_IN: &[(i64, &str)] =
-    &[(1, "V1__agno_core_tables"), (2, "V2__agno_run_runners"), (3, "V3__agno_run_generations")];
+const BUILT_IN: &[(i64, &str)] = &[
+    (1, "V1__agno_core_tables"),
+    (2, "V2__agno_run_runners"),
+    (3, "V3__agno_run_generations"),
+    (4, "V4__agno_traces_metrics"),
+];
 
 /// The tables the built-in migrations create for agno-run itself (not Agno's), default names,
 /// sorted. Neither is stamped in the schema-versions table.
 const AGNO_RUN_TABLES: &[&str] = &["agno_run_generations", "agno_run_runners"];
+
+/// Agno's trace, span and metrics tables (migration V4), default names, sorted: stamped like the
+/// core tables; created where an Agno 3.x database had no such table (Agno creates them lazily).
+const AGNO_TRACE_TABLES: &[&str] = &["agno_metrics", "agno_spans", "agno_traces"];
+
+/// The indexes of [`AGNO_TRACE_TABLES`], default names.
+const AGNO_TRACE_INDEXES: &[&str] = &[
+    "idx_agno_metrics_aggregation_period",
+    "idx_agno_metrics_date",
+    "idx_agno_metrics_user_id",
+    "idx_agno_spans_created_at",
+    "idx_agno_spans_parent_span_id",
+    "idx_agno_spans_start_time",
+    "idx_agno_spans_trace_id",
+    "idx_agno_traces_agent_id",
+    "idx_agno_traces_created_at",
+    "idx_agno_traces_run_id",
+    "idx_agno_traces_session_id",
+    "idx_agno_traces_start_time",
+    "idx_agno_traces_status",
+    "idx_agno_traces_team_id",
+    "idx_agno_traces_user_id",
+    "idx_agno_traces_workflow_id",
+];
 
 /// The indexes on agno-run's own tables, default names, sorted.
 const AGNO_RUN_INDEXES: &[&str] = &["idx_agno_run_generations_created_at"];
@@ -423,7 +451,7 @@ fn sqlite_fresh_apply_creates_agno_tables_indexes_and_stamps_3_0_0() {
     // One stamp per Agno table, version 3.0.0, ISO-8601 dates.
     let s = stamps(&c, "agno_schema_versions");
     let names: Vec<&str> = s.iter().map(|(t, _, _)| t.as_str()).collect();
-    assert_eq!(names, ["agno_memories", "agno_runs", "agno_sessions"]);
+    assert_eq!(names, ["agno_memories", "agno_metrics", "agno_runs", "agno_sessions", "agno_spans", "agno_traces"]);
     for (t, v, created) in &s {
         assert_eq!(v, "3.0.0", "{t}");
         assert!(created.len() >= 19 && created.as_bytes()[10] == b'T', "ISO-8601 date for {t}: {created}");
@@ -476,6 +504,9 @@ fn sqlite_configured_names_are_used_everywhere() {
         "migrations_table: my_history",
         "runners_table: my_runners",
         "generations_table: my_generations",
+        "traces_table: my_traces",
+        "spans_table: my_spans",
+        "metrics_table: my_metrics",
         "migrations: [mig]",
     ]);
     write(dir.path().join("mig/V1__notes.sql"), "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n");
@@ -489,9 +520,12 @@ fn sqlite_configured_names_are_used_everywhere() {
             "my_history",
             "my_history_user",
             "my_memories",
+            "my_metrics",
             "my_runners",
             "my_runs",
             "my_sessions",
+            "my_spans",
+            "my_traces",
             "my_versions",
             "notes"
         ],
@@ -503,7 +537,20 @@ fn sqlite_configured_names_are_used_everywhere() {
     assert!(!idx.iter().any(|i| i.contains("agno_")), "no default names in indexes: {idx:?}");
     let s = stamps(&c, "my_versions");
     let stamped: Vec<(&str, &str)> = s.iter().map(|(t, v, _)| (t.as_str(), v.as_str())).collect();
-    assert_eq!(stamped, [("my_memories", "3.0.0"), ("my_runs", "3.0.0"), ("my_sessions", "3.0.0")]);
+    assert_eq!(
+        stamped,
+        [
+            ("my_memories", "3.0.0"),
+            ("my_metrics", "3.0.0"),
+            ("my_runs", "3.0.0"),
+            ("my_sessions", "3.0.0"),
+            ("my_spans", "3.0.0"),
+            ("my_traces", "3.0.0")
+        ]
+    );
+    let fk: String =
+        c.query_row("SELECT \"table\" FROM pragma_foreign_key_list('my_spans')", [], |r| r.get(0)).unwrap();
+    assert_eq!(fk, "my_traces", "spans reference the configured traces table");
     let fk: String = c.query_row("SELECT \"table\" FROM pragma_foreign_key_list('my_runs')", [], |r| r.get(0)).unwrap();
     assert_eq!(fk, "my_sessions");
     assert_eq!(history_versions(&c, "my_history"), built_in_versions());
@@ -744,7 +791,7 @@ fn sqlite_table_renamed_in_config_after_migration_is_refused() {
     out.expect(EXIT_FAILURE).stderr_says("other table or schema names").has_help().stderr_says("runs_table");
     let c = open(&db_path(&dir));
     assert_eq!(tables(&c), before, "nothing created under the new name");
-    assert_eq!(stamps(&c, "agno_schema_versions").len(), 3);
+    assert_eq!(stamps(&c, "agno_schema_versions").len(), 6);
     drop(c);
 
     // Back to the original names: fine again.
@@ -842,15 +889,19 @@ fn sqlite_existing_agno_3_database_is_adopted() {
     let mut expected = tables_before.clone();
     expected.push("agno_run_migrations".into());
     expected.extend(AGNO_RUN_TABLES.iter().map(|t| t.to_string()));
+    expected.extend(AGNO_TRACE_TABLES.iter().map(|t| t.to_string()));
     expected.sort();
-    assert_eq!(tables(&c), expected, "only agno-run's own tables are new");
+    assert_eq!(tables(&c), expected, "only agno-run's own tables and Agno's trace tables are new");
     let mut expected = indexes_before.clone();
     expected.extend(AGNO_RUN_INDEXES.iter().map(|i| i.to_string()));
+    expected.extend(AGNO_TRACE_INDEXES.iter().map(|i| i.to_string()));
     expected.sort();
-    assert_eq!(indexes(&c), expected, "Agno's indexes kept, none duplicated; only agno-run's own are new");
+    assert_eq!(indexes(&c), expected, "Agno's indexes kept, none duplicated; only the new tables' are new");
     for (t, v, created) in stamps(&c, "agno_schema_versions") {
         assert_eq!(v, "3.0.0", "{t}");
-        assert_eq!(created, "2025-06-01T10:00:00.000000", "{t}: Agno's stamp is kept");
+        if !AGNO_TRACE_TABLES.contains(&t.as_str()) {
+            assert_eq!(created, "2025-06-01T10:00:00.000000", "{t}: Agno's stamp is kept");
+        }
     }
     assert_eq!(history_versions(&c, "agno_run_migrations"), built_in_versions());
     drop(c);
@@ -1105,7 +1156,7 @@ fn sqlite_eight_processes_at_once_build_the_schema_once() {
     let c = open(&db_path(&dir));
     assert_eq!(history_versions(&c, "agno_run_migrations"), built_in_versions());
     assert_eq!(history_versions(&c, "agno_run_migrations_user"), [1]);
-    assert_eq!(stamps(&c, "agno_schema_versions").len(), 3);
+    assert_eq!(stamps(&c, "agno_schema_versions").len(), 6);
 }
 
 /// A user migration that keeps SQLite busy for about two seconds.
@@ -1291,6 +1342,7 @@ fn pg_fresh_apply_creates_jsonb_tables_in_the_schema_and_reapply_is_a_no_op() {
         schema.tables(),
         [
             "agno_memories",
+            "agno_metrics",
             "agno_run_generations",
             "agno_run_migrations",
             "agno_run_migrations_user",
@@ -1298,6 +1350,8 @@ fn pg_fresh_apply_creates_jsonb_tables_in_the_schema_and_reapply_is_a_no_op() {
             "agno_runs",
             "agno_schema_versions",
             "agno_sessions",
+            "agno_spans",
+            "agno_traces",
             "notes"
         ]
     );
@@ -1333,7 +1387,17 @@ fn pg_fresh_apply_creates_jsonb_tables_in_the_schema_and_reapply_is_a_no_op() {
         "SELECT table_name || '=' || version FROM \"{}\".agno_schema_versions ORDER BY 1",
         schema.0
     ));
-    assert_eq!(stamped, ["agno_memories=3.0.0", "agno_runs=3.0.0", "agno_sessions=3.0.0"]);
+    assert_eq!(
+        stamped,
+        [
+            "agno_memories=3.0.0",
+            "agno_metrics=3.0.0",
+            "agno_runs=3.0.0",
+            "agno_sessions=3.0.0",
+            "agno_spans=3.0.0",
+            "agno_traces=3.0.0"
+        ]
+    );
     assert_eq!(schema.history("agno_run_migrations"), built_in_versions());
     assert_eq!(schema.history("agno_run_migrations_user"), [1]);
     let stamp_dates =
@@ -1377,7 +1441,7 @@ fn pg_eight_processes_at_once_build_the_schema_once() {
     assert_eq!(appliers, 1, "exactly one process applied the built-in migration");
     assert_eq!(schema.history("agno_run_migrations"), built_in_versions());
     assert_eq!(schema.history("agno_run_migrations_user"), [1]);
-    assert_eq!(pg_count(&format!("SELECT count(*) FROM \"{}\".agno_schema_versions", schema.0)), 3);
+    assert_eq!(pg_count(&format!("SELECT count(*) FROM \"{}\".agno_schema_versions", schema.0)), 6);
 }
 
 #[test]
@@ -1524,7 +1588,18 @@ fn pg_reserved_words_and_mixed_case_names_are_quoted() {
     migrate(dir.path(), &[]).expect(EXIT_OK).says("up to date");
     assert_eq!(
         schema.tables(),
-        ["Hist", "Select", "Table", "agno_memories", "agno_run_runners", "agno_schema_versions", "order"]
+        [
+            "Hist",
+            "Select",
+            "Table",
+            "agno_memories",
+            "agno_metrics",
+            "agno_run_runners",
+            "agno_schema_versions",
+            "agno_spans",
+            "agno_traces",
+            "order"
+        ]
     );
     let idx =
         pg_strings(&format!("SELECT indexname::text FROM pg_indexes WHERE schemaname = '{}' ORDER BY 1", schema.0));
@@ -1534,7 +1609,17 @@ fn pg_reserved_words_and_mixed_case_names_are_quoted() {
         "SELECT table_name || '=' || version FROM \"{}\".agno_schema_versions ORDER BY 1",
         schema.0
     ));
-    assert_eq!(stamped, ["Select=3.0.0", "agno_memories=3.0.0", "order=3.0.0"]);
+    assert_eq!(
+        stamped,
+        [
+            "Select=3.0.0",
+            "agno_memories=3.0.0",
+            "agno_metrics=3.0.0",
+            "agno_spans=3.0.0",
+            "agno_traces=3.0.0",
+            "order=3.0.0"
+        ]
+    );
 }
 
 #[test]
@@ -1575,7 +1660,10 @@ fn pg_existing_agno_3_schema_is_adopted() {
         "the row survived"
     );
     assert_eq!(
-        pg_strings(&format!("SELECT DISTINCT created_at FROM \"{}\".agno_schema_versions", schema.0)),
+        pg_strings(&format!(
+            "SELECT DISTINCT created_at FROM \"{}\".agno_schema_versions WHERE table_name IN ('agno_sessions', 'agno_runs', 'agno_memories')",
+            schema.0
+        )),
         ["2025-06-01T10:00:00"],
         "Agno's stamps kept"
     );

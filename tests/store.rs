@@ -105,6 +105,7 @@ conformance!(
     a_nul_character_from_a_model_is_stored_and_does_not_lose_the_run,
     the_first_run_is_the_first_top_level_one,
     generations_are_recorded_and_listed_newest_first,
+    traces_upsert_by_agnos_rules_and_are_listed_filtered_and_grouped,
 );
 
 fn session(id: &str, user: Option<&str>) -> Session {
@@ -893,4 +894,113 @@ async fn two_postgres_processes_appending_to_one_session_lose_nothing() {
     let Some(b) = backend("postgres").await else { return };
     processes_append_to_one_session(&b, 2).await;
     b.cleanup().await;
+}
+
+fn trace_row(id: &str, name: &str, start: &str, end: &str, status: &str) -> agno_run::store::traces::TraceRow {
+    agno_run::store::traces::TraceRow {
+        trace_id: id.into(),
+        name: name.into(),
+        status: status.into(),
+        start_time: start.into(),
+        end_time: end.into(),
+        duration_ms: 0,
+        run_id: None,
+        session_id: None,
+        user_id: None,
+        agent_id: None,
+        team_id: None,
+        workflow_id: None,
+        created_at: start.into(),
+    }
+}
+
+fn span_row(id: &str, trace: &str, parent: Option<&str>, name: &str, status: &str) -> agno_run::store::traces::SpanRow {
+    agno_run::store::traces::SpanRow {
+        span_id: id.into(),
+        trace_id: trace.into(),
+        parent_span_id: parent.map(str::to_string),
+        name: name.into(),
+        span_kind: "INTERNAL".into(),
+        status_code: status.into(),
+        status_message: (status == "ERROR").then(|| "boom".to_string()),
+        start_time: "2026-12-04T10:00:00.000000+00:00".into(),
+        end_time: "2026-12-04T10:00:01.000000+00:00".into(),
+        duration_ms: 1000,
+        attributes: json!({"input.value": format!("in {id}"), "openinference.span.kind": "AGENT"}),
+        created_at: "2026-12-04T10:00:02.000000+00:00".into(),
+    }
+}
+
+async fn traces_upsert_by_agnos_rules_and_are_listed_filtered_and_grouped(b: &Backend) {
+    use agno_run::store::traces::{Cond, Op, TraceBatch, TraceQuery};
+    // A child-only batch first (a member's spans end before the root's): no context columns.
+    let child = trace_row(
+        "t1",
+        "OpenAIChat.invoke",
+        "2026-12-04T10:00:00.500000+00:00",
+        "2026-12-04T10:00:01.000000+00:00",
+        "ERROR",
+    );
+    let batch =
+        TraceBatch { traces: vec![child], spans: vec![span_row("s2", "t1", Some("s1"), "OpenAIChat.invoke", "ERROR")] };
+    b.store.write_traces(&batch).await.unwrap();
+    // Then the root's batch: earlier start, later end, the agent's name and context.
+    let mut root =
+        trace_row("t1", "Calc_Agent.run", "2026-12-04T10:00:00.000000+00:00", "2026-12-04T10:00:02.000000+00:00", "OK");
+    root.agent_id = Some("calc".into());
+    root.session_id = Some("sess-1".into());
+    root.run_id = Some("run-1".into());
+    root.user_id = Some("u1".into());
+    let batch = TraceBatch { traces: vec![root], spans: vec![span_row("s1", "t1", None, "Calc_Agent.run", "OK")] };
+    b.store.write_traces(&batch).await.unwrap();
+    // The same batch again (an export retried) changes nothing.
+    b.store.write_traces(&batch).await.unwrap();
+    let mut other =
+        trace_row("t2", "Other.run", "2026-12-04T11:00:00.000000+00:00", "2026-12-04T11:00:00.100000+00:00", "OK");
+    other.session_id = Some("sess-2".into());
+    other.agent_id = Some("other".into());
+    b.store
+        .write_traces(&TraceBatch { traces: vec![other], spans: vec![span_row("s3", "t2", None, "Other.run", "OK")] })
+        .await
+        .unwrap();
+
+    let t = b.store.get_trace("t1").await.unwrap().expect("t1");
+    assert_eq!(t.trace.name, "Calc_Agent.run", "the root's name replaces the child's");
+    assert_eq!(t.trace.start_time, "2026-12-04T10:00:00.000000+00:00");
+    assert_eq!(t.trace.end_time, "2026-12-04T10:00:02.000000+00:00");
+    assert_eq!(t.trace.duration_ms, 2000);
+    assert_eq!(t.trace.status, "OK", "the last batch's status, as Agno");
+    assert_eq!(t.trace.agent_id.as_deref(), Some("calc"));
+    assert_eq!((t.total_spans, t.error_count), (2, 1));
+    assert_eq!(t.input.as_deref(), Some("in s1"), "the root span's input");
+    assert_eq!(b.store.trace_spans("t1").await.unwrap().len(), 2);
+    assert!(b.store.get_trace("missing").await.unwrap().is_none());
+
+    let all = b.store.list_traces(&TraceQuery { limit: 20, page: 1, ..Default::default() }).await.unwrap();
+    assert_eq!(all.total, 2);
+    assert_eq!(all.items[0].trace.trace_id, "t2", "newest first");
+    let by_agent = TraceQuery { eq: vec![("agent_id", "calc".into())], limit: 20, page: 1, ..Default::default() };
+    assert_eq!(b.store.list_traces(&by_agent).await.unwrap().items.len(), 1);
+    let searched = TraceQuery {
+        expr: Some(Cond::And(vec![
+            Cond::Cmp("name", Op::Contains, json!("CALC")),
+            Cond::Not(Box::new(Cond::In("status", vec![json!("ERROR")]))),
+            Cond::Cmp("duration_ms", Op::Gte, json!(1500)),
+        ])),
+        limit: 20,
+        page: 1,
+        ..Default::default()
+    };
+    let found = b.store.list_traces(&searched).await.unwrap();
+    assert_eq!(found.items.iter().map(|t| t.trace.trace_id.as_str()).collect::<Vec<_>>(), ["t1"]);
+    let since =
+        TraceQuery { from: Some("2026-12-04T10:30:00.000000+00:00".into()), limit: 20, page: 1, ..Default::default() };
+    assert_eq!(b.store.list_traces(&since).await.unwrap().total, 1);
+    let page2 = b.store.list_traces(&TraceQuery { limit: 1, page: 2, ..Default::default() }).await.unwrap();
+    assert_eq!((page2.items.len(), page2.total, page2.items[0].trace.trace_id.as_str()), (1, 2, "t1"));
+
+    let stats = b.store.trace_session_stats(&TraceQuery { limit: 20, page: 1, ..Default::default() }).await.unwrap();
+    assert_eq!(stats.total, 2);
+    let s1 = stats.items.iter().find(|s| s.session_id == "sess-1").unwrap();
+    assert_eq!((s1.total_traces, s1.user_id.as_deref(), s1.agent_id.as_deref()), (1, Some("u1"), Some("calc")));
 }

@@ -311,7 +311,13 @@ impl Agent {
         let failed = matches!(outcome, Outcome::Failed(_));
         let no_usage = record.usage.total_tokens == 0 && record.usage.input_tokens == 0;
         let mut metrics = if failed && no_usage { json!({}) } else { usage_json(&record.usage) };
-        metrics["duration"] = json!(started.clock.elapsed().as_secs_f64());
+        let elapsed = started.clock.elapsed();
+        metrics["duration"] = json!(elapsed.as_secs_f64());
+        // agno-run's own time: the run's, less its waits on the model and its tools (member runs
+        // included, which count their own). Kept where Agno's RunMetrics keeps extras.
+        let own = elapsed.saturating_sub(record.waiting);
+        metrics["additional_metrics"] = json!({ "agno_run_overhead": own.as_secs_f64() });
+        scope.add_overhead(own);
         if let Some(t) = record.first_token {
             metrics["time_to_first_token"] = json!(t);
         }

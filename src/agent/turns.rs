@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use tracing::Instrument;
+
 use serde_json::{Value, json};
 
 use super::Agent;
@@ -54,6 +56,9 @@ pub(super) struct Record {
     pub member_responses: Vec<Value>,
     /// The last reply's `provider_data` (Agno's `model_provider_data`).
     pub provider_data: Option<Value>,
+    /// Time spent waiting on the model and on tools (member runs included): the rest of the
+    /// run's time is agno-run's own.
+    pub waiting: std::time::Duration,
 }
 
 /// The tool message answering a call that was not run: the model is told why, and may try again.
@@ -67,6 +72,77 @@ fn not_run(call_id: &str, tool_name: &str, text: &str) -> Value {
 
 fn unix_now_f64() -> f64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9
+}
+
+/// The span of one model call (Agno's `OpenAIChat.invoke`), its input recorded only when traced.
+fn model_span(model: &crate::model::Model, chat: &[ChatMessage], stream: bool) -> tracing::Span {
+    use tracing::field::Empty;
+    let class = model.describe()["name"].as_str().unwrap_or("Model").to_string();
+    let span = tracing::info_span!(
+        target: crate::run::SPAN_TARGET,
+        "model",
+        otel.name = %format!("{class}.{}", if stream { "ainvoke_stream" } else { "ainvoke" }),
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+        agno_run.kind = "model",
+        input.mime_type = "application/json",
+        input.value = Empty,
+        llm.model_name = model.name(),
+        llm.provider = model.provider(),
+        llm.system = if model.provider() == "OpenAI" { "openai" } else { "agno-run" },
+        output.mime_type = "application/json",
+        output.value = Empty,
+        llm.token_count.prompt = Empty,
+        llm.token_count.completion = Empty,
+        llm.token_count.total = Empty,
+        openinference.span.kind = "LLM",
+    );
+    if !span.is_disabled()
+        && let Ok(text) = serde_json::to_string(&json!({ "messages": chat }))
+    {
+        span.record("input.value", crate::run::span_text(&text).as_ref());
+    }
+    span
+}
+
+/// A model call's outcome on its span: the answer and tokens, or the error.
+fn model_outcome(span: &tracing::Span, reply: Option<&Result<crate::model::Reply, crate::model::ModelError>>) {
+    if span.is_disabled() {
+        return;
+    }
+    match reply {
+        Some(Ok(r)) => {
+            let calls: Vec<Value> = r
+                .tool_calls
+                .iter()
+                .map(
+                    |c| json!({"id": c.id, "function": {"arguments": c.arguments, "name": c.name}, "type": "function"}),
+                )
+                .collect();
+            let mut message = json!({"role": "assistant"});
+            if let Some(c) = &r.content {
+                message["content"] = json!(c);
+            }
+            if !calls.is_empty() {
+                message["tool_calls"] = Value::Array(calls);
+            }
+            let text = Value::Array(vec![message]).to_string();
+            span.record("output.value", crate::run::span_text(&text).as_ref());
+            // As i64: tracing-opentelemetry records a u64 as text.
+            span.record("llm.token_count.prompt", r.usage.input_tokens.min(i64::MAX as u64) as i64);
+            span.record("llm.token_count.completion", r.usage.output_tokens.min(i64::MAX as u64) as i64);
+            span.record("llm.token_count.total", r.usage.total_tokens.min(i64::MAX as u64) as i64);
+            span.record("otel.status_code", "ok");
+        }
+        Some(Err(e)) => {
+            span.record("otel.status_code", "error");
+            span.record("otel.status_description", format!("ModelProviderError: {e}"));
+        }
+        None => {
+            span.record("otel.status_code", "error");
+            span.record("otel.status_description", "the reply grew past max_reply_bytes");
+        }
+    }
 }
 
 /// What the loop works with.
@@ -140,10 +216,14 @@ impl Turns<'_> {
                     scope.emit(EventKind::Content(text.to_string()));
                 }
             };
+            let span = model_span(&self.agent.model, &chat, self.input.stream);
             let reply = tokio::select! {
-                reply = self.agent.model.complete(&chat, offer, self.input.stream, &mut on_event) => Some(reply),
+                reply = self.agent.model.complete(&chat, offer, self.input.stream, &mut on_event).instrument(span.clone()) => Some(reply),
                 () = over.notified() => None,
             };
+            record.waiting += call_clock.elapsed();
+            model_outcome(&span, reply.as_ref());
+            drop(span);
             record.first_token = first_token;
             let Some(reply) = reply else {
                 return Err(Failure::Malformed(format!(
@@ -281,7 +361,9 @@ impl Turns<'_> {
                 });
                 Some((text, error, t0, t1, report.take()))
             });
+            let tools_clock = Instant::now();
             let done = futures_util::future::join_all(runs).await;
+            record.waiting += tools_clock.elapsed();
             let mut stop = Vec::new();
             for (p, out) in prepared.into_iter().zip(done) {
                 let (call, args, (text, error, t0, t1, report)) = match (p, out) {

@@ -149,7 +149,7 @@ pub(super) fn run(args: MemoriesArgs) -> u8 {
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let generation = generation(config, args.no_migrate);
+        let generation = generation(config, args.no_migrate, None);
         let store = match open_store(&generation, &db).await {
             Ok(s) => s,
             Err(code) => return code,

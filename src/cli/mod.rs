@@ -270,19 +270,29 @@ pub fn with_serve_shorthand(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
     out
 }
 
-/// Starts tracing on stderr, filtered by `RUST_LOG` (default: warnings). The server starts its
-/// own (`init_tracing_with`) once its config says which format it wants.
-pub fn init_tracing(format: LogFormat) {
-    init_tracing_with(format, "warn");
+/// Starts tracing on stderr, filtered by `RUST_LOG` (default: warnings), and returns the
+/// process's telemetry for the commands that run agents (`serve`, `run`, `chat`): its layers are
+/// in the subscriber, idle until a config names a sink. The server starts its own subscriber
+/// (`init_tracing_with`) once its config says which log format it wants.
+pub fn init_tracing(cli: &Cli) -> Option<crate::telemetry::Telemetry> {
+    let telemetry = matches!(cli.command, Command::Serve(_) | Command::Run(_) | Command::Chat(_))
+        .then(crate::telemetry::Telemetry::new);
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_tracing_with(cli.log_format, "warn", telemetry.as_ref());
+    }
+    telemetry
 }
 
-/// True when the command starts tracing itself.
-pub fn starts_own_tracing(cli: &Cli) -> bool {
-    matches!(cli.command, Command::Serve(_))
-}
-
-/// Starts tracing on stderr, filtered by `RUST_LOG`, else by `default_filter`.
-pub(crate) fn init_tracing_with(format: LogFormat, default_filter: &str) {
+/// Starts tracing on stderr, filtered by `RUST_LOG`, else by `default_filter`, with the
+/// telemetry layers when given. The runs' spans (`run::SPAN_TARGET`) never reach the log.
+pub(crate) fn init_tracing_with(
+    format: LogFormat,
+    default_filter: &str,
+    telemetry: Option<&crate::telemetry::Telemetry>,
+) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     // The MCP SDK logs what servers wrote (error bodies that may echo a secret header) before
@@ -292,27 +302,32 @@ pub(crate) fn init_tracing_with(format: LogFormat, default_filter: &str) {
     if !names_rmcp && let Ok(off) = "rmcp=off".parse() {
         filter = filter.add_directive(off);
     }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    // A second call (tests that run the CLI twice in one process) keeps the first subscriber.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    if let Ok(off) = format!("{}=off", crate::run::SPAN_TARGET).parse() {
+        filter = filter.add_directive(off);
+    }
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
+    let fmt: crate::telemetry::BoxedLayer = match format {
+        LogFormat::Text => Box::new(fmt.with_filter(filter)),
+        LogFormat::Json => Box::new(fmt.json().with_filter(filter)),
     };
+    let mut layers = vec![fmt];
+    if let Some(t) = telemetry {
+        layers.extend(t.layers());
+    }
+    // A second call (tests that run the CLI twice in one process) keeps the first subscriber.
+    let _ = tracing_subscriber::registry().with(layers).try_init();
 }
 
 /// Runs a parsed command line and returns the process exit code.
-pub fn run(cli: Cli) -> ExitCode {
+pub fn run(cli: Cli, telemetry: Option<crate::telemetry::Telemetry>) -> ExitCode {
     let code = match cli.command {
-        Command::Serve(args) => serve_cmd::run(args, cli.log_format),
+        Command::Serve(args) => serve_cmd::run(args, cli.log_format, telemetry),
         Command::Validate(args) => validate(args),
         Command::Schema => schema(),
         Command::Config(args) => show_config(args),
         Command::Migrate(args) => migrate_cmd::run(args),
-        Command::Run(args) => run_cmd::run(args),
-        Command::Chat(args) => run_cmd::chat(args),
+        Command::Run(args) => run_cmd::run(args, telemetry),
+        Command::Chat(args) => run_cmd::chat(args, telemetry),
         Command::Sessions(args) => sessions_cmd::run(args),
         Command::Memories(args) => memories_cmd::run(args),
         Command::Tools(args) => tools_cmd::run(args),
@@ -429,6 +444,7 @@ pub(crate) fn tokio_runtime() -> Result<tokio::runtime::Runtime, u8> {
 pub(crate) fn generation(
     config: crate::config::Config,
     no_migrate: bool,
+    telemetry: Option<crate::telemetry::Telemetry>,
 ) -> std::sync::Arc<crate::runtime::Generation> {
     let progress: crate::runtime::Progress = std::sync::Arc::new(|db, e| {
         if let crate::migrate::Event::Applied(m, d) = e {
@@ -436,7 +452,7 @@ pub(crate) fn generation(
         }
     });
     let options = crate::runtime::Options { migrate: !no_migrate, progress: Some(progress), ..Default::default() };
-    crate::runtime::Generation::build(config, None, crate::runtime::Process::new(), options)
+    crate::runtime::Generation::build(config, None, crate::runtime::Process::with_telemetry(telemetry), options)
 }
 
 /// Opens (migrating first, unless the generation was told not to) the database `db`; prints

@@ -318,7 +318,7 @@ async fn follow(
 }
 
 /// `agno-run run`.
-pub(super) fn run(mut args: RunArgs) -> u8 {
+pub(super) fn run(mut args: RunArgs, telemetry: Option<crate::telemetry::Telemetry>) -> u8 {
     let (kind, id) = match (&args.agent, &args.team, &args.workflow) {
         (Some(a), _, _) => (SessionType::Agent, a.clone()),
         (_, Some(t), _) => (SessionType::Team, t.clone()),
@@ -357,7 +357,7 @@ pub(super) fn run(mut args: RunArgs) -> u8 {
     };
     let code = rt.block_on(async move {
         let mut signals = Signals::install();
-        let generation = generation(config, args.no_migrate);
+        let generation = generation(config, args.no_migrate, telemetry);
         if let Err(code) = open_or_interrupt(&generation, &db, &mut signals, args.json).await {
             return code;
         }
@@ -520,11 +520,16 @@ async fn settle(generation: &Generation) {
     if tokio::time::timeout(wait, registry.idle()).await.is_err() {
         tracing::warn!(runs = registry.len(), "runs still ending at exit; the next agno-run process will end them");
     }
+    // The runs' spans are exported before the process goes (bounded: a collector that does not
+    // answer costs 5 s at most).
+    if let Some(t) = generation.process().telemetry().cloned() {
+        let _ = tokio::task::spawn_blocking(move || t.flush(std::time::Duration::from_secs(5))).await;
+    }
     generation.process().close().await;
 }
 
 /// `agno-run chat`.
-pub(super) fn chat(args: ChatArgs) -> u8 {
+pub(super) fn chat(args: ChatArgs, telemetry: Option<crate::telemetry::Telemetry>) -> u8 {
     let config = match load_or_report(&args.paths, false) {
         Ok(c) => c,
         Err(code) => return code,
@@ -546,7 +551,7 @@ pub(super) fn chat(args: ChatArgs) -> u8 {
     };
     let code = rt.block_on(async move {
         let mut signals = Signals::install();
-        let generation = generation(config, args.no_migrate);
+        let generation = generation(config, args.no_migrate, telemetry);
         if let Err(code) = open_or_interrupt(&generation, &db, &mut signals, false).await {
             return code;
         }

@@ -35,18 +35,28 @@ pub struct ServeArgs {
 /// Runs the server; the exit code. Logs are JSON when `--log-format json` or the config's
 /// `server.log_format: json` says so, and at `info` for agno-run unless `RUST_LOG` says otherwise
 /// (a server's requests and reloads are worth a line each).
-pub fn run(args: ServeArgs, log_format: LogFormat) -> u8 {
+pub fn run(args: ServeArgs, log_format: LogFormat, telemetry: Option<crate::telemetry::Telemetry>) -> u8 {
     let flags = ServerFlags { host: args.host.clone(), port: args.port };
     let load = load_options(args.no_env, flags, true);
     let loaded = config::load(&args.paths, &load);
     let json = log_format == LogFormat::Json
         || loaded.config.as_ref().is_some_and(|c| c.server.log_format == crate::config::model::LogFormat::Json);
-    super::init_tracing_with(if json { LogFormat::Json } else { LogFormat::Text }, "warn,agno_run=info");
+    super::init_tracing_with(
+        if json { LogFormat::Json } else { LogFormat::Text },
+        "warn,agno_run=info",
+        telemetry.as_ref(),
+    );
     let config = match super::valid_or_report(loaded, true) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let options = ServeOptions { paths: args.paths.clone(), load, no_migrate: args.no_migrate, watch: !args.no_reload };
+    let options = ServeOptions {
+        paths: args.paths.clone(),
+        load,
+        no_migrate: args.no_migrate,
+        watch: !args.no_reload,
+        telemetry,
+    };
     let runtime = match super::tokio_runtime() {
         Ok(r) => r,
         Err(code) => return code,

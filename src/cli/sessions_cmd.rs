@@ -39,6 +39,8 @@ pub enum SessionsFormat {
     Human,
     /// JSON: `list` gives `{items, total, page, limit}`; `show` the session with its `runs`; `runs` an array of runs.
     Json,
+    /// JSON lines (`export`): one session per line.
+    Jsonl,
 }
 
 /// A `sessions` action.
@@ -74,6 +76,28 @@ pub enum Action {
     Runs {
         /// Session id.
         id: String,
+    },
+    /// Sessions with their runs (messages, tool calls, metrics) and traces, one JSON object per
+    /// line (`{"session", "runs", "traces"}`), oldest first: evaluation sets, few-shot examples.
+    #[command(
+        after_help = "Examples:\n  agno-run sessions configs/app.yaml export > sessions.jsonl\n  agno-run sessions configs/app.yaml export --agent assistant --user alice --since 2026-12-01 --format jsonl\n  agno-run sessions configs/app.yaml export --team crew --until 2026-12-31T23:59:59Z | jq -c .session.session_id"
+    )]
+    Export {
+        /// Only this agent's sessions.
+        #[arg(long, conflicts_with_all = ["team", "workflow"])]
+        agent: Option<String>,
+        /// Only this team's sessions.
+        #[arg(long, conflicts_with = "workflow")]
+        team: Option<String>,
+        /// Only this workflow's sessions.
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Only sessions created at or after this time (`2026-12-01`, RFC 3339, or epoch seconds).
+        #[arg(long, value_parser = parse_when)]
+        since: Option<i64>,
+        /// Only sessions created at or before this time (`2026-12-31`, RFC 3339, or epoch seconds).
+        #[arg(long, value_parser = parse_when)]
+        until: Option<i64>,
     },
     /// Delete a session and its runs.
     #[command(after_help = "Examples:\n  agno-run sessions configs/app.yaml delete SESSION_ID")]
@@ -117,11 +141,39 @@ pub(super) fn run(args: SessionsArgs) -> u8 {
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let generation = generation(config, args.no_migrate);
+        let generation = generation(config, args.no_migrate, None);
         let store = match open_store(&generation, &db).await {
             Ok(s) => s,
             Err(code) => return code,
         };
+        if let Action::Export { agent, team, workflow, since, until } = args.action {
+            let component = match (agent, team, workflow) {
+                (Some(a), _, _) => Some((SessionType::Agent, a)),
+                (_, Some(t), _) => Some((SessionType::Team, t)),
+                (_, _, Some(w)) => Some((SessionType::Workflow, w)),
+                _ => None,
+            };
+            let q = SessionQuery {
+                session_type: component.as_ref().map(|c| c.0),
+                component_id: component.map(|c| c.1),
+                user_id: args.user.clone(),
+                created_after: since,
+                created_before: until,
+                sort_by: crate::store::SortBy::CreatedAt,
+                ascending: true,
+                ..SessionQuery::default()
+            };
+            return match export(&store, q, args.format == SessionsFormat::Json).await {
+                Ok(n) => {
+                    say!("exported {n} session(s) from database `{db}`");
+                    super::EXIT_OK
+                }
+                Err(e) => {
+                    say!("error: {e}");
+                    EXIT_FAILURE
+                }
+            };
+        }
         match act(&store, args.action, args.format, args.user.as_deref()).await {
             Ok(text) => write_out(&text),
             Err(StoreError::NotFound { what, id }) => {
@@ -142,6 +194,105 @@ pub(super) fn run(args: SessionsArgs) -> u8 {
                 EXIT_FAILURE
             }
         }
+    })
+}
+
+/// `--since`/`--until`: a date (`2026-12-01`, midnight UTC), an RFC 3339 time, or epoch seconds.
+fn parse_when(v: &str) -> Result<i64, String> {
+    if let Ok(n) = v.parse::<i64>() {
+        return Ok(n);
+    }
+    if let Ok(t) = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339) {
+        return Ok(t.unix_timestamp());
+    }
+    let day = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(v, day)
+        .map(|d| d.midnight().assume_utc().unix_timestamp())
+        .map_err(|_| format!("`{v}` is not a date (2026-12-01), an RFC 3339 time or epoch seconds"))
+}
+
+/// Sessions per page of the export: the sessions of one page are held at once, with their runs.
+const EXPORT_PAGE: u32 = 100;
+/// Most traces exported per session.
+const EXPORT_TRACES: u32 = 1000;
+
+/// Writes the sessions matching `q` to stdout as they are read, one JSON line each (`array`:
+/// one JSON array instead). Returns how many.
+async fn export(store: &Store, mut q: SessionQuery, array: bool) -> Result<u64, StoreError> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut n = 0u64;
+    let io = |e: std::io::Error| StoreError::Backend {
+        backend: "stdout",
+        action: "write the export".into(),
+        message: e.to_string(),
+    };
+    if array {
+        out.write_all(b"[").map_err(io)?;
+    }
+    q.limit = Some(EXPORT_PAGE);
+    let mut page = 1;
+    loop {
+        q.page = Some(page);
+        let sessions = store.list_sessions(&q).await?;
+        for s in &sessions.items {
+            let runs = store.list_runs(&s.session_id).await?;
+            let tq = crate::store::traces::TraceQuery {
+                eq: vec![("session_id", s.session_id.clone())],
+                limit: EXPORT_TRACES,
+                page: 1,
+                ..Default::default()
+            };
+            // A database without trace tables (never migrated to V4) exports no traces.
+            let traces = store.list_traces(&tq).await.map(|p| p.items).unwrap_or_default();
+            let mut trace_values = Vec::with_capacity(traces.len());
+            for t in traces.iter().rev() {
+                let spans = store.trace_spans(&t.trace.trace_id).await.unwrap_or_default();
+                trace_values.push(trace_json(t, &spans));
+            }
+            let line = json!({"session": s, "runs": runs_json(&runs), "traces": trace_values});
+            if array && n > 0 {
+                out.write_all(b",").map_err(io)?;
+            }
+            serde_json::to_writer(&mut out, &line).map_err(|e| io(e.into()))?;
+            if !array {
+                out.write_all(b"\n").map_err(io)?;
+            }
+            n += 1;
+        }
+        if u64::from(page) * u64::from(EXPORT_PAGE) >= sessions.total || sessions.items.is_empty() {
+            break;
+        }
+        page += 1;
+    }
+    if array {
+        out.write_all(b"]\n").map_err(io)?;
+    }
+    match out.flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(io(e)),
+        _ => Ok(n),
+    }
+}
+
+/// One exported trace: its row, counts and spans.
+fn trace_json(t: &crate::store::traces::TraceSummary, spans: &[crate::store::traces::SpanRow]) -> Value {
+    let r = &t.trace;
+    let spans: Vec<Value> = spans
+        .iter()
+        .map(|s| {
+            json!({
+                "span_id": s.span_id, "trace_id": s.trace_id, "parent_span_id": s.parent_span_id, "name": s.name,
+                "span_kind": s.span_kind, "status_code": s.status_code, "status_message": s.status_message,
+                "start_time": s.start_time, "end_time": s.end_time, "duration_ms": s.duration_ms,
+                "attributes": s.attributes,
+            })
+        })
+        .collect();
+    json!({
+        "trace_id": r.trace_id, "name": r.name, "status": r.status, "start_time": r.start_time, "end_time": r.end_time,
+        "duration_ms": r.duration_ms, "run_id": r.run_id, "session_id": r.session_id, "user_id": r.user_id,
+        "agent_id": r.agent_id, "team_id": r.team_id, "workflow_id": r.workflow_id, "total_spans": t.total_spans,
+        "error_count": t.error_count, "spans": spans,
     })
 }
 
@@ -229,9 +380,11 @@ fn step_lines(s: &Value, depth: usize, t: &mut String) {
 }
 
 async fn act(store: &Store, action: Action, format: SessionsFormat, user: Option<&str>) -> Result<String, StoreError> {
-    let json_out = format == SessionsFormat::Json;
+    let json_out = matches!(format, SessionsFormat::Json | SessionsFormat::Jsonl);
     let user_id = user.map(str::to_string);
     Ok(match action {
+        // Written as it is read, by `export`.
+        Action::Export { .. } => String::new(),
         Action::List { agent, limit, page } => {
             let q = SessionQuery {
                 session_type: agent.as_ref().map(|_| SessionType::Agent),

@@ -58,7 +58,7 @@ pub fn run(args: ToolsArgs) -> u8 {
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let generation = super::generation(config, true);
+        let generation = super::generation(config, true, None);
         // Ctrl-C, SIGTERM or SIGHUP while the servers start: stop them (their process groups)
         // and exit 1, rather than wait for their startup timeouts or leave them behind.
         let mut signals = super::run_cmd::Signals::install();

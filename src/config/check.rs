@@ -126,6 +126,22 @@ pub const INDEXES: &[(&str, &[&str])] = &[
     ),
     ("memory_table", &["created_at", "updated_at", "user_id"]),
     ("generations_table", &["created_at"]),
+    (
+        "traces_table",
+        &[
+            "agent_id",
+            "created_at",
+            "run_id",
+            "session_id",
+            "start_time",
+            "status",
+            "team_id",
+            "user_id",
+            "workflow_id",
+        ],
+    ),
+    ("spans_table", &["created_at", "parent_span_id", "start_time", "trace_id"]),
+    ("metrics_table", &["aggregation_period", "date", "user_id"]),
 ];
 
 /// PostgreSQL's longest identifier, in bytes; longer names are cut to it.
@@ -318,6 +334,9 @@ impl<'a> Checker<'a, '_, '_> {
                 ("migrations_table", defaults.migrations),
                 ("runners_table", defaults.runners),
                 ("generations_table", defaults.generations),
+                ("traces_table", defaults.traces),
+                ("spans_table", defaults.spans),
+                ("metrics_table", defaults.metrics),
             ] {
                 let name = self.identifier(d.file, &d.node, key, "table").unwrap_or(default);
                 if key == "migrations_table" && name.len() > 58 && is_sql_identifier(&name) {

@@ -264,6 +264,12 @@ pub struct TableNames {
     pub runners: String,
     /// agno-run's record of the config generations a server loaded (or failed to).
     pub generations: String,
+    /// Agno's traces table.
+    pub traces: String,
+    /// Agno's spans table.
+    pub spans: String,
+    /// Agno's daily metrics table.
+    pub metrics: String,
 }
 
 impl Default for TableNames {
@@ -277,6 +283,9 @@ impl Default for TableNames {
             migrations: "agno_run_migrations".into(),
             runners: "agno_run_runners".into(),
             generations: "agno_run_generations".into(),
+            traces: "agno_traces".into(),
+            spans: "agno_spans".into(),
+            metrics: "agno_metrics".into(),
         }
     }
 }
@@ -323,6 +332,8 @@ pub struct DatabaseConfig {
     pub migrations: Vec<PathBuf>,
     /// True for the SQLite file used when the config declares no database.
     pub implicit: bool,
+    /// Its runs' traces are written into its traces and spans tables.
+    pub tracing: bool,
 }
 
 /// How agno-run reaches a resolved MCP server.
@@ -708,6 +719,10 @@ pub struct ServerSettings {
     pub shutdown_timeout: f64,
     /// Seconds of silence before an SSE keep-alive comment.
     pub sse_keep_alive: f64,
+    /// The OTLP trace exporter, when declared.
+    pub otlp: Option<crate::config::model::Otlp>,
+    /// Path of the Prometheus text metrics; None when turned off.
+    pub prometheus_path: Option<String>,
 }
 
 /// Default `server.max_body_bytes`: 1 MiB.
@@ -794,9 +809,16 @@ impl Config {
                 migrations: tables.migrations_table.unwrap_or(d.migrations),
                 runners: tables.runners_table.unwrap_or(d.runners),
                 generations: tables.generations_table.unwrap_or(d.generations),
+                traces: tables.traces_table.unwrap_or(d.traces),
+                spans: tables.spans_table.unwrap_or(d.spans),
+                metrics: tables.metrics_table.unwrap_or(d.metrics),
             };
+            let tracing = tables.tracing.unwrap_or(false);
             let migrations = tables.migrations.iter().map(|m| resolve_path(&dir, m)).collect();
-            databases.insert(id.clone(), DatabaseConfig { id, backend, tables: names, migrations, implicit: false });
+            databases.insert(
+                id.clone(),
+                DatabaseConfig { id, backend, tables: names, migrations, implicit: false, tracing },
+            );
         }
         if databases.is_empty() {
             databases.insert(
@@ -807,6 +829,7 @@ impl Config {
                     tables: TableNames::default(),
                     migrations: Vec::new(),
                     implicit: true,
+                    tracing: false,
                 },
             );
         }
@@ -911,6 +934,12 @@ impl Config {
             max_body_bytes: server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES).clamp(1024, 1 << 30),
             shutdown_timeout: server.shutdown_timeout.filter(|t| t.is_finite()).unwrap_or(10.0).clamp(0.0, 3600.0),
             sse_keep_alive: server.sse_keep_alive.filter(|t| t.is_finite()).unwrap_or(15.0).clamp(1.0, 55.0),
+            otlp: server.otlp,
+            prometheus_path: match server.prometheus_path {
+                None => Some("/prometheus".into()),
+                Some(p) if p.is_empty() => None,
+                Some(p) => Some(p),
+            },
         };
         let mcp_servers = decl
             .mcp_servers

@@ -116,6 +116,20 @@ pub struct Tables {
     /// Default: `agno_run_generations`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generations_table: Option<String>,
+    /// Agno's traces table (one row per trace). Default: `agno_traces`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traces_table: Option<String>,
+    /// Agno's spans table (one row per span of a trace). Default: `agno_spans`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spans_table: Option<String>,
+    /// Agno's daily usage aggregates (`GET /metrics`). Default: `agno_metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_table: Option<String>,
+    /// Write the traces of the runs stored here (agents, teams, members, workflows, steps,
+    /// model and tool calls) into `traces_table`/`spans_table`, as Agno's `tracing=True` does,
+    /// in batches off the runs' path. Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<bool>,
     /// The user's own versioned migration folders (`V<n>__<name>.sql`), applied after the
     /// built-in ones; relative to the config file's folder.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -697,4 +711,33 @@ pub struct Server {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 55))]
     pub sse_keep_alive: Option<f64>,
+    /// Export the runs' traces over OTLP (HTTP/protobuf) to a collector (Jaeger, Langfuse,
+    /// Phoenix, an OpenTelemetry Collector), beside or instead of a database's `tracing`.
+    /// Also used by `run` and `chat`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otlp: Option<Otlp>,
+    /// Path of the Prometheus text metrics (AgentOS already uses `/metrics` for JSON usage);
+    /// behind the `security_key` like every route. `""` turns them off. Default: `/prometheus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus_path: Option<String>,
+}
+
+/// An OTLP/HTTP trace exporter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Otlp {
+    /// The traces endpoint, e.g. `http://localhost:4318/v1/traces` (the full URL: nothing is
+    /// appended).
+    pub endpoint: String,
+    /// HTTP headers sent with every export (e.g. `Authorization`); their values are secrets:
+    /// write `${VAR}`, never printed.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub headers: IndexMap<String, Secret>,
+    /// Seconds one export may take. Default: 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.1, max = 300.0))]
+    pub timeout: Option<f64>,
+    /// `service.name` of the exported resource. Default: `agno-run`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
 }

@@ -45,6 +45,11 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/V3__agno_run_generations.sql"),
         include_str!("../../migrations/postgres/V3__agno_run_generations.sql"),
     ),
+    (
+        "V4__agno_traces_metrics",
+        include_str!("../../migrations/sqlite/V4__agno_traces_metrics.sql"),
+        include_str!("../../migrations/postgres/V4__agno_traces_metrics.sql"),
+    ),
 ];
 
 /// The highest built-in version this binary knows.
@@ -235,11 +240,17 @@ fn render(template: &str, tables: &TableNames, schema: Option<&str>) -> String {
         .replace("{versions}", &qualified(&tables.versions))
         .replace("{runners}", &qualified(&tables.runners))
         .replace("{generations}", &qualified(&tables.generations))
+        .replace("{traces}", &qualified(&tables.traces))
+        .replace("{spans}", &qualified(&tables.spans))
+        .replace("{metrics}", &qualified(&tables.metrics))
         .replace("{sessions_name}", &tables.sessions)
         .replace("{runs_name}", &tables.runs)
         .replace("{memories_name}", &tables.memories)
         .replace("{versions_name}", &tables.versions)
         .replace("{generations_name}", &tables.generations)
+        .replace("{traces_name}", &tables.traces)
+        .replace("{spans_name}", &tables.spans)
+        .replace("{metrics_name}", &tables.metrics)
 }
 
 fn planned(set: Set, name: &str, sql: String, file: Option<PathBuf>) -> Result<Planned, String> {
@@ -472,7 +483,7 @@ pub(crate) fn verify(
                         };
                         return Err(refused(
                             reason,
-                            "put the table names the database was migrated with back in the config (`session_table`, `runs_table`, `memory_table`, `versions_table`, `runners_table`, `generations_table`, `db_schema`); agno-run never recreates tables under new names".into(),
+                            "put the table names the database was migrated with back in the config (`session_table`, `runs_table`, `memory_table`, `versions_table`, `runners_table`, `generations_table`, `traces_table`, `spans_table`, `metrics_table`, `db_schema`); agno-run never recreates tables under new names".into(),
                         ));
                     }
                     return Err(refused(
@@ -756,6 +767,9 @@ mod tests {
             "session_table" => "sessions_name",
             "runs_table" => "runs_name",
             "generations_table" => "generations_name",
+            "traces_table" => "traces_name",
+            "spans_table" => "spans_name",
+            "metrics_table" => "metrics_name",
             _ => "memories_name",
         };
         for (_, sqlite_sql, pg_sql) in BUILT_IN {
@@ -791,6 +805,9 @@ mod tests {
             migrations: "h".into(),
             runners: "w".into(),
             generations: "g".into(),
+            traces: "t".into(),
+            spans: "p".into(),
+            metrics: "x".into(),
         };
         let sql = render(BUILT_IN[0].2, &tables, Some("ai"));
         assert!(sql.contains("CREATE TABLE IF NOT EXISTS \"ai\".\"s\""));

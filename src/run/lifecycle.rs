@@ -241,7 +241,7 @@ fn report_end(scope: &Scope, started: &Started, outcome: Outcome, stored: Run) -
     match outcome {
         Outcome::Completed(content) => {
             scope.emit(EventKind::RunCompleted { content: content.clone() });
-            Ok(RunOutput { run: stored, content, session_id })
+            Ok(RunOutput { run: stored, content, session_id, overhead: scope.tree_overhead() })
         }
         Outcome::Cancelled => {
             scope.emit(EventKind::RunCancelled);

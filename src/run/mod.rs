@@ -208,6 +208,9 @@ pub struct RunOutput {
     pub content: String,
     /// Session id.
     pub session_id: String,
+    /// agno-run's own time in the whole run tree (everything but waiting on models and tools);
+    /// set when the run ends (zero until then).
+    pub overhead: std::time::Duration,
 }
 
 /// Why a run failed. When its row exists it is stored as ERROR or CANCELLED and its id given.
@@ -353,6 +356,39 @@ struct ScopeInner {
     nested: bool,
     /// Where a nested step run leaves its final `run_data` (not inherited).
     outbox: Option<Outbox>,
+    /// The id of the run's span (telemetry), set once when the run starts: the parent of its
+    /// member runs' spans. An id, not the span: a scope kept alive never keeps the span open.
+    span: std::sync::OnceLock<Option<tracing::Id>>,
+    /// agno-run's own time of every run of the tree (nanoseconds), shared with the children:
+    /// each run adds its own at its end; read by the root's caller (the `x-agno-run-overhead-ms`
+    /// header).
+    overhead: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// The `tracing` target of the spans telemetry exports (runs, steps, model and tool calls):
+/// only these become OpenTelemetry spans, and logs never show them.
+pub const SPAN_TARGET: &str = "agno_run::span";
+
+/// Longest text kept in a span attribute (an input, an output, a tool's arguments); longer
+/// text is cut at a character boundary and ends with `…`. Spans wait in a bounded queue, and
+/// this bounds what each holds.
+pub const MAX_SPAN_TEXT: usize = 32 * 1024;
+
+/// `text`, cut to [`MAX_SPAN_TEXT`].
+pub fn span_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_SPAN_TEXT {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = MAX_SPAN_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}…", &text[..end]))
+}
+
+/// Agno's span name of a component: `Weather Agent` → `Weather_Agent` (spaces and `-` become `_`).
+pub fn span_name(name: &str) -> String {
+    name.replace([' ', '-'], "_")
 }
 
 impl std::fmt::Debug for Scope {
@@ -402,6 +438,8 @@ impl Scope {
                 started: Mutex::new(Some(started_tx)),
                 nested: false,
                 outbox: None,
+                span: std::sync::OnceLock::new(),
+                overhead: Arc::default(),
             }),
         };
         (scope, rx, started_rx)
@@ -438,9 +476,32 @@ impl Scope {
                 started: Mutex::new(Some(started_tx)),
                 nested,
                 outbox,
+                span: std::sync::OnceLock::new(),
+                overhead: p.overhead.clone(),
             }),
         };
         (scope, started_rx)
+    }
+
+    /// Adds `own` to agno-run's own time of the run tree.
+    pub fn add_overhead(&self, own: std::time::Duration) {
+        let nanos = u64::try_from(own.as_nanos()).unwrap_or(u64::MAX);
+        self.inner.overhead.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// agno-run's own time of every run of the tree that has ended.
+    pub fn tree_overhead(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.inner.overhead.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Records the id of the run's span (once; later calls are ignored).
+    pub fn set_span(&self, span: &tracing::Span) {
+        let _ = self.inner.span.set(span.id());
+    }
+
+    /// The id of the run's span, when telemetry records one.
+    pub fn span_id(&self) -> Option<tracing::Id> {
+        self.inner.span.get().cloned().flatten()
     }
 
     /// True for a run without a row of its own (see [`Scope::nested_child`]).

@@ -25,9 +25,11 @@ use crate::run::{
     self, Component, Launcher, Registry, RootScope, RunError, RunHandle, RunRequest, Runner, Scope, SessionType, reaper,
 };
 use crate::store::{Store, StoreError};
+use crate::telemetry::Telemetry;
 use crate::tool::Tool;
 use crate::tool::mcp::{self, McpServer};
 use crate::workflow::Workflow;
+use tracing::Instrument;
 
 /// What building or using a runtime can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -108,18 +110,31 @@ pub struct Process {
     heartbeats: std::sync::Mutex<Vec<Arc<Heartbeat>>>,
     /// Every MCP server of every generation, to stop the ones still running at exit.
     mcp: mcp::Registry,
+    /// Where the runs' spans go (the CLI's; None for a library user that set up none).
+    telemetry: Option<Telemetry>,
 }
 
 impl Process {
     /// This process: a new runner identity, an empty registry, one HTTP client.
     pub fn new() -> Arc<Process> {
+        Process::with_telemetry(None)
+    }
+
+    /// This process, its runs' spans going to `telemetry`.
+    pub fn with_telemetry(telemetry: Option<Telemetry>) -> Arc<Process> {
         Arc::new(Process {
             runner: Arc::new(Runner::current()),
             registry: Registry::default(),
             http: Model::http_client(),
             heartbeats: std::sync::Mutex::new(Vec::new()),
             mcp: mcp::Registry::default(),
+            telemetry,
         })
+    }
+
+    /// Where the runs' spans go, when telemetry is set up.
+    pub fn telemetry(&self) -> Option<&Telemetry> {
+        self.telemetry.as_ref()
     }
 
     /// Ends this process's presence in every database it ran runs in (stops the heartbeats,
@@ -176,6 +191,9 @@ impl Database {
                 // opens the database. Failing to look is not a reason to refuse to open it.
                 if let Err(e) = reaper::reap(&store, &process.runner, Some(&process.registry)).await {
                     tracing::warn!(db = %db.id, error = %e, "cannot look for runs of dead runners");
+                }
+                if let Some(t) = &process.telemetry {
+                    t.attach(&db.id, &store);
                 }
                 Ok(store)
             })
@@ -234,6 +252,9 @@ impl Generation {
         process: Arc<Process>,
         options: Options,
     ) -> Arc<Generation> {
+        if let Some(t) = &process.telemetry {
+            t.configure(&config);
+        }
         let databases = config
             .databases
             .iter()
@@ -445,18 +466,20 @@ impl Launcher for Generation {
         Box::pin(async move {
             let target = request.target.clone();
             let id = target.id.as_deref().unwrap_or_default();
-            let (executor, db, max_input) = match target.kind {
+            let (executor, db, max_input, name) = match target.kind {
                 SessionType::Agent | SessionType::Team => {
                     let list = if target.kind == SessionType::Agent { &self.agents } else { &self.teams };
                     let agent = list.get(id).cloned().ok_or_else(|| self.unknown(&target))?;
                     let max = agent.config.settings.max_input_bytes.unwrap_or(crate::config::DEFAULT_MAX_INPUT_BYTES);
                     let db = agent.config.db.clone();
-                    (Executor::Agent(agent), db, max)
+                    let name = agent.config.name.clone();
+                    (Executor::Agent(agent), db, max, name)
                 }
                 SessionType::Workflow => {
                     let w = self.workflows.get(id).cloned().ok_or_else(|| self.unknown(&target))?;
                     let db = w.config.db.clone();
-                    (Executor::Workflow(w), db, crate::config::DEFAULT_MAX_INPUT_BYTES)
+                    let name = w.config.name.clone();
+                    (Executor::Workflow(w), db, crate::config::DEFAULT_MAX_INPUT_BYTES, name)
                 }
             };
             if request.input.message.len() as u64 > max_input {
@@ -487,16 +510,116 @@ impl Launcher for Generation {
                     (scope, Some(events), started)
                 }
             };
+            // The run's span: a top-level run roots a trace (never under the HTTP request's span);
+            // a member run is a child of its team's run (as Agno's, not of the delegating tool
+            // call); a workflow step's run is a child of the step's span, the current one.
+            let span = match &request.parent {
+                None => run_span(None, &scope, &name, &request.input.message),
+                Some(_) if request.input.nested.is_some() => {
+                    run_span(tracing::Span::current().id(), &scope, &name, &request.input.message)
+                }
+                Some(parent) => run_span(parent.span_id(), &scope, &name, &request.input.message),
+            };
+            scope.set_span(&span);
+            if request.parent.is_none()
+                && let Some(t) = &self.process.telemetry
+            {
+                t.route(&span, &db);
+            }
             let launcher: Arc<dyn Launcher> = self.clone();
             let task_scope = scope.clone();
+            let run_span = span.clone();
             let work = async move {
-                match executor {
+                let result = match executor {
                     Executor::Agent(agent) => agent.execute(task_scope, request.input, launcher).await,
                     Executor::Workflow(w) => w.execute(task_scope, request.input, launcher).await,
-                }
-            };
+                };
+                record_outcome(&run_span, &result);
+                result
+            }
+            .instrument(span);
             run::spawn(&self.process.registry, scope, events, started, work).started().await
         })
+    }
+}
+
+/// The span of one run, with Agno's OpenInference attributes (its outcome recorded at the end).
+fn run_span(parent: Option<tracing::Id>, scope: &Scope, name: &str, input: &str) -> tracing::Span {
+    use tracing::field::Empty;
+    let kind = scope.component().kind;
+    let span = tracing::info_span!(
+        target: run::SPAN_TARGET,
+        parent: parent,
+        "run",
+        otel.name = %format!("{}.run", run::span_name(name)),
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+        graph.node.name = name,
+        agent.name = Empty,
+        agno.agent.id = Empty,
+        agno.agent = Empty,
+        agno.team.id = Empty,
+        agno.team = Empty,
+        agno.workflow.id = Empty,
+        session.id = scope.session_id(),
+        user.id = Empty,
+        agno.run.id = scope.run_id(),
+        agno_run.kind = kind.as_str(),
+        input.value = Empty,
+        output.value = Empty,
+        output.mime_type = Empty,
+        openinference.span.kind = if kind == SessionType::Workflow { "CHAIN" } else { "AGENT" },
+    );
+    if span.is_disabled() {
+        return span;
+    }
+    span.record("input.value", run::span_text(input).as_ref());
+    let id = scope.component_id();
+    match kind {
+        SessionType::Agent => {
+            span.record("agent.name", name);
+            span.record("agno.agent.id", id);
+            span.record("agno.agent", name);
+        }
+        SessionType::Team => {
+            span.record("agent.name", name);
+            span.record("agno.team.id", id);
+            span.record("agno.team", name);
+        }
+        SessionType::Workflow => {
+            span.record("agno.workflow.id", id);
+        }
+    }
+    if let Some(user) = scope.user_id() {
+        span.record("user.id", user);
+    }
+    span
+}
+
+/// A run's outcome on its span: OK for a completed run; ERROR with Agno's `run status: …` for
+/// one stored otherwise, or with the error for one that failed to run.
+fn record_outcome(span: &tracing::Span, result: &Result<crate::run::RunOutput, RunError>) {
+    if span.is_disabled() {
+        return;
+    }
+    match result {
+        Ok(out) => {
+            span.record("output.value", run::span_text(&out.content).as_ref());
+            span.record("output.mime_type", "application/json");
+            match out.run.status {
+                Some(crate::store::RunStatus::Completed) | None => span.record("otel.status_code", "ok"),
+                Some(status) => {
+                    span.record("otel.status_code", "error");
+                    span.record("otel.status_description", format!("run status: {}", status.as_str().to_lowercase()))
+                }
+            };
+        }
+        Err(e) => {
+            let text = e.to_string();
+            span.record("output.value", run::span_text(&text).as_ref());
+            span.record("otel.status_code", "error");
+            span.record("otel.status_description", text);
+        }
     }
 }
 

@@ -14,6 +14,7 @@ mod memories;
 pub mod reload;
 mod runs;
 mod sessions;
+mod traces;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -49,6 +50,8 @@ pub struct ServeOptions {
     pub no_migrate: bool,
     /// Watch the config files (`server.reload` in the config can turn it off too).
     pub watch: bool,
+    /// The process's telemetry (traces, Prometheus metrics), when the CLI set it up.
+    pub telemetry: Option<crate::telemetry::Telemetry>,
 }
 
 /// Why the server could not start.
@@ -285,6 +288,29 @@ pub fn router(app: Shared) -> Router {
         .route("/memory_topics", get(memories::topics))
         .route("/user_memory_stats", get(memories::stats))
         .route("/optimize-memories", axum::routing::post(memories::optimize))
+        .route("/traces", get(traces::list))
+        .route("/traces/search", post(traces::search))
+        .route("/traces/{trace_id}", get(traces::get))
+        .route("/trace_session_stats", get(traces::session_stats));
+    let api = match app.settings.prometheus_path.as_deref() {
+        Some(path)
+            if path.starts_with('/') && !RESERVED.iter().any(|r| path == *r || path.starts_with(&format!("{r}/"))) =>
+        {
+            if let Some(t) = app.generation().process().telemetry() {
+                t.set_metrics(true);
+            }
+            api.route(path, get(prometheus))
+        }
+        Some(path) => {
+            tracing::error!(
+                path,
+                "server.prometheus_path must start with `/` and not be an API route; Prometheus metrics are not served"
+            );
+            api
+        }
+        None => api,
+    };
+    let api = api
         .fallback(|| async { ApiError::not_found("Not Found") })
         .layer(middleware::from_fn_with_state(app.clone(), auth))
         .layer(DefaultBodyLimit::max(limit))
@@ -297,6 +323,51 @@ pub fn router(app: Shared) -> Router {
         router = router.layer(cors);
     }
     router.with_state(app)
+}
+
+/// The API's own paths, which `prometheus_path` may not take.
+const RESERVED: &[&str] = &[
+    "/",
+    "/console",
+    "/config",
+    "/health",
+    "/agents",
+    "/teams",
+    "/workflows",
+    "/sessions",
+    "/memories",
+    "/memory_topics",
+    "/user_memory_stats",
+    "/optimize-memories",
+    "/traces",
+    "/trace_session_stats",
+];
+
+/// `GET {server.prometheus_path}`: the Prometheus text metrics, with the pools of the open
+/// databases read now.
+async fn prometheus(State(app): State<Shared>) -> Response {
+    let g = app.generation();
+    let Some(t) = g.process().telemetry() else {
+        return ApiError::not_found("Not Found").into_response();
+    };
+    let mut extra = crate::telemetry::prometheus::Extra::default();
+    for id in g.config().databases.keys() {
+        if !g.is_open(id) {
+            continue;
+        }
+        if let Ok(store) = g.store(id).await
+            && let Some((in_use, max)) = store.pool_status()
+        {
+            extra.push(
+                "agno_run_db_pool_connections",
+                vec![("db", id.clone()), ("state", "in_use".into())],
+                in_use as f64,
+            );
+            extra.push("agno_run_db_pool_connections", vec![("db", id.clone()), ("state", "max".into())], max as f64);
+        }
+    }
+    let body = t.metrics().render(&extra);
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

@@ -154,7 +154,8 @@ impl Live {
             restart_required: Vec::new(),
         };
         let started = config.server.clone();
-        let generation = Generation::build(config, None, runtime::Process::new(), options.clone());
+        let process = runtime::Process::with_telemetry(serve.telemetry.clone());
+        let generation = Generation::build(config, None, process, options.clone());
         generation.open_all().await?;
         log_mcp(&generation.start_mcp().await);
         let (changes, _) = tokio::sync::watch::channel(generation.number());
@@ -331,6 +332,14 @@ impl Live {
             "error": error,
             "runner_id": generation.process().runner().id,
         });
+        if let Some(t) = generation.process().telemetry() {
+            let outcome = if error.is_none() { "loaded" } else { "failed" };
+            t.metrics().count(
+                "agno_run_reloads_total",
+                vec![("trigger", trigger.as_str().to_string()), ("outcome", outcome.to_string())],
+                1.0,
+            );
+        }
         let row = GenerationRecord { generation_id: id, number, loaded: error.is_none(), created_at: now, record };
         for db in generation.config().databases.keys() {
             match generation.store(db).await {

@@ -233,24 +233,37 @@ async fn start_run(app: &Shared, id: &str, headers: &HeaderMap, body: &[u8], kin
         let keep_alive = Duration::from_secs_f64(app.settings.sse_keep_alive);
         Ok(sse(g, handle, db, keep_alive).into_response())
     } else {
-        Ok(Json(finish(&g, db.as_deref(), handle).await?).into_response())
+        let (data, overhead) = finish(&g, db.as_deref(), handle).await?;
+        let mut response = Json(data).into_response();
+        // agno-run's own time in the run (everything but waiting on models and tools), so its
+        // overhead is visible per request; a streamed answer has it in the stored run's metrics.
+        if let Some(own) = overhead
+            && let Ok(v) = axum::http::HeaderValue::from_str(&format!("{:.3}", own.as_secs_f64() * 1000.0))
+        {
+            response.headers_mut().insert(OVERHEAD_HEADER, v);
+        }
+        Ok(response)
     }
 }
 
+/// The response header with agno-run's own time in a run, in milliseconds.
+pub const OVERHEAD_HEADER: &str = "x-agno-run-overhead-ms";
+
 /// Waits for the run (a dropped request cancels it: the handle goes with this future) and
-/// answers the stored run, as Agno's `RunOutput.to_dict()`.
-async fn finish(g: &Generation, db: Option<&str>, handle: RunHandle) -> ApiResult<Value> {
+/// answers the stored run, as Agno's `RunOutput.to_dict()`, with agno-run's own time in it.
+async fn finish(g: &Generation, db: Option<&str>, handle: RunHandle) -> ApiResult<(Value, Option<Duration>)> {
     match handle.result().await {
         Ok(out) => {
+            let overhead = out.overhead;
             let mut data = with_members(g, db, &out.run).await;
             if data.get("status").is_none()
                 && let Some(s) = out.run.status
             {
                 data["status"] = json!(s.as_str());
             }
-            Ok(data)
+            Ok((data, Some(overhead)))
         }
-        Err(e) => stored_failure(g, db, &e).await.ok_or_else(|| ApiError::from(e)),
+        Err(e) => stored_failure(g, db, &e).await.map(|d| (d, None)).ok_or_else(|| ApiError::from(e)),
     }
 }
 

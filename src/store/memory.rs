@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use indexmap::IndexMap;
+
 use super::{
     BeginRun, Begun, Conflict, GenerationRecord, InFlightRun, Memory, MemoryQuery, Page, Result, Run, RunStatus,
     RunnerRow, RunnerSeen, Session, SessionChange, SessionQuery, SortBy, StoreError, admit, check_owner,
@@ -25,13 +27,17 @@ struct Data {
     memories: HashMap<String, Memory>,
     runners: HashMap<String, RunnerRow>,
     generations: Vec<GenerationRecord>,
+    /// Agno traces by id, in first-write order, and their spans by id.
+    traces: IndexMap<String, super::traces::TraceRow>,
+    spans: IndexMap<String, super::traces::SpanRow>,
 }
 
 /// In-memory store; clones share the data.
 #[derive(Debug, Clone)]
 pub struct MemoryStore {
     data: Arc<Mutex<Data>>,
-    tables: TableNames,
+    /// Shared like the data (clones are cheap).
+    tables: Arc<TableNames>,
 }
 
 fn backend(action: &str) -> StoreError {
@@ -40,7 +46,7 @@ fn backend(action: &str) -> StoreError {
 
 impl MemoryStore {
     pub(super) fn new(tables: &TableNames) -> Self {
-        MemoryStore { data: Arc::default(), tables: tables.clone() }
+        MemoryStore { data: Arc::default(), tables: Arc::new(tables.clone()) }
     }
 
     fn lock(&self, action: &str) -> Result<std::sync::MutexGuard<'_, Data>> {
@@ -268,6 +274,112 @@ impl MemoryStore {
         Ok(false)
     }
 
+    pub(super) async fn write_traces(&self, batch: &super::traces::TraceBatch) -> Result<()> {
+        let mut d = self.lock("write traces")?;
+        for t in &batch.traces {
+            match d.traces.get_mut(&t.trace_id) {
+                Some(old) => super::traces::merge(old, t),
+                None => {
+                    d.traces.insert(t.trace_id.clone(), t.clone());
+                }
+            }
+        }
+        for s in &batch.spans {
+            d.spans.entry(s.span_id.clone()).or_insert_with(|| s.clone());
+        }
+        // Bounded like a table would not be: a long-lived in-memory server keeps the newest
+        // 10,000 traces and 100,000 spans.
+        while d.traces.len() > 10_000 {
+            d.traces.shift_remove_index(0);
+        }
+        while d.spans.len() > 100_000 {
+            d.spans.shift_remove_index(0);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn list_traces(&self, q: &super::traces::TraceQuery) -> Result<Page<super::traces::TraceSummary>> {
+        let d = self.lock("list traces")?;
+        let mut all: Vec<&super::traces::TraceRow> =
+            d.traces.values().filter(|t| memory_trace_matches(q, t, false)).collect();
+        all.sort_by(|a, b| b.start_time.cmp(&a.start_time));
+        let (limit, page, offset) = page_bounds(Some(q.limit), Some(q.page.max(1)), 20);
+        let items = all
+            .iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .map(|t| {
+                let spans: Vec<&super::traces::SpanRow> =
+                    d.spans.values().filter(|s| s.trace_id == t.trace_id).collect();
+                super::traces::TraceSummary {
+                    trace: (*t).clone(),
+                    total_spans: spans.len() as i64,
+                    error_count: spans.iter().filter(|s| s.status_code == "ERROR").count() as i64,
+                    input: spans
+                        .iter()
+                        .find(|s| s.parent_span_id.is_none())
+                        .and_then(|s| s.attributes.get("input.value"))
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_string),
+                }
+            })
+            .collect();
+        Ok(Page { items, total: all.len() as u64, page, limit })
+    }
+
+    pub(super) async fn trace_spans(&self, trace_id: &str) -> Result<Vec<super::traces::SpanRow>> {
+        let d = self.lock("read spans")?;
+        let mut spans: Vec<super::traces::SpanRow> =
+            d.spans.values().filter(|s| s.trace_id == trace_id).cloned().collect();
+        spans.sort_by(|a, b| a.start_time.cmp(&b.start_time).then_with(|| a.span_id.cmp(&b.span_id)));
+        spans.truncate(super::traces::MAX_TRACE_SPANS as usize);
+        Ok(spans)
+    }
+
+    pub(super) async fn trace_session_stats(
+        &self,
+        q: &super::traces::TraceQuery,
+    ) -> Result<Page<super::traces::SessionTraceStats>> {
+        let d = self.lock("read trace statistics")?;
+        let mut groups: IndexMap<String, super::traces::SessionTraceStats> = IndexMap::new();
+        for t in d.traces.values().filter(|t| memory_trace_matches(q, t, true)) {
+            let Some(session) = &t.session_id else { continue };
+            let g = groups.entry(session.clone()).or_insert_with(|| super::traces::SessionTraceStats {
+                session_id: session.clone(),
+                user_id: None,
+                agent_id: None,
+                team_id: None,
+                workflow_id: None,
+                total_traces: 0,
+                first_trace_at: t.created_at.clone(),
+                last_trace_at: t.created_at.clone(),
+            });
+            for (g, t) in [
+                (&mut g.user_id, &t.user_id),
+                (&mut g.agent_id, &t.agent_id),
+                (&mut g.team_id, &t.team_id),
+                (&mut g.workflow_id, &t.workflow_id),
+            ] {
+                if t.is_some() && (g.is_none() || t > g) {
+                    g.clone_from(t);
+                }
+            }
+            g.total_traces += 1;
+            if t.created_at < g.first_trace_at {
+                g.first_trace_at = t.created_at.clone();
+            }
+            if t.created_at > g.last_trace_at {
+                g.last_trace_at = t.created_at.clone();
+            }
+        }
+        let mut all: Vec<super::traces::SessionTraceStats> = groups.into_values().collect();
+        all.sort_by(|a, b| b.last_trace_at.cmp(&a.last_trace_at));
+        let (limit, page, offset) = page_bounds(Some(q.limit), Some(q.page.max(1)), 20);
+        let total = all.len() as u64;
+        let items = all.into_iter().skip(offset as usize).take(limit as usize).collect();
+        Ok(Page { items, total, page, limit })
+    }
+
     pub(super) async fn record_generation(&self, g: &GenerationRecord) -> Result<()> {
         let mut d = self.lock("record a config generation")?;
         d.generations.push(g.clone());
@@ -469,4 +581,22 @@ pub(crate) fn memory_text(v: &serde_json::Value) -> String {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// The memory store's trace filter: what the SQL of `traces::trace_listing`/`stats_listing` does.
+fn memory_trace_matches(q: &super::traces::TraceQuery, t: &super::traces::TraceRow, stats: bool) -> bool {
+    use super::traces::{Cond, Op, matches};
+    let (from_col, until_col) = if stats { ("created_at", "created_at") } else { ("start_time", "end_time") };
+    let mut all: Vec<Cond> =
+        q.eq.iter().map(|(c, v)| Cond::Cmp(c, Op::Eq, serde_json::Value::String(v.clone()))).collect();
+    if let Some(f) = &q.from {
+        all.push(Cond::Cmp(from_col, Op::Gte, serde_json::Value::String(f.clone())));
+    }
+    if let Some(u) = &q.until {
+        all.push(Cond::Cmp(until_col, Op::Lte, serde_json::Value::String(u.clone())));
+    }
+    if let Some(e) = &q.expr {
+        all.push(e.clone());
+    }
+    matches(&Cond::And(all), t)
 }

@@ -13,6 +13,7 @@ pub(crate) mod pg_connect;
 pub(crate) mod postgres;
 pub(crate) mod sql;
 pub(crate) mod sqlite;
+pub mod traces;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -774,6 +775,42 @@ impl Store {
     /// the next reaper pass ends its runs. False when there is no such runner.
     pub async fn expire_runner(&self, runner_id: &str) -> Result<bool> {
         dispatch!(self, s => s.expire_runner(runner_id).await)
+    }
+
+    /// Writes one export batch of Agno traces and spans in one transaction: each trace upserted
+    /// by Agno's rules, then its spans (an id already stored is kept).
+    pub async fn write_traces(&self, batch: &traces::TraceBatch) -> Result<()> {
+        dispatch!(self, s => s.write_traces(batch).await)
+    }
+
+    /// Connections in use and the most the pool holds (None for the memory store).
+    pub fn pool_status(&self) -> Option<(usize, usize)> {
+        match self {
+            Store::Sqlite(s) => Some(s.pool_status()),
+            Store::Postgres(s) => Some(s.pool_status()),
+            Store::Memory(_) => None,
+        }
+    }
+
+    /// The page of traces matching `q`, newest first (`GET /traces`).
+    pub async fn list_traces(&self, q: &traces::TraceQuery) -> Result<Page<traces::TraceSummary>> {
+        dispatch!(self, s => s.list_traces(q).await)
+    }
+
+    /// One trace with its counts, or None.
+    pub async fn get_trace(&self, trace_id: &str) -> Result<Option<traces::TraceSummary>> {
+        let q = traces::TraceQuery { eq: vec![("trace_id", trace_id.to_string())], limit: 1, ..Default::default() };
+        Ok(self.list_traces(&q).await?.items.into_iter().next())
+    }
+
+    /// The spans of one trace, in start order (at most [`traces::MAX_TRACE_SPANS`]).
+    pub async fn trace_spans(&self, trace_id: &str) -> Result<Vec<traces::SpanRow>> {
+        dispatch!(self, s => s.trace_spans(trace_id).await)
+    }
+
+    /// Per-session trace statistics matching `q` (`GET /trace_session_stats`).
+    pub async fn trace_session_stats(&self, q: &traces::TraceQuery) -> Result<Page<traces::SessionTraceStats>> {
+        dispatch!(self, s => s.trace_session_stats(q).await)
     }
 
     /// Records one config generation a server loaded, or failed to load.

@@ -30,6 +30,8 @@ struct Inner {
     /// `connect_timeout`: also the longest wait for a pooled connection.
     timeout: Duration,
     tables: TableNames,
+    /// The schema holding the tables (validated).
+    schema: String,
     sql: Statements,
 }
 
@@ -409,6 +411,7 @@ impl PostgresStore {
                 pool_size,
                 timeout,
                 tables: tables.clone(),
+                schema: schema.to_string(),
                 sql: Statements::new(Dialect::Postgres, Some(schema), tables),
             }),
         })
@@ -680,6 +683,109 @@ impl PostgresStore {
         row.try_get(0).map_err(|e| pg_err(A, &e))
     }
 
+    pub(super) fn pool_status(&self) -> (usize, usize) {
+        let s = self.inner.pool.status();
+        (s.size.saturating_sub(s.available), s.max_size)
+    }
+
+    pub(super) async fn list_traces(&self, q: &super::traces::TraceQuery) -> Result<Page<super::traces::TraceSummary>> {
+        let (t, s) = (self.qualified(&self.inner.tables.traces), self.qualified(&self.inner.tables.spans));
+        let l = super::traces::trace_listing(Dialect::Postgres, &t, &s, q);
+        self.paged("list traces", l, trace_summary, "traces").await
+    }
+
+    pub(super) async fn trace_spans(&self, trace_id: &str) -> Result<Vec<super::traces::SpanRow>> {
+        const A: &str = "read spans";
+        let sql = super::traces::spans_sql(Dialect::Postgres, &self.qualified(&self.inner.tables.spans));
+        let c = self.client(A).await?;
+        let rows = c.query(&sql, &[&trace_id]).await.map_err(|e| pg_err(A, &e))?;
+        rows.iter()
+            .map(|r| -> std::result::Result<super::traces::SpanRow, tokio_postgres::Error> {
+                let attributes: Option<String> = r.try_get(10)?;
+                Ok(super::traces::SpanRow {
+                    span_id: r.try_get(0)?,
+                    trace_id: r.try_get(1)?,
+                    parent_span_id: r.try_get(2)?,
+                    name: r.try_get(3)?,
+                    span_kind: r.try_get(4)?,
+                    status_code: r.try_get(5)?,
+                    status_message: r.try_get(6)?,
+                    start_time: r.try_get(7)?,
+                    end_time: r.try_get(8)?,
+                    duration_ms: r.try_get(9)?,
+                    attributes: attributes.and_then(|a| serde_json::from_str(&a).ok()).unwrap_or(Value::Null),
+                    created_at: r.try_get(11)?,
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| pg_err(A, &e))
+    }
+
+    pub(super) async fn trace_session_stats(
+        &self,
+        q: &super::traces::TraceQuery,
+    ) -> Result<Page<super::traces::SessionTraceStats>> {
+        let l = super::traces::stats_listing(Dialect::Postgres, &self.qualified(&self.inner.tables.traces), q);
+        self.paged("read trace statistics", l, session_stats, "traces").await
+    }
+
+    fn qualified(&self, table: &str) -> String {
+        format!("{}.{}", super::sql::quote(&self.inner.schema), super::sql::quote(table))
+    }
+
+    pub(super) async fn write_traces(&self, batch: &super::traces::TraceBatch) -> Result<()> {
+        const A: &str = "write traces";
+        let mut c = self.client(A).await?;
+        let tx = c.transaction().await.map_err(|e| pg_err(A, &e))?;
+        let sql = &self.inner.sql.traces;
+        let upsert = tx.prepare_cached(&sql.upsert_trace).await.map_err(|e| pg_err(A, &e))?;
+        for t in &batch.traces {
+            tx.execute(
+                &upsert,
+                &[
+                    &t.trace_id,
+                    &t.name,
+                    &t.status,
+                    &t.start_time,
+                    &t.end_time,
+                    &t.duration_ms,
+                    &t.run_id,
+                    &t.session_id,
+                    &t.user_id,
+                    &t.agent_id,
+                    &t.team_id,
+                    &t.workflow_id,
+                    &t.created_at,
+                ],
+            )
+            .await
+            .map_err(|e| pg_err(A, &e))?;
+        }
+        let insert = tx.prepare_cached(&sql.insert_span).await.map_err(|e| pg_err(A, &e))?;
+        for s in &batch.spans {
+            tx.execute(
+                &insert,
+                &[
+                    &s.span_id,
+                    &s.trace_id,
+                    &s.parent_span_id,
+                    &s.name,
+                    &s.span_kind,
+                    &s.status_code,
+                    &s.status_message,
+                    &s.start_time,
+                    &s.end_time,
+                    &s.duration_ms,
+                    &s.attributes,
+                    &s.created_at,
+                ],
+            )
+            .await
+            .map_err(|e| pg_err(A, &e))?;
+        }
+        tx.commit().await.map_err(|e| pg_err(A, &e))
+    }
+
     pub(super) async fn record_generation(&self, g: &GenerationRecord) -> Result<()> {
         const A: &str = "record a config generation";
         let c = self.client(A).await?;
@@ -840,6 +946,45 @@ impl PostgresStore {
         let c = self.client(A).await?;
         c.execute(&self.inner.sql.clear_user_memories, &[&user]).await.map_err(|e| pg_err(A, &e))
     }
+}
+
+fn trace_summary(r: &Row, table: &str) -> Result<super::traces::TraceSummary> {
+    let e = |e: tokio_postgres::Error| pg_err(&format!("read {table}"), &e);
+    let attributes: Option<String> = r.try_get(15).map_err(e)?;
+    Ok(super::traces::TraceSummary {
+        trace: super::traces::TraceRow {
+            trace_id: r.try_get(0).map_err(e)?,
+            name: r.try_get(1).map_err(e)?,
+            status: r.try_get(2).map_err(e)?,
+            start_time: r.try_get(3).map_err(e)?,
+            end_time: r.try_get(4).map_err(e)?,
+            duration_ms: r.try_get(5).map_err(e)?,
+            run_id: r.try_get(6).map_err(e)?,
+            session_id: r.try_get(7).map_err(e)?,
+            user_id: r.try_get(8).map_err(e)?,
+            agent_id: r.try_get(9).map_err(e)?,
+            team_id: r.try_get(10).map_err(e)?,
+            workflow_id: r.try_get(11).map_err(e)?,
+            created_at: r.try_get(12).map_err(e)?,
+        },
+        total_spans: r.try_get(13).map_err(e)?,
+        error_count: r.try_get(14).map_err(e)?,
+        input: super::traces::root_input(attributes.as_deref()),
+    })
+}
+
+fn session_stats(r: &Row, table: &str) -> Result<super::traces::SessionTraceStats> {
+    let e = |e: tokio_postgres::Error| pg_err(&format!("read {table}"), &e);
+    Ok(super::traces::SessionTraceStats {
+        session_id: r.try_get(0).map_err(e)?,
+        user_id: r.try_get(1).map_err(e)?,
+        agent_id: r.try_get(2).map_err(e)?,
+        team_id: r.try_get(3).map_err(e)?,
+        workflow_id: r.try_get(4).map_err(e)?,
+        total_traces: r.try_get(5).map_err(e)?,
+        first_trace_at: r.try_get(6).map_err(e)?,
+        last_trace_at: r.try_get(7).map_err(e)?,
+    })
 }
 
 #[cfg(test)]

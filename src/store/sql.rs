@@ -85,6 +85,8 @@ pub(crate) struct Statements {
     pub prune_generations: String,
     /// The newest generation records, newest first.
     pub list_generations: String,
+    /// Agno's traces and spans.
+    pub traces: super::traces::TraceStatements,
 }
 
 impl Statements {
@@ -95,6 +97,7 @@ impl Statements {
         };
         let (sessions, runs, memories, runners) = (q(&t.sessions), q(&t.runs), q(&t.memories), q(&t.runners));
         let generations = q(&t.generations);
+        let traces = super::traces::TraceStatements::new(dialect, &q(&t.traces), &q(&t.spans));
         let for_update = if dialect == Dialect::Postgres { " FOR UPDATE" } else { "" };
         let json = |n: u32| if dialect == Dialect::Postgres { format!("${n}::jsonb") } else { format!("${n}") };
         // A session row's values: six plain, six JSON, two timestamps.
@@ -105,6 +108,7 @@ impl Statements {
             Dialect::Postgres => "CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)",
         };
         let s = Statements {
+            traces,
             dialect,
             get_session: format!("SELECT {SESSION_COLUMNS} FROM {sessions} WHERE session_id = $1"),
             get_session_for_update: format!(

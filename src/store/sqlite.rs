@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_fro
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::sql::{Dialect, Listing, Param, Statements, memory_listing, session_listing};
+use super::sql::{Dialect, Listing, Param, Statements, memory_listing, quote, session_listing};
 use super::{
     BeginRun, Begun, Conflict, GenerationRecord, InFlightRun, Memory, MemoryQuery, Page, Result, Run, RunStatus,
     RunnerRow, RunnerSeen, Session, SessionChange, SessionQuery, StoreError, admit, check_owner, decode_json, now,
@@ -708,6 +708,135 @@ impl SqliteStore {
     pub(super) async fn clock(&self) -> Result<i64> {
         let inner = self.inner.clone();
         self.with("read the clock", move |c| Ok(c.prepare_cached(&inner.sql.clock)?.query_row([], |r| r.get(0))?)).await
+    }
+
+    pub(super) async fn write_traces(&self, batch: &super::traces::TraceBatch) -> Result<()> {
+        let inner = self.inner.clone();
+        let batch = batch.clone();
+        self.with("write traces", move |c| {
+            let tx = Write::begin(c)?;
+            {
+                let mut upsert = tx.prepare_cached(&inner.sql.traces.upsert_trace)?;
+                for t in &batch.traces {
+                    upsert.execute(params![
+                        t.trace_id,
+                        t.name,
+                        t.status,
+                        t.start_time,
+                        t.end_time,
+                        t.duration_ms,
+                        t.run_id,
+                        t.session_id,
+                        t.user_id,
+                        t.agent_id,
+                        t.team_id,
+                        t.workflow_id,
+                        t.created_at
+                    ])?;
+                }
+                let mut insert = tx.prepare_cached(&inner.sql.traces.insert_span)?;
+                for s in &batch.spans {
+                    insert.execute(params![
+                        s.span_id,
+                        s.trace_id,
+                        s.parent_span_id,
+                        s.name,
+                        s.span_kind,
+                        s.status_code,
+                        s.status_message,
+                        s.start_time,
+                        s.end_time,
+                        s.duration_ms,
+                        s.attributes.to_string(),
+                        s.created_at
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) fn pool_status(&self) -> (usize, usize) {
+        (POOL_SIZE - self.inner.permits.available_permits(), POOL_SIZE)
+    }
+
+    pub(super) async fn list_traces(&self, q: &super::traces::TraceQuery) -> Result<Page<super::traces::TraceSummary>> {
+        let t = &self.inner.tables;
+        let l = super::traces::trace_listing(Dialect::Sqlite, &quote(&t.traces), &quote(&t.spans), q);
+        self.paged("list traces", l, |r| {
+            Ok(super::traces::TraceSummary {
+                trace: super::traces::TraceRow {
+                    trace_id: r.get(0)?,
+                    name: r.get(1)?,
+                    status: r.get(2)?,
+                    start_time: r.get(3)?,
+                    end_time: r.get(4)?,
+                    duration_ms: r.get::<_, f64>(5)? as i64,
+                    run_id: r.get(6)?,
+                    session_id: r.get(7)?,
+                    user_id: r.get(8)?,
+                    agent_id: r.get(9)?,
+                    team_id: r.get(10)?,
+                    workflow_id: r.get(11)?,
+                    created_at: r.get(12)?,
+                },
+                total_spans: r.get(13)?,
+                error_count: r.get(14)?,
+                input: super::traces::root_input(r.get::<_, Option<String>>(15)?.as_deref()),
+            })
+        })
+        .await
+    }
+
+    pub(super) async fn trace_spans(&self, trace_id: &str) -> Result<Vec<super::traces::SpanRow>> {
+        let sql = super::traces::spans_sql(Dialect::Sqlite, &quote(&self.inner.tables.spans));
+        let id = trace_id.to_string();
+        self.with("read spans", move |c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt
+                .query_map([id], |r| {
+                    let attributes: Option<String> = r.get(10)?;
+                    Ok(super::traces::SpanRow {
+                        span_id: r.get(0)?,
+                        trace_id: r.get(1)?,
+                        parent_span_id: r.get(2)?,
+                        name: r.get(3)?,
+                        span_kind: r.get(4)?,
+                        status_code: r.get(5)?,
+                        status_message: r.get(6)?,
+                        start_time: r.get(7)?,
+                        end_time: r.get(8)?,
+                        duration_ms: r.get::<_, f64>(9)? as i64,
+                        attributes: attributes.and_then(|a| serde_json::from_str(&a).ok()).unwrap_or(Value::Null),
+                        created_at: r.get(11)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    pub(super) async fn trace_session_stats(
+        &self,
+        q: &super::traces::TraceQuery,
+    ) -> Result<Page<super::traces::SessionTraceStats>> {
+        let l = super::traces::stats_listing(Dialect::Sqlite, &quote(&self.inner.tables.traces), q);
+        self.paged("read trace statistics", l, |r| {
+            Ok(super::traces::SessionTraceStats {
+                session_id: r.get(0)?,
+                user_id: r.get(1)?,
+                agent_id: r.get(2)?,
+                team_id: r.get(3)?,
+                workflow_id: r.get(4)?,
+                total_traces: r.get(5)?,
+                first_trace_at: r.get(6)?,
+                last_trace_at: r.get(7)?,
+            })
+        })
+        .await
     }
 
     pub(super) async fn record_generation(&self, g: &GenerationRecord) -> Result<()> {

@@ -205,6 +205,27 @@ impl Toolbox {
     /// Calls `tool` under its timeout. A tool that panics (a bug, perhaps in an embedder's tool)
     /// fails that call, not the run: the model is told, and the run goes on.
     pub async fn invoke(tool: &dyn Tool, args: Value, ctx: ToolContext) -> Result<String, ToolError> {
+        use tracing::Instrument;
+        let span = tool_span(tool, &args);
+        let result = Self::invoke_bare(tool, args, ctx).instrument(span.clone()).await;
+        if !span.is_disabled() {
+            let text = match &result {
+                Ok(t) => t.clone(),
+                Err(e) => e.to_string(),
+            };
+            span.record("output.value", crate::run::span_text(&text).as_ref());
+            match &result {
+                Ok(_) => span.record("otel.status_code", "ok"),
+                Err(e) => {
+                    span.record("otel.status_code", "error");
+                    span.record("otel.status_description", e.to_string())
+                }
+            };
+        }
+        result
+    }
+
+    async fn invoke_bare(tool: &dyn Tool, args: Value, ctx: ToolContext) -> Result<String, ToolError> {
         use futures_util::FutureExt;
         let after = tool.timeout();
         let call = std::panic::AssertUnwindSafe(tool.call(args, ctx)).catch_unwind();
@@ -222,4 +243,34 @@ impl Toolbox {
             Err(_) => Err(ToolError::Timeout { tool: tool.spec().name.clone(), after }),
         }
     }
+}
+
+/// The span of one tool call (Agno's: the function's name, `TOOL`).
+fn tool_span(tool: &dyn Tool, args: &Value) -> tracing::Span {
+    use tracing::field::Empty;
+    let spec = tool.spec();
+    let span = tracing::info_span!(
+        target: crate::run::SPAN_TARGET,
+        "tool",
+        otel.name = %spec.name,
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+        agno_run.kind = "tool",
+        input.mime_type = "application/json",
+        input.value = Empty,
+        tool.name = %spec.name,
+        tool.description = Empty,
+        tool.parameters = Empty,
+        output.value = Empty,
+        output.mime_type = "text/plain",
+        openinference.span.kind = "TOOL",
+    );
+    if !span.is_disabled() {
+        let text = args.to_string();
+        let text = crate::run::span_text(&text);
+        span.record("input.value", text.as_ref());
+        span.record("tool.parameters", text.as_ref());
+        span.record("tool.description", crate::run::span_text(&spec.description).as_ref());
+    }
+    span
 }

@@ -132,7 +132,11 @@ impl Workflow {
         run_data["step_results"] = Value::Array(record.results);
         run_data["step_executor_runs"] = Value::Array(record.executor_runs);
         let mut metrics = json!({"steps": Value::Object(record.step_metrics)});
-        metrics["duration"] = json!(started.clock.elapsed().as_secs_f64());
+        let elapsed = started.clock.elapsed();
+        metrics["duration"] = json!(elapsed.as_secs_f64());
+        let own = elapsed.saturating_sub(record.waiting);
+        metrics["additional_metrics"] = json!({ "agno_run_overhead": own.as_secs_f64() });
+        scope.add_overhead(own);
         run_data["metrics"] = metrics;
         let usage = record.usage;
         let patch = lifecycle::state_patch(&stored_state, &final_state);

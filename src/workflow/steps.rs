@@ -29,6 +29,9 @@ pub struct Record {
     pub usage: Vec<(String, String, Usage)>,
     /// Step runs started.
     pub started: usize,
+    /// Time spent waiting on step runs (agents and teams): the rest of the workflow's time is
+    /// agno-run's own. Parallel steps overlap, so this can exceed the wall time.
+    pub waiting: std::time::Duration,
 }
 
 /// One step's end.
@@ -154,7 +157,8 @@ impl Exec<'_> {
                 StepKind::Router { .. } => "Router",
             };
             self.scope.emit(EventKind::StepStarted { step: step.name.clone(), step_type: kind.into() });
-            let mut out = self.step_body(step, prev).await;
+            let span = step_span(step, &prev);
+            let mut out = tracing::Instrument::instrument(self.step_body(step, prev), span.clone()).await;
             if self.scope.cancel_token().is_cancelled() {
                 // Cancelled: no further step starts, whatever this one's `on_error`.
                 out = match out {
@@ -191,6 +195,18 @@ impl Exec<'_> {
                 StepKind::Loop { .. } => Some(o.content.clone()),
                 _ => None,
             };
+            if !span.is_disabled() {
+                span.record("output.value", crate::run::span_text(&o.content).as_ref());
+                if o.success && out.is_ok() {
+                    span.record("otel.status_code", "ok");
+                } else {
+                    span.record("otel.status_code", "error");
+                    if let Err((_, Stop(why))) = &out {
+                        span.record("otel.status_description", why.as_str());
+                    }
+                }
+            }
+            drop(span);
             self.scope.emit(EventKind::StepCompleted {
                 step: step.name.clone(),
                 success: o.success && out.is_ok(),
@@ -320,10 +336,12 @@ impl Exec<'_> {
                 },
                 parent: Some(self.scope.clone()),
             };
+            let waited = std::time::Instant::now();
             let result = match self.launcher.clone().start(request).await {
                 Ok(handle) => handle.result().await.map(|o| o.content),
                 Err(e) => Err(e),
             };
+            self.with_record(|r| r.waiting += waited.elapsed());
             let run = outbox.take();
             let (ok, content) = match &result {
                 Ok(content) => (true, content.clone()),
@@ -670,4 +688,36 @@ fn sum_metrics<'a>(outputs: impl Iterator<Item = &'a Value>) -> Value {
         sum["details"] = json!({"model": details});
     }
     sum
+}
+
+/// The span of one workflow step (Agno's `first_step.execute`, `CHAIN`): a child of the
+/// workflow's run, or of the step that holds it.
+fn step_span(step: &StepConfig, input: &str) -> tracing::Span {
+    use tracing::field::Empty;
+    let kind = match &step.kind {
+        StepKind::Agent { .. } => "agent",
+        StepKind::Team { .. } => "team",
+        StepKind::Parallel(_) => "parallel",
+        StepKind::Condition { .. } => "condition",
+        StepKind::Loop { .. } => "loop",
+        StepKind::Router { .. } => "router",
+    };
+    let span = tracing::info_span!(
+        target: crate::run::SPAN_TARGET,
+        "step",
+        otel.name = %format!("{}.execute", crate::run::span_name(&step.name)),
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+        agno_run.kind = "step",
+        graph.node.name = %step.name,
+        input.value = Empty,
+        agno.step.type = kind,
+        output.value = Empty,
+        output.mime_type = "text/plain",
+        openinference.span.kind = "CHAIN",
+    );
+    if !span.is_disabled() {
+        span.record("input.value", crate::run::span_text(input).as_ref());
+    }
+    span
 }

@@ -348,7 +348,12 @@ pub fn metrics(m: &Value) -> Value {
                 (k.clone(), s)
             })
             .collect();
-        return json!({"keys": sorted_keys(m), "steps": steps});
+        // agno-run's own time is an extra in Agno's `additional_metrics`, which Agno leaves unset.
+        let mut without = m.clone();
+        if let Some(o) = without.as_object_mut() {
+            o.remove("additional_metrics");
+        }
+        return json!({"keys": sorted_keys(&without), "steps": steps});
     }
     let mut details: Vec<Value> = m.pointer("/details/model").and_then(Value::as_array).cloned().unwrap_or_default();
     details.sort_by_key(|d| d["id"].as_str().unwrap_or_default().to_string());
