@@ -988,7 +988,7 @@ fn every_example_in_help_and_readme_works_as_shown() {
     for sub in ["serve", "validate", "schema", "migrate", "run", "chat", "sessions", "config", "tools"] {
         texts.push((format!("agno-run {sub} --help"), exec(agno(project()).args([sub, "--help"])).stdout));
     }
-    for sub in ["list", "show", "runs", "delete", "rename"] {
+    for sub in ["list", "show", "runs", "export", "delete", "rename"] {
         texts.push((
             format!("agno-run help sessions {sub}"),
             exec(agno(project()).args(["help", "sessions", sub])).stdout,

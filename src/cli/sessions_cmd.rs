@@ -80,7 +80,7 @@ pub enum Action {
     /// Sessions with their runs (messages, tool calls, metrics) and traces, one JSON object per
     /// line (`{"session", "runs", "traces"}`), oldest first: evaluation sets, few-shot examples.
     #[command(
-        after_help = "Examples:\n  agno-run sessions configs/app.yaml export > sessions.jsonl\n  agno-run sessions configs/app.yaml export --agent assistant --user alice --since 2026-12-01 --format jsonl\n  agno-run sessions configs/app.yaml export --team crew --until 2026-12-31T23:59:59Z | jq -c .session.session_id"
+        after_help = "Examples:\n  agno-run sessions configs/app.yaml export > sessions.jsonl\n  agno-run sessions configs/app.yaml export --agent assistant --user alice --since 2026-12-01 --format jsonl\n  agno-run sessions configs/app.yaml export --team desk --until 2026-12-31T23:59:59Z | jq -c .session.session_id"
     )]
     Export {
         /// Only this agent's sessions.
@@ -127,6 +127,22 @@ pub(super) fn run(args: SessionsArgs) -> u8 {
             Ok(_) => config.agents.get(a).map(|agent| agent.db.clone()),
             Err(code) => return code,
         },
+        Action::Export { agent, team, workflow, .. } if agent.is_some() || team.is_some() || workflow.is_some() => {
+            let (kind, id) = match (agent, team, workflow) {
+                (Some(a), _, _) => (SessionType::Agent, a),
+                (_, Some(t), _) => (SessionType::Team, t),
+                (_, _, Some(w)) => (SessionType::Workflow, w),
+                _ => unreachable!("one of them is set"),
+            };
+            match super::run_cmd::target(&config, kind, id) {
+                Ok(_) => match kind {
+                    SessionType::Agent => config.agents.get(id).map(|c| c.db.clone()),
+                    SessionType::Team => config.teams.get(id).map(|c| c.db.clone()),
+                    SessionType::Workflow => config.workflows.get(id).map(|c| c.db.clone()),
+                },
+                Err(code) => return code,
+            }
+        }
         _ => None,
     };
     let db = args.db.clone().or(agent_db).or_else(|| config.agents.values().next().map(|a| a.db.clone()));

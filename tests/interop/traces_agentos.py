@@ -29,4 +29,4 @@ for t in listed.json()["data"]:
     details.append(d.json())
 stats = client.get("/trace_session_stats")
 assert stats.status_code == 200, stats.text
-print("RESULT " + json.dumps({"list": listed.json(), "details": details, "stats": stats.json()}))
+print("AGNO_INTEROP_JSON " + json.dumps({"list": listed.json(), "details": details, "stats": stats.json()}))
