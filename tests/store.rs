@@ -106,6 +106,7 @@ conformance!(
     the_first_run_is_the_first_top_level_one,
     generations_are_recorded_and_listed_newest_first,
     traces_upsert_by_agnos_rules_and_are_listed_filtered_and_grouped,
+    daily_usage_is_calculated_per_user_and_day_and_recalculated_in_place,
 );
 
 fn session(id: &str, user: Option<&str>) -> Session {
@@ -1003,4 +1004,61 @@ async fn traces_upsert_by_agnos_rules_and_are_listed_filtered_and_grouped(b: &Ba
     assert_eq!(stats.total, 2);
     let s1 = stats.items.iter().find(|s| s.session_id == "sess-1").unwrap();
     assert_eq!((s1.total_traces, s1.user_id.as_deref(), s1.agent_id.as_deref()), (1, Some("u1"), Some("calc")));
+}
+
+async fn daily_usage_is_calculated_per_user_and_day_and_recalculated_in_place(b: &Backend) {
+    assert!(b.store.calculate_usage().await.unwrap().is_empty(), "no session, nothing to count");
+    let metrics =
+        |i: i64| json!({"session_metrics": {"input_tokens": i, "output_tokens": 2 * i, "total_tokens": 3 * i}});
+    for (id, user, tokens) in [("u-a", Some("alice"), 10), ("u-b", Some("alice"), 5), ("u-c", None, 1)] {
+        let mut s = session(id, user);
+        s.session_data = Some(metrics(tokens));
+        b.store.upsert_session(&s).await.unwrap();
+        let mut r = run(&format!("{id}-r"), id, "COMPLETED");
+        r.run_data["model"] = json!("gpt-4o-mini");
+        r.run_data["model_provider"] = json!("OpenAI");
+        b.store.append_run(&r).await.unwrap();
+    }
+    let mut t = Session::new("u-t", SessionType::Team, "crew");
+    t.user_id = Some("bob".into());
+    b.store.upsert_session(&t).await.unwrap();
+    let mut r = Run::new("u-t-r", "u-t", SessionType::Team, RunStatus::Completed);
+    r.run_data = json!({"model": "other", "model_provider": "X"});
+    b.store.append_run(&r).await.unwrap();
+
+    let rows = b.store.calculate_usage().await.unwrap();
+    assert_eq!(rows.len(), 3, "one row per owner of today: alice, bob and no one");
+    let listed = b.store.list_usage(None, None, None).await.unwrap();
+    assert_eq!(listed.len(), 3);
+    let alice = b.store.list_usage(None, None, Some("alice")).await.unwrap();
+    assert_eq!(alice.len(), 1);
+    let a = &alice[0];
+    assert_eq!((a.agent_sessions_count, a.agent_runs_count, a.users_count), (2, 2, 1));
+    assert_eq!(a.token_metrics["input_tokens"], 15);
+    assert_eq!(a.token_metrics["total_tokens"], 45);
+    assert_eq!(a.token_metrics["reasoning_tokens"], 0);
+    assert_eq!(a.model_metrics, json!([{"model_id": "gpt-4o-mini", "model_provider": "OpenAI", "count": 2}]));
+    assert!(!a.completed, "today is never completed");
+    let nobody = b.store.list_usage(None, None, Some("")).await.unwrap();
+    assert_eq!((nobody[0].users_count, nobody[0].agent_runs_count), (0, 1));
+    let bob = b.store.list_usage(None, None, Some("bob")).await.unwrap();
+    assert_eq!((bob[0].team_sessions_count, bob[0].team_runs_count), (1, 1));
+    let merged = agno_run::store::usage::by_date(&listed);
+    assert_eq!(merged.len(), 1);
+    assert_eq!(merged[0]["users_count"], 2);
+    assert_eq!(merged[0]["agent_runs_count"], 3);
+    assert_eq!(merged[0]["model_metrics"].as_array().unwrap().len(), 2);
+
+    // Recalculating today updates the same rows (same id), with the new counts.
+    let mut r = run("u-a-r2", "u-a", "COMPLETED");
+    r.run_data["model"] = json!("gpt-4o-mini");
+    r.run_data["model_provider"] = json!("OpenAI");
+    b.store.append_run(&r).await.unwrap();
+    b.store.calculate_usage().await.unwrap();
+    let again = b.store.list_usage(None, None, Some("alice")).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, a.id, "the row is updated in place");
+    assert_eq!(again[0].agent_runs_count, 3);
+    let before = b.store.list_usage(Some("2000-01-01"), Some("2000-12-31"), None).await.unwrap();
+    assert!(before.is_empty());
 }

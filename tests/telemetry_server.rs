@@ -181,6 +181,29 @@ async fn the_server_traces_runs_into_sqlite_and_postgres_and_serves_agnos_trace_
     let plain = send(client().get(s.url("/traces?db_id=plain"))).await.ok();
     assert_eq!(plain["meta"]["total_count"], 0);
 
+    // Agno's daily usage: both sessions of today, their runs and tokens, by model.
+    let usage = send(client().get(s.url("/metrics"))).await.ok();
+    let day = &usage["metrics"][0];
+    assert_eq!(usage["metrics"].as_array().unwrap().len(), 1, "{usage}");
+    assert_eq!(
+        (day["agent_sessions_count"].as_i64(), day["team_sessions_count"].as_i64()),
+        (Some(1), Some(1)),
+        "{day}"
+    );
+    assert_eq!(day["team_runs_count"], 2, "the team run and its member's run count in the team's session");
+    assert_eq!(day["users_count"], 2);
+    assert!(day["id"].as_str().unwrap().ends_with("_daily"));
+    assert!(day["token_metrics"]["total_tokens"].as_i64().unwrap() > 0);
+    let alice = send(client().get(s.url("/metrics?user_id=alice"))).await.ok();
+    assert_eq!(alice["metrics"][0]["agent_runs_count"], 1);
+    assert!(alice["metrics"][0]["id"].as_str().unwrap().ends_with("_alice_daily"));
+    let refreshed = send(client().post(s.url("/metrics/refresh"))).await.ok();
+    assert_eq!(refreshed[0]["team_runs_count"], 2, "{refreshed}");
+    let status = send(client().get(s.url("/metrics/refresh/status"))).await.ok();
+    assert_eq!(status["status"], "completed");
+    let bad = send(client().get(s.url("/metrics?starting_date=someday"))).await.error(422);
+    assert_eq!(bad[0]["type"], "date_from_datetime_parsing");
+
     // Python AgentOS 3.1.10 lists the same traces from its own routes.
     if let Some(py) = python() {
         let db = dir.path().join("t.db").display().to_string();
@@ -197,6 +220,15 @@ async fn the_server_traces_runs_into_sqlite_and_postgres_and_serves_agnos_trace_
         assert_eq!(py_calc["tree"], detail["tree"], "Python AgentOS builds the same span tree");
         assert_eq!(py_calc["tree"][0]["metadata"], detail["tree"][0]["metadata"], "and the same token counts");
         assert_eq!(got["stats"]["meta"]["total_count"], 2);
+        // And computes the same daily usage from the same sessions.
+        let strip = |v: &Value| {
+            let mut v = v.clone();
+            for k in ["created_at", "updated_at"] {
+                v.as_object_mut().unwrap().remove(k);
+            }
+            v
+        };
+        assert_eq!(strip(&got["metrics"]["metrics"][0]), strip(day), "Agno's own calculation agrees");
     }
     s.signal("TERM");
     let (status, stderr) = s.wait(30);
@@ -269,4 +301,23 @@ async fn prometheus_is_off_with_an_empty_path_and_refuses_an_api_path() {
     assert!(s.stderr().contains("prometheus_path must start with"), "{}", s.stderr());
     let sessions = send(client().get(s.url("/sessions"))).await.ok();
     assert!(sessions["data"].is_array(), "the API route is untouched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_turns_tracing_on_traces_the_next_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = |tracing: bool| {
+        format!(
+            "version: 1\ndatabases:\n  local: {{type: sqlite, db_file: t.db, tracing: {tracing}}}\nmodels:\n  m: {{provider: scripted}}\nagents:\n  a: {{name: Echo, model: m, db: local}}\nserver: {{prometheus_path: \"\"}}\n"
+        )
+    };
+    write_config(dir.path(), &yaml(false));
+    let s = Server::start(dir.path(), Start::new(&["app.yaml", "--no-reload"]));
+    run(&s, "agents", "a", "before", "u").await.ok();
+    write_config(dir.path(), &yaml(true));
+    let reload = send(client().post(s.url("/config/reload"))).await;
+    assert_eq!(reload.status, 200, "{reload:?}");
+    run(&s, "agents", "a", "after", "u").await.ok();
+    let listed = wait_for(&s, "/traces", |b| b["meta"]["total_count"] == 1 && b["data"][0]["total_spans"] == 2).await;
+    assert_eq!(listed["data"][0]["input"], "after", "only the run after the reload is traced");
 }

@@ -15,6 +15,7 @@ pub mod reload;
 mod runs;
 mod sessions;
 mod traces;
+mod usage;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -107,6 +108,8 @@ pub struct App {
     pub os_id: String,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
+    /// The usage routes' per-database state (last calculation, last refresh).
+    pub usage: usage::UsageState,
 }
 
 impl std::fmt::Debug for App {
@@ -160,7 +163,14 @@ pub async fn serve(
     let listener = listen(&addr).await.map_err(|source| ServeError::Bind { addr, source })?;
     let local = listener.local_addr().map_err(ServeError::Serve)?;
     let os_id = format!("agno-run-{}", local.port());
-    let app = Arc::new(App { live, settings: settings.clone(), key, os_id, shutdown: CancellationToken::new() });
+    let app = Arc::new(App {
+        live,
+        settings: settings.clone(),
+        key,
+        os_id,
+        shutdown: CancellationToken::new(),
+        usage: usage::UsageState::default(),
+    });
     app.live.record(&app.live.current(), Trigger::Start, None).await;
 
     let reloader = reload::spawn(app.clone(), options.clone(), watch);
@@ -291,7 +301,10 @@ pub fn router(app: Shared) -> Router {
         .route("/traces", get(traces::list))
         .route("/traces/search", post(traces::search))
         .route("/traces/{trace_id}", get(traces::get))
-        .route("/trace_session_stats", get(traces::session_stats));
+        .route("/trace_session_stats", get(traces::session_stats))
+        .route("/metrics", get(usage::get))
+        .route("/metrics/refresh", post(usage::refresh))
+        .route("/metrics/refresh/status", get(usage::status));
     let api = match app.settings.prometheus_path.as_deref() {
         Some(path)
             if path.starts_with('/') && !RESERVED.iter().any(|r| path == *r || path.starts_with(&format!("{r}/"))) =>
@@ -341,6 +354,7 @@ const RESERVED: &[&str] = &[
     "/optimize-memories",
     "/traces",
     "/trace_session_stats",
+    "/metrics",
 ];
 
 /// `GET {server.prometheus_path}`: the Prometheus text metrics, with the pools of the open

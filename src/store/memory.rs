@@ -30,6 +30,8 @@ struct Data {
     /// Agno traces by id, in first-write order, and their spans by id.
     traces: IndexMap<String, super::traces::TraceRow>,
     spans: IndexMap<String, super::traces::SpanRow>,
+    /// Agno's daily usage rows by (user, date).
+    usage: std::collections::BTreeMap<(String, String), super::usage::UsageRow>,
 }
 
 /// In-memory store; clones share the data.
@@ -296,6 +298,99 @@ impl MemoryStore {
             d.spans.shift_remove_index(0);
         }
         Ok(())
+    }
+
+    pub(super) async fn usage_bounds(&self) -> Result<(Option<String>, Option<String>, Option<i64>)> {
+        let d = self.lock("read the usage dates")?;
+        let latest = d.usage.values().filter(|r| r.completed).map(|r| r.date.clone()).max();
+        let after = latest.clone().unwrap_or_default();
+        let earliest = d.usage.values().filter(|r| !r.completed && r.date > after).map(|r| r.date.clone()).min();
+        let oldest = d.sessions.values().map(|s| s.created_at).min();
+        Ok((latest, earliest, oldest))
+    }
+
+    pub(super) async fn usage_groups(
+        &self,
+        from: i64,
+        until: i64,
+    ) -> Result<(Vec<super::usage::SessionGroup>, Vec<super::usage::RunGroup>)> {
+        use super::usage::{RunGroup, SessionGroup, TOKEN_KEYS, day_of};
+        let d = self.lock("aggregate the usage")?;
+        let mut sessions: std::collections::BTreeMap<(String, String, String), SessionGroup> = Default::default();
+        let mut runs: Vec<RunGroup> = Vec::new();
+        let mut chosen: Vec<&Session> =
+            d.sessions.values().filter(|s| s.created_at >= from && s.created_at < until).collect();
+        chosen.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.session_id.cmp(&b.session_id)));
+        for s in chosen {
+            let (day, user, kind) =
+                (day_of(s.created_at), s.user_id.clone().unwrap_or_default(), s.session_type.as_str().to_string());
+            let g = sessions.entry((day.clone(), user.clone(), kind.clone())).or_insert_with(|| SessionGroup {
+                day: day.clone(),
+                user: user.clone(),
+                kind: kind.clone(),
+                sessions: 0,
+                tokens: [0; 9],
+            });
+            g.sessions += 1;
+            let m = s.session_data.as_ref().and_then(|d| d.get("session_metrics"));
+            for (i, k) in TOKEN_KEYS.iter().enumerate() {
+                g.tokens[i] += m.and_then(|m| m.get(*k)).and_then(serde_json::Value::as_i64).unwrap_or(0);
+            }
+            for r in d.runs.get(&s.session_id).into_iter().flatten() {
+                let text = |k: &str| r.run_data.get(k).and_then(serde_json::Value::as_str).map(str::to_string);
+                let (model, provider) = (text("model"), text("model_provider"));
+                match runs.iter_mut().find(|g| {
+                    g.day == day && g.user == user && g.kind == kind && g.model == model && g.provider == provider
+                }) {
+                    Some(g) => g.runs += 1,
+                    None => runs.push(RunGroup {
+                        day: day.clone(),
+                        user: user.clone(),
+                        kind: kind.clone(),
+                        model,
+                        provider,
+                        runs: 1,
+                    }),
+                }
+            }
+        }
+        Ok((sessions.into_values().collect(), runs))
+    }
+
+    pub(super) async fn upsert_usage(&self, rows: &[super::usage::UsageRow]) -> Result<()> {
+        let mut d = self.lock("write the usage")?;
+        for r in rows {
+            let key = (r.user_id.clone(), r.date.clone());
+            match d.usage.get_mut(&key) {
+                Some(old) => {
+                    let (id, created) = (old.id.clone(), old.created_at);
+                    *old = r.clone();
+                    old.id = id;
+                    old.created_at = created;
+                }
+                None => {
+                    d.usage.insert(key, r.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn list_usage(
+        &self,
+        from: &str,
+        until: &str,
+        user: Option<&str>,
+    ) -> Result<Vec<super::usage::UsageRow>> {
+        let d = self.lock("read the usage")?;
+        let mut rows: Vec<super::usage::UsageRow> = d
+            .usage
+            .values()
+            .filter(|r| r.date.as_str() >= from && r.date.as_str() <= until && user.is_none_or(|u| r.user_id == u))
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.user_id.cmp(&b.user_id)));
+        Ok(rows)
     }
 
     pub(super) async fn list_traces(&self, q: &super::traces::TraceQuery) -> Result<Page<super::traces::TraceSummary>> {

@@ -14,6 +14,7 @@ pub(crate) mod postgres;
 pub(crate) mod sql;
 pub(crate) mod sqlite;
 pub mod traces;
+pub mod usage;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -811,6 +812,35 @@ impl Store {
     /// Per-session trace statistics matching `q` (`GET /trace_session_stats`).
     pub async fn trace_session_stats(&self, q: &traces::TraceQuery) -> Result<Page<traces::SessionTraceStats>> {
         dispatch!(self, s => s.trace_session_stats(q).await)
+    }
+
+    /// Recalculates Agno's daily usage rows (`agno_metrics`) from the first day not completed to
+    /// today (UTC), as Agno's `calculate_metrics`; returns the rows it wrote (none without sessions).
+    pub async fn calculate_usage(&self) -> Result<Vec<usage::UsageRow>> {
+        let now = now();
+        let today = usage::day_of(now);
+        let (latest, earliest, oldest) = dispatch!(self, s => s.usage_bounds().await)?;
+        let Some(start) = usage::start_day(latest.as_deref(), earliest.as_deref(), oldest, &today) else {
+            return Ok(Vec::new());
+        };
+        let from = usage::epoch_of(&start).unwrap_or(0);
+        let until = usage::epoch_of(&today).unwrap_or(now) + 86_400;
+        let (sessions, runs) = dispatch!(self, s => s.usage_groups(from, until).await)?;
+        let rows = usage::rows(&sessions, &runs, &today, now);
+        dispatch!(self, s => s.upsert_usage(&rows).await)?;
+        Ok(rows)
+    }
+
+    /// The usage rows of days in `[from, until]` (`YYYY-MM-DD`, inclusive), of one owner when
+    /// `user` is given (`""`: sessions without one), by date.
+    pub async fn list_usage(
+        &self,
+        from: Option<&str>,
+        until: Option<&str>,
+        user: Option<&str>,
+    ) -> Result<Vec<usage::UsageRow>> {
+        let (from, until) = (from.unwrap_or("0000-01-01").to_string(), until.unwrap_or("9999-12-31").to_string());
+        dispatch!(self, s => s.list_usage(&from, &until, user).await)
     }
 
     /// Records one config generation a server loaded, or failed to load.

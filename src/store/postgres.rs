@@ -683,6 +683,136 @@ impl PostgresStore {
         row.try_get(0).map_err(|e| pg_err(A, &e))
     }
 
+    pub(super) async fn usage_bounds(&self) -> Result<(Option<String>, Option<String>, Option<i64>)> {
+        const A: &str = "read the usage dates";
+        let c = self.client(A).await?;
+        let u = &self.inner.sql.usage;
+        let latest: Option<String> =
+            c.query_one(&u.latest_completed, &[]).await.and_then(|r| r.try_get(0)).map_err(|e| pg_err(A, &e))?;
+        let after = latest.clone().unwrap_or_default();
+        let earliest: Option<String> = c
+            .query_one(&u.earliest_incomplete, &[&after])
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| pg_err(A, &e))?;
+        let oldest: Option<i64> =
+            c.query_one(&u.oldest_session, &[]).await.and_then(|r| r.try_get(0)).map_err(|e| pg_err(A, &e))?;
+        Ok((latest, earliest, oldest))
+    }
+
+    pub(super) async fn usage_groups(
+        &self,
+        from: i64,
+        until: i64,
+    ) -> Result<(Vec<super::usage::SessionGroup>, Vec<super::usage::RunGroup>)> {
+        const A: &str = "aggregate the usage";
+        let c = self.client(A).await?;
+        let u = &self.inner.sql.usage;
+        let rows = c.query(&u.sessions, &[&from, &until]).await.map_err(|e| pg_err(A, &e))?;
+        let mut sessions = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let mut tokens = [0i64; 9];
+            for (i, t) in tokens.iter_mut().enumerate() {
+                *t = r.try_get::<_, Option<i64>>(4 + i).map_err(|e| pg_err(A, &e))?.unwrap_or(0);
+            }
+            sessions.push(super::usage::SessionGroup {
+                day: r.try_get(0).map_err(|e| pg_err(A, &e))?,
+                user: r.try_get(1).map_err(|e| pg_err(A, &e))?,
+                kind: r.try_get(2).map_err(|e| pg_err(A, &e))?,
+                sessions: r.try_get(3).map_err(|e| pg_err(A, &e))?,
+                tokens,
+            });
+        }
+        let rows = c.query(&u.runs, &[&from, &until]).await.map_err(|e| pg_err(A, &e))?;
+        let mut runs = Vec::with_capacity(rows.len());
+        for r in &rows {
+            runs.push(super::usage::RunGroup {
+                day: r.try_get(0).map_err(|e| pg_err(A, &e))?,
+                user: r.try_get(1).map_err(|e| pg_err(A, &e))?,
+                kind: r.try_get(2).map_err(|e| pg_err(A, &e))?,
+                model: r.try_get(3).map_err(|e| pg_err(A, &e))?,
+                provider: r.try_get(4).map_err(|e| pg_err(A, &e))?,
+                runs: r.try_get(5).map_err(|e| pg_err(A, &e))?,
+            });
+        }
+        Ok((sessions, runs))
+    }
+
+    pub(super) async fn upsert_usage(&self, rows: &[super::usage::UsageRow]) -> Result<()> {
+        const A: &str = "write the usage";
+        let mut c = self.client(A).await?;
+        let tx = c.transaction().await.map_err(|e| pg_err(A, &e))?;
+        let stmt = tx.prepare_cached(&self.inner.sql.usage.upsert).await.map_err(|e| pg_err(A, &e))?;
+        for r in rows {
+            tx.execute(
+                &stmt,
+                &[
+                    &r.id,
+                    &r.date,
+                    &r.user_id,
+                    &r.agent_runs_count,
+                    &r.team_runs_count,
+                    &r.workflow_runs_count,
+                    &r.agent_sessions_count,
+                    &r.team_sessions_count,
+                    &r.workflow_sessions_count,
+                    &r.users_count,
+                    &r.token_metrics,
+                    &r.model_metrics,
+                    &r.completed,
+                    &r.created_at,
+                    &r.updated_at,
+                ],
+            )
+            .await
+            .map_err(|e| pg_err(A, &e))?;
+        }
+        tx.commit().await.map_err(|e| pg_err(A, &e))
+    }
+
+    pub(super) async fn list_usage(
+        &self,
+        from: &str,
+        until: &str,
+        user: Option<&str>,
+    ) -> Result<Vec<super::usage::UsageRow>> {
+        const A: &str = "read the usage";
+        let c = self.client(A).await?;
+        let u = &self.inner.sql.usage;
+        let rows = match user {
+            Some(user) => c.query(&u.list_user, &[&from, &until, &user]).await,
+            None => c.query(&u.list, &[&from, &until]).await,
+        }
+        .map_err(|e| pg_err(A, &e))?;
+        rows.iter()
+            .map(|r| -> std::result::Result<super::usage::UsageRow, tokio_postgres::Error> {
+                let json = |i: usize| -> std::result::Result<Value, tokio_postgres::Error> {
+                    Ok(r.try_get::<_, Option<String>>(i)?
+                        .and_then(|t| serde_json::from_str(&t).ok())
+                        .unwrap_or(Value::Null))
+                };
+                Ok(super::usage::UsageRow {
+                    id: r.try_get(0)?,
+                    date: r.try_get(1)?,
+                    user_id: r.try_get(2)?,
+                    agent_runs_count: r.try_get(3)?,
+                    team_runs_count: r.try_get(4)?,
+                    workflow_runs_count: r.try_get(5)?,
+                    agent_sessions_count: r.try_get(6)?,
+                    team_sessions_count: r.try_get(7)?,
+                    workflow_sessions_count: r.try_get(8)?,
+                    users_count: r.try_get(9)?,
+                    token_metrics: json(10)?,
+                    model_metrics: json(11)?,
+                    completed: r.try_get(12)?,
+                    created_at: r.try_get(13)?,
+                    updated_at: r.try_get(14)?,
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| pg_err(A, &e))
+    }
+
     pub(super) fn pool_status(&self) -> (usize, usize) {
         let s = self.inner.pool.status();
         (s.size.saturating_sub(s.available), s.max_size)

@@ -87,6 +87,8 @@ pub(crate) struct Statements {
     pub list_generations: String,
     /// Agno's traces and spans.
     pub traces: super::traces::TraceStatements,
+    /// Agno's daily usage aggregates.
+    pub usage: super::usage::UsageStatements,
 }
 
 impl Statements {
@@ -98,6 +100,7 @@ impl Statements {
         let (sessions, runs, memories, runners) = (q(&t.sessions), q(&t.runs), q(&t.memories), q(&t.runners));
         let generations = q(&t.generations);
         let traces = super::traces::TraceStatements::new(dialect, &q(&t.traces), &q(&t.spans));
+        let usage = super::usage::UsageStatements::new(dialect, &q(&t.metrics), &sessions, &runs);
         let for_update = if dialect == Dialect::Postgres { " FOR UPDATE" } else { "" };
         let json = |n: u32| if dialect == Dialect::Postgres { format!("${n}::jsonb") } else { format!("${n}") };
         // A session row's values: six plain, six JSON, two timestamps.
@@ -109,6 +112,7 @@ impl Statements {
         };
         let s = Statements {
             traces,
+            usage,
             dialect,
             get_session: format!("SELECT {SESSION_COLUMNS} FROM {sessions} WHERE session_id = $1"),
             get_session_for_update: format!(

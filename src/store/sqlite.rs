@@ -758,6 +758,151 @@ impl SqliteStore {
         .await
     }
 
+    pub(super) async fn usage_bounds(&self) -> Result<(Option<String>, Option<String>, Option<i64>)> {
+        let inner = self.inner.clone();
+        self.with("read the usage dates", move |c| {
+            let u = &inner.sql.usage;
+            let latest: Option<String> = c.prepare_cached(&u.latest_completed)?.query_row([], |r| r.get(0))?;
+            let earliest: Option<String> = c
+                .prepare_cached(&u.earliest_incomplete)?
+                .query_row([latest.clone().unwrap_or_default()], |r| r.get(0))?;
+            let oldest: Option<i64> = c.prepare_cached(&u.oldest_session)?.query_row([], |r| r.get(0))?;
+            Ok((latest, earliest, oldest))
+        })
+        .await
+    }
+
+    pub(super) async fn usage_groups(
+        &self,
+        from: i64,
+        until: i64,
+    ) -> Result<(Vec<super::usage::SessionGroup>, Vec<super::usage::RunGroup>)> {
+        let inner = self.inner.clone();
+        self.with("aggregate the usage", move |c| {
+            let u = &inner.sql.usage;
+            let sessions = c
+                .prepare_cached(&u.sessions)?
+                .query_map(params![from, until], |r| {
+                    let mut tokens = [0i64; 9];
+                    for (i, t) in tokens.iter_mut().enumerate() {
+                        *t = r.get::<_, Option<i64>>(4 + i)?.unwrap_or(0);
+                    }
+                    Ok(super::usage::SessionGroup {
+                        day: r.get(0)?,
+                        user: r.get(1)?,
+                        kind: r.get(2)?,
+                        sessions: r.get(3)?,
+                        tokens,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let runs = c
+                .prepare_cached(&u.runs)?
+                .query_map(params![from, until], |r| {
+                    let text = |i: usize| -> rusqlite::Result<Option<String>> {
+                        Ok(match r.get::<_, rusqlite::types::Value>(i)? {
+                            rusqlite::types::Value::Text(t) => Some(t),
+                            rusqlite::types::Value::Null => None,
+                            other => Some(format!("{other:?}")),
+                        })
+                    };
+                    Ok(super::usage::RunGroup {
+                        day: r.get(0)?,
+                        user: r.get(1)?,
+                        kind: r.get(2)?,
+                        model: text(3)?,
+                        provider: text(4)?,
+                        runs: r.get(5)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((sessions, runs))
+        })
+        .await
+    }
+
+    pub(super) async fn upsert_usage(&self, rows: &[super::usage::UsageRow]) -> Result<()> {
+        let inner = self.inner.clone();
+        let rows = rows.to_vec();
+        self.with("write the usage", move |c| {
+            let tx = Write::begin(c)?;
+            {
+                let mut stmt = tx.prepare_cached(&inner.sql.usage.upsert)?;
+                for r in &rows {
+                    stmt.execute(params![
+                        r.id,
+                        r.date,
+                        r.user_id,
+                        r.agent_runs_count,
+                        r.team_runs_count,
+                        r.workflow_runs_count,
+                        r.agent_sessions_count,
+                        r.team_sessions_count,
+                        r.workflow_sessions_count,
+                        r.users_count,
+                        r.token_metrics.to_string(),
+                        r.model_metrics.to_string(),
+                        r.completed,
+                        r.created_at,
+                        r.updated_at
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn list_usage(
+        &self,
+        from: &str,
+        until: &str,
+        user: Option<&str>,
+    ) -> Result<Vec<super::usage::UsageRow>> {
+        let inner = self.inner.clone();
+        let (from, until, user) = (from.to_string(), until.to_string(), user.map(str::to_string));
+        self.with("read the usage", move |c| {
+            let u = &inner.sql.usage;
+            let map = |r: &Row<'_>| -> rusqlite::Result<super::usage::UsageRow> {
+                let json = |i: usize| -> rusqlite::Result<Value> {
+                    Ok(r.get::<_, Option<String>>(i)?
+                        .and_then(|t| serde_json::from_str(&t).ok())
+                        .unwrap_or(Value::Null))
+                };
+                Ok(super::usage::UsageRow {
+                    id: r.get(0)?,
+                    date: r.get(1)?,
+                    user_id: r.get(2)?,
+                    agent_runs_count: r.get(3)?,
+                    team_runs_count: r.get(4)?,
+                    workflow_runs_count: r.get(5)?,
+                    agent_sessions_count: r.get(6)?,
+                    team_sessions_count: r.get(7)?,
+                    workflow_sessions_count: r.get(8)?,
+                    users_count: r.get(9)?,
+                    token_metrics: json(10)?,
+                    model_metrics: json(11)?,
+                    completed: r.get(12)?,
+                    created_at: r.get(13)?,
+                    updated_at: r.get(14)?,
+                })
+            };
+            let rows = match &user {
+                Some(u_id) => c
+                    .prepare_cached(&u.list_user)?
+                    .query_map(params![from, until, u_id], map)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+                None => c
+                    .prepare_cached(&u.list)?
+                    .query_map(params![from, until], map)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+            };
+            Ok(rows)
+        })
+        .await
+    }
+
     pub(super) fn pool_status(&self) -> (usize, usize) {
         (POOL_SIZE - self.inner.permits.available_permits(), POOL_SIZE)
     }

@@ -19,7 +19,7 @@ use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::Layer;
-use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::{Context, Filter};
 
 use crate::config::Config;
 use crate::run::SPAN_TARGET;
@@ -99,10 +99,9 @@ impl Telemetry {
             .with_threads(false)
             .with_level(false)
             .with_target(false)
-            .with_filter(filter_fn(move |m| m.target() == SPAN_TARGET && on.load(Ordering::Relaxed)));
-        let on = self.inner.metrics_on.clone();
-        let metrics = prometheus::Layer::new(self.inner.metrics.clone())
-            .with_filter(filter_fn(move |m| m.target() == SPAN_TARGET && on.load(Ordering::Relaxed)));
+            .with_filter(Switch(on));
+        let metrics =
+            prometheus::Layer::new(self.inner.metrics.clone()).with_filter(Switch(self.inner.metrics_on.clone()));
         vec![Box::new(otel), Box::new(metrics)]
     }
 
@@ -168,6 +167,25 @@ impl Telemetry {
     /// What the export did so far (spans written, dropped, failed batches).
     pub fn stats(&self) -> export::Stats {
         self.inner.worker.stats()
+    }
+}
+
+/// A layer's filter: the spans of [`SPAN_TARGET`] while the switch is on. Their callsites are
+/// "sometimes" interesting, never cached as always or never: a switch turned on later (a reload
+/// that adds a sink) takes effect at the next span.
+struct Switch(Arc<AtomicBool>);
+
+impl<S> Filter<S> for Switch {
+    fn enabled(&self, meta: &tracing::Metadata<'_>, _: &Context<'_, S>) -> bool {
+        meta.target() == SPAN_TARGET && self.0.load(Ordering::Relaxed)
+    }
+
+    fn callsite_enabled(&self, meta: &'static tracing::Metadata<'static>) -> tracing::subscriber::Interest {
+        if meta.target() == SPAN_TARGET {
+            tracing::subscriber::Interest::sometimes()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 """Python AgentOS (agno 3.1.10) reads the traces agno-run wrote: GET /traces, GET /traces/{id}
-and GET /trace_session_stats from AgentOS's own routes, in-process (FastAPI's TestClient).
+GET /trace_session_stats and GET /metrics from AgentOS's own routes, in-process (FastAPI's TestClient).
 
 Usage: traces_agentos.py DB_FILE  →  prints one JSON object: {"list": ..., "details": [...], "stats": ...}
 """
@@ -29,4 +29,7 @@ for t in listed.json()["data"]:
     details.append(d.json())
 stats = client.get("/trace_session_stats")
 assert stats.status_code == 200, stats.text
-print("AGNO_INTEROP_JSON " + json.dumps({"list": listed.json(), "details": details, "stats": stats.json()}))
+# Agno's own daily usage over the same sessions (it recalculates on this first read).
+metrics = client.get("/metrics")
+assert metrics.status_code == 200, metrics.text
+print("AGNO_INTEROP_JSON " + json.dumps({"list": listed.json(), "details": details, "stats": stats.json(), "metrics": metrics.json()}))
