@@ -43,11 +43,15 @@ async fn receiver(bytes: Arc<AtomicU64>) -> String {
     format!("http://{addr}/v1/traces")
 }
 
-async fn generation(dir: &std::path::Path, name: &str, on: Option<&str>, telemetry: &Telemetry) -> Arc<Generation> {
-    let (tracing, server) = match on {
-        Some(endpoint) => (", tracing: true".to_string(), format!("server:\n  otlp: {{endpoint: \"{endpoint}\"}}\n")),
-        None => (String::new(), String::new()),
-    };
+async fn generation(
+    dir: &std::path::Path,
+    name: &str,
+    db: bool,
+    otlp: Option<&str>,
+    telemetry: &Telemetry,
+) -> Arc<Generation> {
+    let tracing = if db { ", tracing: true" } else { "" };
+    let server = otlp.map(|e| format!("server:\n  otlp: {{endpoint: \"{e}\"}}\n")).unwrap_or_default();
     let yaml = format!(
         "version: 1\n{server}databases:\n  main: {{type: sqlite, db_file: {name}.db{tracing}}}\nmodels:\n  m: {{provider: scripted, replies: [\"A fixed answer.\"]}}\nagents:\n  bench:\n    name: Bench Agent\n    model: m\n    instructions: [Be concise.]\n    add_history_to_context: true\n    num_history_runs: 3\n"
     );
@@ -82,33 +86,40 @@ fn main() {
         let dir = tempfile::tempdir().expect("tempdir");
         let bytes = Arc::new(AtomicU64::new(0));
         let endpoint = receiver(bytes.clone()).await;
-        let (mut off, mut on) = (Duration::ZERO, Duration::ZERO);
+        // (name, database traces, OTLP, Prometheus). "off" has the layers installed, as `agno-run run`.
+        let modes: [(&str, bool, bool, bool); 5] = [
+            ("off", false, false, false),
+            ("prometheus only", false, false, true),
+            ("database only", true, false, false),
+            ("OTLP only", false, true, false),
+            ("on (all three)", true, true, true),
+        ];
+        let mut totals = [Duration::ZERO; 5];
         for p in 0..PASSES {
-            // Off: no sink, no metrics (the layers are installed, as in `agno-run run`).
-            telemetry.set_metrics(false);
-            let g = generation(dir.path(), &format!("off{p}"), None, &telemetry).await;
-            let t = pass(&g, p).await;
-            println!("pass {p} off: {RUNS} runs in {:.2} s = {:.0} runs/s", t.as_secs_f64(), RUNS as f64 / t.as_secs_f64());
-            off += t;
-            drop(g);
-            // On: the database's trace tables, OTLP and the Prometheus layer.
-            let g = generation(dir.path(), &format!("on{p}"), Some(&endpoint), &telemetry).await;
-            telemetry.set_metrics(true);
-            let t = pass(&g, p).await;
-            println!("pass {p} on:  {RUNS} runs in {:.2} s = {:.0} runs/s", t.as_secs_f64(), RUNS as f64 / t.as_secs_f64());
-            on += t;
-            let tele = telemetry.clone();
-            tokio::task::spawn_blocking(move || tele.flush(Duration::from_secs(30))).await.expect("flush");
+            for (m, (name, db, otlp, prom)) in modes.iter().enumerate() {
+                telemetry.set_metrics(*prom);
+                let g = generation(dir.path(), &format!("m{m}p{p}"), *db, otlp.then_some(endpoint.as_str()), &telemetry).await;
+                let t = pass(&g, p).await;
+                totals[m] += t;
+                println!("pass {p} {name}: {RUNS} runs in {:.2} s = {:.0} runs/s", t.as_secs_f64(), RUNS as f64 / t.as_secs_f64());
+                let tele = telemetry.clone();
+                tokio::task::spawn_blocking(move || tele.flush(Duration::from_secs(30))).await.expect("flush");
+            }
         }
+        let rate = |t: Duration| (PASSES * RUNS) as f64 / t.as_secs_f64();
+        for (m, (name, ..)) in modes.iter().enumerate().skip(1) {
+            println!("{name}: {:.0} runs/s, ratio to off {:.3}", rate(totals[m]), rate(totals[m]) / rate(totals[0]));
+        }
+        let (off_rate, on_rate) = (rate(totals[0]), rate(totals[4]));
         let stats = telemetry.stats();
+        // Two spans per run (the run, its model call) in the modes that export: database, OTLP, all.
         let expected = (PASSES * RUNS * 2) as u64;
-        let (off_rate, on_rate) = ((PASSES * RUNS) as f64 / off.as_secs_f64(), (PASSES * RUNS) as f64 / on.as_secs_f64());
         println!(
             "telemetry off: {off_rate:.0} runs/s; on (SQLite traces + OTLP + Prometheus): {on_rate:.0} runs/s; ratio on/off {:.3} (goal >= 0.95)",
             on_rate / off_rate
         );
         println!(
-            "exported: {} spans written to the database, {} sent over OTLP ({} KiB), of {expected} made; {} failed batches",
+            "exported: {} spans written to the database, {} sent over OTLP ({} KiB), of {expected} made in each; {} failed batches",
             stats.written,
             stats.sent,
             bytes.load(Ordering::Relaxed) / 1024,

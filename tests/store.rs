@@ -994,6 +994,16 @@ async fn traces_upsert_by_agnos_rules_and_are_listed_filtered_and_grouped(b: &Ba
     };
     let found = b.store.list_traces(&searched).await.unwrap();
     assert_eq!(found.items.iter().map(|t| t.trace.trace_id.as_str()).collect::<Vec<_>>(), ["t1"]);
+    // SQL's three-valued logic on every backend: a NULL column is neither equal nor unequal.
+    let not_team = TraceQuery {
+        expr: Some(Cond::Not(Box::new(Cond::Cmp("team_id", Op::Eq, json!("x"))))),
+        limit: 20,
+        page: 1,
+        ..Default::default()
+    };
+    assert_eq!(b.store.list_traces(&not_team).await.unwrap().total, 0);
+    let no_or = TraceQuery { expr: Some(Cond::Or(Vec::new())), limit: 20, page: 1, ..Default::default() };
+    assert_eq!(b.store.list_traces(&no_or).await.unwrap().total, 0, "OR of nothing is false");
     let since =
         TraceQuery { from: Some("2026-12-04T10:30:00.000000+00:00".into()), limit: 20, page: 1, ..Default::default() };
     assert_eq!(b.store.list_traces(&since).await.unwrap().total, 1);

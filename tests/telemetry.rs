@@ -358,3 +358,63 @@ fn sessions_export_reads_back_the_same_sessions_runs_and_traces() {
         .expect(2)
         .says("is not a date");
 }
+
+/// A collector that accepts connections and never answers.
+fn hanging_collector() -> (String, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(64) {
+            match stream {
+                Ok(s) => held.push(s),
+                Err(_) => break,
+            }
+        }
+    });
+    (endpoint, handle)
+}
+
+#[test]
+fn a_collector_that_never_answers_delays_neither_the_runs_nor_the_database_traces() {
+    let (endpoint, _collector) = hanging_collector();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "app.yaml",
+        config(&endpoint).replace("service_name: agno-test", "service_name: agno-test\n    timeout: 30"),
+    );
+    let out = exec(agno(dir.path()).args(["run", "app.yaml", "--agent", "calc", "what is 2+3"]).env("OTLP_TOKEN", "t"));
+    out.expect(EXIT_OK).says("The answer is 5.");
+    let db = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    let spans: i64 = db.query_row("SELECT COUNT(*) FROM agno_spans", [], |r| r.get(0)).unwrap();
+    assert_eq!(spans, 4, "every span reached the database although the collector never answered");
+    let name: String = db.query_row("SELECT name FROM agno_traces", [], |r| r.get(0)).unwrap();
+    assert_eq!(name, "Calc_Agent.run");
+}
+
+#[test]
+fn an_otlp_endpoints_credentials_are_never_printed_and_export_stops_quietly_on_a_closed_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = config("http://user:URLPASS@127.0.0.1:9/v1/traces?api_key=QUERYSECRET");
+    write(dir.path(), "app.yaml", &yaml);
+    let out = exec(agno(dir.path()).args(["config", "app.yaml"]).env("OTLP_TOKEN", "HEADERSECRET"));
+    out.expect(EXIT_OK).never_says("URLPASS").never_says("QUERYSECRET").never_says("HEADERSECRET");
+    assert!(out.stdout.contains("http://user:***@127.0.0.1:9/v1/traces?***"), "{}", out.stdout);
+
+    let yaml = yaml.split("server:").next().unwrap().to_string();
+    write(dir.path(), "app.yaml", &yaml);
+    for i in 0..30 {
+        exec(agno(dir.path()).args(["run", "app.yaml", "--agent", "helper", "--session", &format!("s{i}"), "hello"]))
+            .expect(EXIT_OK);
+    }
+    let mut shell = std::process::Command::new("bash");
+    shell
+        .current_dir(dir.path())
+        .arg("-c")
+        .arg(format!("set -o pipefail; {} sessions app.yaml export | head -c 100 > /dev/null", support::cli::BIN));
+    let out = shell.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "a reader that stops early is not an error: {stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+}

@@ -263,8 +263,12 @@ async fn prometheus_metrics_are_read_by_prometheus_own_parser() {
     };
     assert_eq!(parsed["families"]["agno_run_run_duration_seconds"], "histogram");
     assert_eq!(parsed["families"]["agno_run_runs"], "counter", "the parser names counters without _total");
-    assert_eq!(sample("agno_run_runs_total", json!({"kind": "agent", "status": "ok"})), 3.0, "calc, untraced, helper");
-    assert_eq!(sample("agno_run_runs_total", json!({"kind": "team", "status": "ok"})), 1.0);
+    assert_eq!(
+        sample("agno_run_runs_total", json!({"kind": "agent", "status": "completed"})),
+        3.0,
+        "calc, untraced, helper"
+    );
+    assert_eq!(sample("agno_run_runs_total", json!({"kind": "team", "status": "completed"})), 1.0);
     assert_eq!(sample("agno_run_runs_in_flight", json!({"kind": "agent"})), 0.0);
     assert_eq!(sample("agno_run_tool_calls_total", json!({"tool": "calculator", "status": "ok"})), 1.0);
     assert_eq!(sample("agno_run_model_calls_total", json!({"model": "scripted", "status": "ok"})), 6.0);
@@ -320,4 +324,128 @@ async fn a_reload_that_turns_tracing_on_traces_the_next_runs() {
     run(&s, "agents", "a", "after", "u").await.ok();
     let listed = wait_for(&s, "/traces", |b| b["meta"]["total_count"] == 1 && b["data"][0]["total_spans"] == 2).await;
     assert_eq!(listed["data"][0]["input"], "after", "only the run after the reload is traced");
+}
+
+/// A trace written by someone else (Python Agno, a broken exporter): one root and `n` spans,
+/// chained (each the parent of the next) or flat (all under the root).
+fn write_trace(db: &std::path::Path, trace: &str, n: usize, chained: bool) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let t = "2026-12-04T10:00:00.000000+00:00";
+    c.execute(
+        "INSERT INTO agno_traces (trace_id, name, status, start_time, end_time, duration_ms, agent_id, created_at) VALUES (?1, 'Deep.run', 'OK', ?2, ?2, 1, 'deep', ?2)",
+        rusqlite::params![trace, t],
+    )
+    .unwrap();
+    let tx = c.unchecked_transaction().unwrap();
+    let id = |i: usize| format!("{}{i:014x}", &trace[30..32]);
+    for i in 0..=n {
+        let parent = match i {
+            0 => None,
+            _ if chained => Some(id(i - 1)),
+            _ => Some(id(0)),
+        };
+        tx.execute(
+            "INSERT INTO agno_spans (span_id, trace_id, parent_span_id, name, span_kind, status_code, start_time, end_time, duration_ms, attributes, created_at) VALUES (?1, ?2, ?3, ?4, 'INTERNAL', 'OK', ?5, ?5, 0, '{\"openinference.span.kind\": \"TOOL\"}', ?5)",
+            rusqlite::params![id(i), trace, parent, format!("s{i}"), t],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+fn count_nodes(v: &Value, depth: usize, max_depth: &mut usize) -> usize {
+    *max_depth = (*max_depth).max(depth);
+    1 + v["spans"].as_array().into_iter().flatten().map(|c| count_nodes(c, depth + 1, max_depth)).sum::<usize>()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_trace_thousands_deep_or_wide_is_answered_bounded_and_never_crashes_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        "version: 1\ndatabases:\n  local: {type: sqlite, db_file: t.db, tracing: true}\nmodels:\n  m: {provider: scripted}\nagents:\n  a: {model: m, db: local}\nserver:\n  prometheus_path: \"/:metrics\"\n",
+    );
+    let out =
+        std::process::Command::new(server::BIN).current_dir(dir.path()).args(["migrate", "app.yaml"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let deep = "000000000000000000000000000000dd";
+    let wide = "000000000000000000000000000000ee";
+    write_trace(&dir.path().join("t.db"), deep, 5000, true);
+    write_trace(&dir.path().join("t.db"), wide, 9000, false);
+    // An invalid metrics path is refused with a message, not a panic: the server still serves.
+    let s = Server::start(dir.path(), Start::new(&["app.yaml"]));
+    assert!(s.stderr().contains("prometheus_path must start with"), "{}", s.stderr());
+
+    let d = send(client().get(s.url(&format!("/traces/{deep}")))).await.ok();
+    let mut depth = 0;
+    let nodes = count_nodes(&d["tree"][0], 1, &mut depth);
+    assert_eq!(nodes, 5001, "every span is in the tree");
+    assert!(depth <= 34, "the root, 32 levels, and the rest as leaves of the last: {depth}");
+    let w = send(client().get(s.url(&format!("/traces/{wide}")))).await.ok();
+    assert_eq!(w["tree"][0]["spans"].as_array().unwrap().len(), 9000);
+    let found = send(
+        client()
+            .post(s.url("/traces/search"))
+            .json(&json!({"filter": {"op": "EQ", "key": "agent_id", "value": "deep"}})),
+    )
+    .await
+    .ok();
+    assert_eq!(found["meta"]["total_count"], 2);
+    // Hostile filter values: a wrong type, a huge pattern, a non-object filter.
+    let search = |body: Value| send(client().post(s.url("/traces/search")).json(&body));
+    let huge = "x".repeat(5000);
+    search(json!({"filter": {"op": "CONTAINS", "key": "name", "value": huge}})).await.error(400);
+    search(json!({"filter": {"op": "GT", "key": "duration_ms", "value": "soon"}})).await.error(400);
+    search(json!({"filter": {"op": "EQ", "key": "run_id", "value": {"a": 1}}})).await.error(400);
+    search(json!({"filter": []})).await.error(400);
+    let numeric = search(json!({"filter": {"op": "GTE", "key": "duration_ms", "value": "1"}})).await.ok();
+    assert_eq!(numeric["meta"]["total_count"], 2, "a number as text is a number for duration_ms");
+    let s2 = send(client().get(s.url("/health"))).await;
+    assert_eq!(s2.status, 200, "still serving");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stopped_right_after_its_runs_still_writes_their_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        "version: 1\ndatabases:\n  local: {type: sqlite, db_file: t.db, tracing: true}\nmodels:\n  m: {provider: scripted}\nagents:\n  a: {name: Echo, model: m, db: local}\n",
+    );
+    let s = Server::start(dir.path(), Start::new(&["app.yaml"]));
+    for i in 0..8 {
+        run(&s, "agents", "a", &format!("m{i}"), "u").await.ok();
+    }
+    s.signal("TERM");
+    let (status, stderr) = s.wait(30);
+    assert!(status.success(), "{stderr}");
+    let c = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    let traces: i64 =
+        c.query_row("SELECT COUNT(*) FROM agno_traces WHERE name = 'Echo.run'", [], |r| r.get(0)).unwrap();
+    assert_eq!(traces, 8, "the shutdown exported the last spans");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_filters_take_values_of_the_columns_type() {
+    let Some(url) = postgres() else { return };
+    let pg = PgSchema::new(&url);
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &config(&pg));
+    let s = Server::start(dir.path(), Start::new(&["app.yaml"]));
+    run(&s, "agents", "pgcalc", "6*7", "carol").await.ok();
+    wait_for(&s, "/traces?db_id=pg", |b| b["meta"]["total_count"] == 1 && b["data"][0]["total_spans"] == 4).await;
+    let search = |body: Value| send(client().post(s.url("/traces/search?db_id=pg")).json(&body));
+    for (filter, want) in [
+        (json!({"op": "GTE", "key": "duration_ms", "value": "0"}), 1),
+        (
+            json!({"op": "IN", "key": "duration_ms", "values": [0, "1", 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]}),
+            1,
+        ),
+        (json!({"op": "EQ", "key": "run_id", "value": 5}), 0),
+        (json!({"op": "CONTAINS", "key": "duration_ms", "value": ""}), 1),
+        (json!({"op": "NOT", "condition": {"op": "EQ", "key": "team_id", "value": "x"}}), 0),
+        (json!({"op": "CONTAINS", "key": "name", "value": "pg_CALC"}), 1),
+    ] {
+        let got = search(json!({"filter": filter})).await.ok();
+        assert_eq!(got["meta"]["total_count"], want, "{filter}: {got}");
+    }
 }

@@ -238,13 +238,24 @@ async fn export(store: &Store, mut q: SessionQuery, array: bool) -> Result<u64, 
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut n = 0u64;
+    // A reader that stops early (`| head`) ends the export, as a pipe's writer should: not an error.
     let io = |e: std::io::Error| StoreError::Backend {
         backend: "stdout",
         action: "write the export".into(),
         message: e.to_string(),
     };
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
+    macro_rules! put {
+        ($r:expr) => {
+            match $r {
+                Ok(()) => {}
+                Err(e) if gone(&e) => return Ok(n),
+                Err(e) => return Err(io(e)),
+            }
+        };
+    }
     if array {
-        out.write_all(b"[").map_err(io)?;
+        put!(out.write_all(b"["));
     }
     q.limit = Some(EXPORT_PAGE);
     let mut page = 1;
@@ -268,11 +279,11 @@ async fn export(store: &Store, mut q: SessionQuery, array: bool) -> Result<u64, 
             }
             let line = json!({"session": s, "runs": runs_json(&runs), "traces": trace_values});
             if array && n > 0 {
-                out.write_all(b",").map_err(io)?;
+                put!(out.write_all(b","));
             }
-            serde_json::to_writer(&mut out, &line).map_err(|e| io(e.into()))?;
+            put!(serde_json::to_writer(&mut out, &line).map_err(std::io::Error::from));
             if !array {
-                out.write_all(b"\n").map_err(io)?;
+                put!(out.write_all(b"\n"));
             }
             n += 1;
         }
@@ -282,12 +293,10 @@ async fn export(store: &Store, mut q: SessionQuery, array: bool) -> Result<u64, 
         page += 1;
     }
     if array {
-        out.write_all(b"]\n").map_err(io)?;
+        put!(out.write_all(b"]\n"));
     }
-    match out.flush() {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(io(e)),
-        _ => Ok(n),
-    }
+    put!(out.flush());
+    Ok(n)
 }
 
 /// One exported trace: its row, counts and spans.

@@ -988,7 +988,22 @@ impl Config {
                 *slot = redact_secrets(&redact_url(url), m.secrets()).into();
             }
         }
+        if let Some(otlp) = &self.server.otlp
+            && let Some(slot) = v.pointer_mut("/server/otlp/endpoint")
+        {
+            *slot = redact_endpoint(&otlp.endpoint).into();
+        }
         v
+    }
+}
+
+/// An HTTP endpoint as it may be shown: the password of its user part hidden (`redact_url`) and
+/// its query, which collectors' URLs use for keys (`?api_key=`), replaced by `***`.
+pub fn redact_endpoint(url: &str) -> String {
+    let shown = redact_url(url);
+    match shown.split_once('?') {
+        Some((base, _)) => format!("{base}?***"),
+        None => shown,
     }
 }
 

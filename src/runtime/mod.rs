@@ -565,6 +565,7 @@ fn run_span(parent: Option<tracing::Id>, scope: &Scope, name: &str, input: &str)
         user.id = Empty,
         agno.run.id = scope.run_id(),
         agno_run.kind = kind.as_str(),
+        agno_run.status = Empty,
         input.value = Empty,
         output.value = Empty,
         output.mime_type = Empty,
@@ -606,6 +607,8 @@ fn record_outcome(span: &tracing::Span, result: &Result<crate::run::RunOutput, R
         Ok(out) => {
             span.record("output.value", run::span_text(&out.content).as_ref());
             span.record("output.mime_type", "application/json");
+            let status = out.run.status.map_or("completed", |s| s.as_str());
+            span.record("agno_run.status", status.to_lowercase());
             match out.run.status {
                 Some(crate::store::RunStatus::Completed) | None => span.record("otel.status_code", "ok"),
                 Some(status) => {
@@ -616,6 +619,8 @@ fn record_outcome(span: &tracing::Span, result: &Result<crate::run::RunOutput, R
         }
         Err(e) => {
             let text = e.to_string();
+            let status = if matches!(e, RunError::Cancelled { .. }) { "cancelled" } else { "error" };
+            span.record("agno_run.status", status);
             span.record("output.value", run::span_text(&text).as_ref());
             span.record("otel.status_code", "error");
             span.record("otel.status_description", text);

@@ -203,6 +203,11 @@ pub async fn serve(
         Ok(Err(join)) => Err(ServeError::Serve(std::io::Error::other(join.to_string()))),
         Err(_) => Ok(()),
     };
+    // The runs' last spans are exported before the process goes (bounded: a collector that does
+    // not answer costs 5 s at most).
+    if let Some(t) = app.generation().process().telemetry().cloned() {
+        let _ = tokio::task::spawn_blocking(move || t.flush(Duration::from_secs(5))).await;
+    }
     app.generation().process().close().await;
     tracing::info!("stopped");
     served
@@ -306,9 +311,7 @@ pub fn router(app: Shared) -> Router {
         .route("/metrics/refresh", post(usage::refresh))
         .route("/metrics/refresh/status", get(usage::status));
     let api = match app.settings.prometheus_path.as_deref() {
-        Some(path)
-            if path.starts_with('/') && !RESERVED.iter().any(|r| path == *r || path.starts_with(&format!("{r}/"))) =>
-        {
+        Some(path) if metrics_path_ok(path) => {
             if let Some(t) = app.generation().process().telemetry() {
                 t.set_metrics(true);
             }
@@ -317,7 +320,7 @@ pub fn router(app: Shared) -> Router {
         Some(path) => {
             tracing::error!(
                 path,
-                "server.prometheus_path must start with `/` and not be an API route; Prometheus metrics are not served"
+                "server.prometheus_path must start with `/`, hold only letters, digits and `/._~-`, and not be an API route; Prometheus metrics are not served"
             );
             api
         }
@@ -336,6 +339,17 @@ pub fn router(app: Shared) -> Router {
         router = router.layer(cors);
     }
     router.with_state(app)
+}
+
+/// True for a `prometheus_path` the router can take: `/segment[/segment...]` of letters, digits
+/// and `._~-` (no `{` `}` `*` `:`, which the router reads as patterns), outside the API's paths.
+fn metrics_path_ok(path: &str) -> bool {
+    let plain = path.len() <= 256
+        && path.starts_with('/')
+        && path[1..]
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || "._~-".contains(c)));
+    plain && !RESERVED.iter().any(|r| *r != "/" && (path == *r || path.starts_with(&format!("{r}/"))))
 }
 
 /// The API's own paths, which `prometheus_path` may not take.

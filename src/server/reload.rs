@@ -132,6 +132,7 @@ fn restart_required(started: &ServerSettings, next: &ServerSettings) -> Vec<Stri
     check("shutdown_timeout", started.shutdown_timeout == next.shutdown_timeout);
     check("sse_keep_alive", started.sse_keep_alive == next.sse_keep_alive);
     check("reload", started.reload == next.reload);
+    check("prometheus_path", started.prometheus_path == next.prometheus_path);
     out
 }
 

@@ -3,6 +3,8 @@
 //! `POST /traces/search`, in Agno 3.1.10's shapes (null fields left out, `Z` times, `"1.50s"`
 //! durations). They read what telemetry wrote (or Python Agno did); they write nothing.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
@@ -169,14 +171,75 @@ fn node(s: &SpanRow, children: Option<Vec<Value>>) -> Map<String, Value> {
     m
 }
 
-fn subtree(s: &SpanRow, spans: &[SpanRow]) -> Value {
-    Value::Object(node(s, Some(children(&s.span_id, spans))))
+/// Deepest span tree answered (32 levels: the JSON stays within the 128 levels parsers such as
+/// serde_json accept): a deeper span (a hostile or broken trace: Agno's are about ten
+/// deep) hangs under its ancestor at this depth, so that building and writing the tree never
+/// recurses without bound.
+const MAX_TREE_DEPTH: usize = 32;
+
+/// The spans' children by parent, each list in start order: built once, so a tree costs one
+/// pass over the spans.
+fn child_index(spans: &[SpanRow]) -> HashMap<&str, Vec<usize>> {
+    let mut index: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, s) in spans.iter().enumerate() {
+        if let Some(p) = s.parent_span_id.as_deref() {
+            index.entry(p).or_default().push(i);
+        }
+    }
+    for kids in index.values_mut() {
+        kids.sort_by(|a, b| spans[*a].start_time.cmp(&spans[*b].start_time));
+    }
+    index
 }
 
-fn children(parent: &str, spans: &[SpanRow]) -> Vec<Value> {
-    let mut kids: Vec<&SpanRow> = spans.iter().filter(|c| c.parent_span_id.as_deref() == Some(parent)).collect();
-    kids.sort_by(|a, b| a.start_time.cmp(&b.start_time));
-    kids.into_iter().map(|c| subtree(c, spans)).collect()
+/// The nodes under `parent`, built without recursion: depth-first with an explicit stack, each
+/// node finished once its children are. Past [`MAX_TREE_DEPTH`] the descendants are flattened
+/// into the last level.
+fn children(parent: &str, spans: &[SpanRow], index: &HashMap<&str, Vec<usize>>) -> Vec<Value> {
+    // (span index, depth, its finished children)
+    struct Frame {
+        span: usize,
+        depth: usize,
+        kids: Vec<Value>,
+        next: usize,
+        pending: Vec<usize>,
+    }
+    let roots: Vec<usize> = index.get(parent).cloned().unwrap_or_default();
+    let mut out = Vec::with_capacity(roots.len());
+    let mut seen = vec![false; spans.len()];
+    for root in roots {
+        if std::mem::replace(&mut seen[root], true) {
+            continue;
+        }
+        let kids_of = |i: usize| index.get(spans[i].span_id.as_str()).cloned().unwrap_or_default();
+        let mut stack = vec![Frame { span: root, depth: 1, kids: Vec::new(), next: 0, pending: kids_of(root) }];
+        while let Some(top) = stack.last_mut() {
+            if top.next < top.pending.len() {
+                let child = top.pending[top.next];
+                top.next += 1;
+                if std::mem::replace(&mut seen[child], true) {
+                    continue; // a cycle of parent ids
+                }
+                if top.depth >= MAX_TREE_DEPTH {
+                    // Too deep: the child and all its descendants become leaves here.
+                    let more = kids_of(child);
+                    top.kids.push(Value::Object(node(&spans[child], None)));
+                    top.pending.extend(more);
+                    continue;
+                }
+                let depth = top.depth + 1;
+                stack.push(Frame { span: child, depth, kids: Vec::new(), next: 0, pending: kids_of(child) });
+                continue;
+            }
+            let done = stack.pop().expect("a frame");
+            let value = Value::Object(node(&spans[done.span], Some(done.kids)));
+            match stack.last_mut() {
+                Some(parent) => parent.kids.push(value),
+                None => out.push(value),
+            }
+        }
+    }
+    out
 }
 
 /// Agno's `TraceDetail.from_trace_and_spans`.
@@ -202,7 +265,7 @@ fn detail(t: &TraceSummary, spans: &[SpanRow]) -> Value {
             let empty = output.as_str().is_none_or(|s| s.trim().is_empty() || s.trim() == "None");
             if kind(root) == "CHAIN" && empty {
                 let mut kids: Vec<&SpanRow> =
-                    spans.iter().filter(|c| c.parent_span_id.as_deref() == Some(&root.span_id)).collect();
+                    spans.iter().filter(|c| c.parent_span_id.as_deref() == Some(root.span_id.as_str())).collect();
                 kids.sort_by(|a, b| b.end_time.cmp(&a.end_time));
                 if let Some(last) = kids.first() {
                     output = last.attributes.get("output.value").cloned().unwrap_or(Value::Null);
@@ -227,10 +290,11 @@ fn detail(t: &TraceSummary, spans: &[SpanRow]) -> Value {
         .filter(|r| kind(r) == "CHAIN")
         .find_map(|r| r.attributes.get("agno.workflow.step_types").and_then(Value::as_array).cloned())
         .unwrap_or_default();
+    let index = child_index(spans);
     let tree: Vec<Value> = roots
         .iter()
         .map(|r| {
-            let mut kids = children(&r.span_id, spans);
+            let mut kids = children(&r.span_id, spans, &index);
             for (i, k) in kids.iter_mut().enumerate() {
                 if let (Some(st), Some(o)) = (step_types.get(i), k.as_object_mut()) {
                     o.insert("step_type".into(), st.clone());
@@ -276,10 +340,16 @@ fn detail(t: &TraceSummary, spans: &[SpanRow]) -> Value {
 /// A time filter as Agno reads it (`Z`, an offset, or naive UTC), as the stored ISO text.
 fn parse_time(name: &str, v: &str) -> ApiResult<String> {
     use time::format_description::well_known::Rfc3339;
-    let parsed = time::OffsetDateTime::parse(v, &Rfc3339).or_else(|_| {
-        time::PrimitiveDateTime::parse(v, &time::format_description::well_known::Iso8601::DEFAULT)
-            .map(|p| p.assume_utc())
-    });
+    let parsed = time::OffsetDateTime::parse(v, &Rfc3339)
+        .or_else(|_| {
+            time::PrimitiveDateTime::parse(v, &time::format_description::well_known::Iso8601::DEFAULT)
+                .map(|p| p.assume_utc())
+        })
+        .or_else(|_| {
+            // A date alone is its midnight, UTC (Python's `fromisoformat` reads it so).
+            time::Date::parse(v, time::macros::format_description!("[year]-[month]-[day]"))
+                .map(|d| d.midnight().assume_utc())
+        });
     match parsed {
         Ok(t) => Ok(crate::telemetry::export::iso(t.to_offset(time::UtcOffset::UTC).into())),
         Err(_) => Err(ApiError::bad_request(format!(
@@ -453,6 +523,10 @@ pub(super) struct SearchQuery {
 const MAX_FILTER_DEPTH: usize = 10;
 /// Most conditions in one filter expression: a hostile body cannot make a huge WHERE clause.
 const MAX_FILTER_NODES: usize = 200;
+/// Most spans in the trees of one search answer (the traces of a page share it).
+const MAX_SEARCH_SPANS: usize = 20_000;
+/// Longest value in a filter expression (a LIKE pattern SQLite would refuse as too complex).
+const MAX_FILTER_VALUE: usize = 4096;
 
 fn pyrepr(v: &Value) -> String {
     crate::pyrepr::repr(v)
@@ -478,11 +552,30 @@ fn parse_filter(v: &Value, depth: usize, nodes: &mut usize) -> Result<Cond, Stri
             .copied()
             .ok_or_else(|| format!("Unknown filter key '{key}'; one of {}", FILTER_COLUMNS.join(", ")))
     };
-    let time_value = |col: &str, v: Value| -> Value {
-        match (&v, ["start_time", "end_time", "created_at"].contains(&col)) {
-            (Value::String(s), true) => parse_time(col, s).map(Value::String).unwrap_or(v),
-            _ => v,
+    // A value of the column's type: a whole number for `duration_ms`, text for the others
+    // (times normalized as stored); anything else is refused, so that no backend compares
+    // across types (PostgreSQL would refuse the query).
+    let coerce = |col: &str, v: &Value| -> Result<Value, String> {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => return Err(format!("the value for '{col}' must be a string or a number, not {other}")),
+        };
+        if text.len() > MAX_FILTER_VALUE {
+            return Err(format!("a filter value is at most {MAX_FILTER_VALUE} bytes"));
         }
+        if col == "duration_ms" {
+            return text
+                .trim()
+                .parse::<i64>()
+                .map(Value::from)
+                .map_err(|_| format!("'duration_ms' takes a whole number of milliseconds, not {text:?}"));
+        }
+        if ["start_time", "end_time", "created_at"].contains(&col) {
+            return Ok(Value::String(parse_time(col, &text).unwrap_or(text)));
+        }
+        Ok(Value::String(text))
     };
     let cmp = match op {
         "EQ" => Some(Op::Eq),
@@ -500,7 +593,13 @@ fn parse_filter(v: &Value, depth: usize, nodes: &mut usize) -> Result<Cond, Stri
             return Err(format!("{op} filter requires 'key' and 'value' fields. Got: {}", pyrepr(v)));
         };
         let col = column(v)?;
-        return Ok(Cond::Cmp(col, cmp, time_value(col, value.clone())));
+        let value = if matches!(cmp, Op::Contains | Op::StartsWith) {
+            // A substring of the column's text, whatever its type.
+            coerce("name", value)?
+        } else {
+            coerce(col, value)?
+        };
+        return Ok(Cond::Cmp(col, cmp, value));
     }
     match op {
         "IN" => {
@@ -512,7 +611,7 @@ fn parse_filter(v: &Value, depth: usize, nodes: &mut usize) -> Result<Cond, Stri
             if *nodes > MAX_FILTER_NODES {
                 return Err(format!("Filter expression has more than {MAX_FILTER_NODES} conditions"));
             }
-            Ok(Cond::In(col, values.iter().map(|x| time_value(col, x.clone())).collect()))
+            Ok(Cond::In(col, values.iter().map(|x| coerce(col, x)).collect::<Result<Vec<_>, _>>()?))
         }
         "AND" | "OR" => {
             let Some(conds) = v.get("conditions").and_then(Value::as_array) else {
@@ -550,6 +649,10 @@ pub(super) async fn search(
         Some(other) => return Err(ApiError::bad_request(format!("Invalid group_by '{other}': run or session"))),
     };
     let expr = match &body.filter {
+        None | Some(Value::Null) => None,
+        Some(f) if !f.is_object() => {
+            return Err(ApiError::bad_request("Invalid filter expression: the filter is an object"));
+        }
         Some(f) if f.as_object().is_some_and(|o| !o.is_empty()) => Some(
             parse_filter(f, 0, &mut 0).map_err(|e| ApiError::bad_request(format!("Invalid filter expression: {e}")))?,
         ),
@@ -565,8 +668,12 @@ pub(super) async fn search(
     }
     let p = store.list_traces(&query).await?;
     let mut data = Vec::with_capacity(p.items.len());
+    let mut budget = MAX_SEARCH_SPANS;
     for t in &p.items {
-        let spans = store.trace_spans(&t.trace.trace_id).await?;
+        // Past the answer's span budget, a trace is answered without its tree (`tree: []`):
+        // its own route gives the whole of it.
+        let spans = if budget > 0 { store.trace_spans(&t.trace.trace_id).await? } else { Vec::new() };
+        budget = budget.saturating_sub(spans.len());
         data.push(detail(t, &spans));
     }
     Ok(Json(json!({"data": data, "meta": meta(p.page, p.limit, p.total, started)})))

@@ -325,11 +325,14 @@ fn cond_sql(d: Dialect, c: &Cond, f: &mut super::sql::Filter, alias: &str) -> St
                 Op::Lt => "<",
                 Op::Lte => "<=",
                 Op::Contains | Op::StartsWith => {
-                    let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()).to_lowercase();
+                    let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                    // Each side lowered as the database lowers the column: SQLite's `lower()`
+                    // knows ASCII only, PostgreSQL's the whole of Unicode.
+                    let text = if d == Dialect::Sqlite { text.to_ascii_lowercase() } else { text.to_lowercase() };
                     let escaped = text.replace('/', "//").replace('%', "/%").replace('_', "/_");
                     let pattern = if *op == Op::Contains { format!("%{escaped}%") } else { format!("{escaped}%") };
                     let ph = next(&Value::String(pattern), f);
-                    return format!("lower({alias}{col}) LIKE {ph} ESCAPE '/'");
+                    return format!("lower(CAST({alias}{col} AS TEXT)) LIKE {ph} ESCAPE '/'");
                 }
             };
             let ph = next(v, f);
@@ -345,7 +348,11 @@ fn cond_sql(d: Dialect, c: &Cond, f: &mut super::sql::Filter, alias: &str) -> St
         Cond::And(cs) | Cond::Or(cs) => {
             let join = if matches!(c, Cond::And(_)) { " AND " } else { " OR " };
             let parts: Vec<String> = cs.iter().map(|c| cond_sql(d, c, f, alias)).collect();
-            if parts.is_empty() { "1 = 1".into() } else { format!("({})", parts.join(join)) }
+            match (parts.is_empty(), matches!(c, Cond::And(_))) {
+                (true, true) => "1 = 1".into(),
+                (true, false) => "1 = 0".into(),
+                _ => format!("({})", parts.join(join)),
+            }
         }
         Cond::Not(c) => format!("NOT ({})", cond_sql(d, c, f, alias)),
     }
@@ -425,8 +432,13 @@ pub(crate) fn root_input(attributes: Option<&str>) -> Option<String> {
     v.get("input.value").and_then(Value::as_str).map(str::to_string)
 }
 
-/// True when `c` holds for `t` (the memory store's search).
+/// True when `c` holds for `t` (the memory store's search), with SQL's three-valued logic: a
+/// comparison with a NULL column is unknown, and unknown is not a match.
 pub(crate) fn matches(c: &Cond, t: &TraceRow) -> bool {
+    eval(c, t) == Some(true)
+}
+
+fn eval(c: &Cond, t: &TraceRow) -> Option<bool> {
     let get = |col: &str| -> Value {
         let s = |v: &Option<String>| v.clone().map(Value::String).unwrap_or(Value::Null);
         match col {
@@ -452,27 +464,53 @@ pub(crate) fn matches(c: &Cond, t: &TraceRow) -> bool {
             _ => None,
         }
     };
+    use std::cmp::Ordering::{Equal, Greater, Less};
     match c {
         Cond::Cmp(col, op, v) => {
             let a = get(col);
-            let text = |x: &Value| x.as_str().map(str::to_lowercase).unwrap_or_else(|| x.to_string().to_lowercase());
-            match op {
-                Op::Eq => cmp(&a, v) == Some(std::cmp::Ordering::Equal),
-                Op::Neq => cmp(&a, v).is_some_and(|o| o != std::cmp::Ordering::Equal),
-                Op::Gt => cmp(&a, v) == Some(std::cmp::Ordering::Greater),
-                Op::Gte => cmp(&a, v).is_some_and(|o| o != std::cmp::Ordering::Less),
-                Op::Lt => cmp(&a, v) == Some(std::cmp::Ordering::Less),
-                Op::Lte => cmp(&a, v).is_some_and(|o| o != std::cmp::Ordering::Greater),
-                Op::Contains => !a.is_null() && text(&a).contains(&text(v)),
-                Op::StartsWith => !a.is_null() && text(&a).starts_with(&text(v)),
+            if a.is_null() {
+                return None;
             }
+            let text = |x: &Value| x.as_str().map(str::to_lowercase).unwrap_or_else(|| x.to_string().to_lowercase());
+            let o = cmp(&a, v);
+            Some(match op {
+                Op::Eq => o == Some(Equal),
+                Op::Neq => o.is_some_and(|o| o != Equal),
+                Op::Gt => o == Some(Greater),
+                Op::Gte => o.is_some_and(|o| o != Less),
+                Op::Lt => o == Some(Less),
+                Op::Lte => o.is_some_and(|o| o != Greater),
+                Op::Contains => text(&a).contains(&text(v)),
+                Op::StartsWith => text(&a).starts_with(&text(v)),
+            })
         }
         Cond::In(col, vs) => {
             let a = get(col);
-            vs.iter().any(|v| cmp(&a, v) == Some(std::cmp::Ordering::Equal))
+            if a.is_null() {
+                return None;
+            }
+            Some(vs.iter().any(|v| cmp(&a, v) == Some(Equal)))
         }
-        Cond::And(cs) => cs.iter().all(|c| matches(c, t)),
-        Cond::Or(cs) => cs.iter().any(|c| matches(c, t)),
-        Cond::Not(c) => !matches(c, t),
+        Cond::And(cs) => {
+            let all: Vec<Option<bool>> = cs.iter().map(|c| eval(c, t)).collect();
+            if all.contains(&Some(false)) {
+                Some(false)
+            } else if all.contains(&None) {
+                None
+            } else {
+                Some(true)
+            }
+        }
+        Cond::Or(cs) => {
+            let all: Vec<Option<bool>> = cs.iter().map(|c| eval(c, t)).collect();
+            if all.contains(&Some(true)) {
+                Some(true)
+            } else if all.contains(&None) {
+                None
+            } else {
+                Some(false)
+            }
+        }
+        Cond::Not(c) => eval(c, t).map(|b| !b),
     }
 }

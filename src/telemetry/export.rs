@@ -68,7 +68,7 @@ impl Sinks {
         self.otlp = otlp.and_then(|c| match otlp_exporter(&c) {
             Ok(e) => Some((c, Arc::new(e))),
             Err(e) => {
-                tracing::error!(endpoint = %crate::config::redact_url(&c.endpoint), error = %e, "cannot make the OTLP exporter; traces are not exported over OTLP");
+                tracing::error!(endpoint = %crate::config::redact_endpoint(&c.endpoint), error = %crate::config::redact_endpoint(&e), "cannot make the OTLP exporter; traces are not exported over OTLP");
                 None
             }
         });
@@ -104,6 +104,8 @@ pub struct Stats {
     pub sent: u64,
     /// Batches a database or the collector refused.
     pub failed: u64,
+    /// Batches not sent to the collector because it was too far behind.
+    pub dropped: u64,
 }
 
 #[derive(Default)]
@@ -111,6 +113,7 @@ struct Counters {
     written: AtomicU64,
     sent: AtomicU64,
     failed: AtomicU64,
+    dropped: AtomicU64,
 }
 
 enum Job {
@@ -118,27 +121,57 @@ enum Job {
     Drain(oneshot::Sender<()>),
 }
 
-/// The export worker: a thread with a current-thread runtime, fed by [`Forward`].
+/// Batches waiting for the collector; more are dropped (and counted) rather than holding up
+/// the database's writes or the SDK's queue.
+const OTLP_BACKLOG: usize = 64;
+
+/// The export worker: a thread with a current-thread runtime running two tasks, fed by
+/// [`Forward`]: the database writer (which the SDK's batch processor waits for, so its flush
+/// means "written") and the OTLP sender (fed without waiting: a slow or dead collector delays
+/// only itself).
 pub(super) struct Worker {
     tx: mpsc::Sender<Job>,
+    otlp_tx: mpsc::Sender<Job>,
     counters: Arc<Counters>,
 }
 
 impl Worker {
     pub(super) fn start(sinks: Arc<Mutex<Sinks>>) -> Worker {
         let (tx, mut rx) = mpsc::channel::<Job>(16);
+        let (otlp_tx, mut otlp_rx) = mpsc::channel::<Job>(OTLP_BACKLOG);
         let counters = Arc::new(Counters::default());
-        let c = counters.clone();
+        let (c, c2) = (counters.clone(), counters.clone());
+        let otlp_feed = otlp_tx.clone();
+        let sinks2 = sinks.clone();
         let spawned = std::thread::Builder::new().name("agno-run-telemetry".into()).spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 tracing::error!("cannot start the telemetry runtime; no trace is exported");
                 return;
             };
             rt.block_on(async move {
+                let sender = tokio::spawn(async move {
+                    while let Some(job) = otlp_rx.recv().await {
+                        match job {
+                            Job::Batch(batch, done) => {
+                                send_otlp(&sinks2, batch, &c2).await;
+                                let _ = done.send(());
+                            }
+                            Job::Drain(done) => {
+                                let _ = done.send(());
+                            }
+                        }
+                    }
+                });
                 while let Some(job) = rx.recv().await {
                     match job {
                         Job::Batch(batch, done) => {
-                            export(&sinks, batch, &c).await;
+                            let for_otlp = write_databases(&sinks, batch, &c).await;
+                            if let Some(batch) = for_otlp {
+                                let (ack, _) = oneshot::channel();
+                                if otlp_feed.try_send(Job::Batch(batch, ack)).is_err() {
+                                    c.dropped.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
                             let _ = done.send(());
                         }
                         Job::Drain(done) => {
@@ -146,30 +179,35 @@ impl Worker {
                         }
                     }
                 }
+                drop(otlp_feed);
+                let _ = sender.await;
             });
         });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the telemetry thread; no trace is exported");
         }
-        Worker { tx, counters }
+        Worker { tx, otlp_tx, counters }
     }
 
     pub(super) fn forward(&self) -> Forward {
         Forward { tx: self.tx.clone() }
     }
 
-    /// Waits (at most `within`) until every batch sent before is exported.
+    /// Waits (at most `within`) until every batch handed over before is written and sent.
     pub(super) fn drain(&self, within: Duration) {
-        let (done, wait) = oneshot::channel();
-        if self.tx.try_send(Job::Drain(done)).is_err() {
-            return;
-        }
         let deadline = std::time::Instant::now() + within;
-        let mut wait = wait;
-        while std::time::Instant::now() < deadline {
-            match wait.try_recv() {
-                Err(oneshot::error::TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(2)),
-                _ => return,
+        // The database writer first: what it passes on to the sender is queued before the
+        // sender's own drain marker.
+        for tx in [&self.tx, &self.otlp_tx] {
+            let (done, mut wait) = oneshot::channel();
+            if tx.try_send(Job::Drain(done)).is_err() {
+                continue;
+            }
+            while std::time::Instant::now() < deadline {
+                match wait.try_recv() {
+                    Err(oneshot::error::TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(2)),
+                    _ => break,
+                }
             }
         }
     }
@@ -179,6 +217,7 @@ impl Worker {
             written: self.counters.written.load(Ordering::Relaxed),
             sent: self.counters.sent.load(Ordering::Relaxed),
             failed: self.counters.failed.load(Ordering::Relaxed),
+            dropped: self.counters.dropped.load(Ordering::Relaxed),
         }
     }
 }
@@ -201,13 +240,14 @@ impl SpanExporter for Forward {
     }
 }
 
-async fn export(sinks: &Mutex<Sinks>, mut batch: Vec<SpanData>, c: &Counters) {
+/// Writes the spans routed to tracing databases; returns the batch when a collector wants it.
+async fn write_databases(sinks: &Mutex<Sinks>, mut batch: Vec<SpanData>, c: &Counters) -> Option<Vec<SpanData>> {
     for span in &mut batch {
         span.attributes.retain(|kv| !kv.key.as_str().starts_with(OWN_PREFIX));
     }
     // What to do, decided under the lock; done after it.
     let (otlp, per_db) = {
-        let Ok(mut s) = sinks.lock() else { return };
+        let Ok(mut s) = sinks.lock() else { return None };
         let mut per_db: HashMap<String, Vec<&SpanData>> = HashMap::new();
         for span in &batch {
             let trace = span.span_context.trace_id();
@@ -225,7 +265,7 @@ async fn export(sinks: &Mutex<Sinks>, mut batch: Vec<SpanData>, c: &Counters) {
                 Some((store, rows(&spans), n))
             })
             .collect();
-        (s.otlp.as_ref().map(|(_, e)| e.clone()), per_db)
+        (s.otlp.is_some(), per_db)
     };
     for (store, rows, n) in per_db {
         match store.write_traces(&rows).await {
@@ -238,16 +278,20 @@ async fn export(sinks: &Mutex<Sinks>, mut batch: Vec<SpanData>, c: &Counters) {
             }
         }
     }
-    if let Some(exporter) = otlp {
-        let n = batch.len();
-        match exporter.export(batch).await {
-            Ok(()) => {
-                c.sent.fetch_add(n as u64, Ordering::Relaxed);
-            }
-            Err(e) => {
-                c.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, spans = n, "cannot export traces over OTLP; this batch is lost");
-            }
+    otlp.then_some(batch)
+}
+
+/// Sends one batch to the collector (the exporter of the moment).
+async fn send_otlp(sinks: &Mutex<Sinks>, batch: Vec<SpanData>, c: &Counters) {
+    let Some(exporter) = sinks.lock().ok().and_then(|s| s.otlp.as_ref().map(|(_, e)| e.clone())) else { return };
+    let n = batch.len();
+    match exporter.export(batch).await {
+        Ok(()) => {
+            c.sent.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        Err(e) => {
+            c.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, spans = n, "cannot export traces over OTLP; this batch is lost");
         }
     }
 }

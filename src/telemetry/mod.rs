@@ -28,7 +28,8 @@ use crate::store::Store;
 /// A layer of the process's subscriber.
 pub type BoxedLayer = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
 
-/// Most spans waiting to be exported; more are dropped (and counted) rather than slowing runs.
+/// Most spans waiting to be exported; more are dropped (by the SDK's batch processor, which
+/// logs it) rather than slowing runs.
 const QUEUE: usize = 8192;
 
 /// The process's telemetry: cheap to clone.

@@ -39,14 +39,18 @@ struct Families {
 
 /// Help texts of every metric, by name.
 const HELP: &[(&str, &str, &str)] = &[
-    ("agno_run_runs_total", "counter", "Runs ended, by kind (agent, team, workflow) and status."),
+    (
+        "agno_run_runs_total",
+        "counter",
+        "Runs ended, by kind (agent, team, workflow) and status (completed, error, cancelled).",
+    ),
     ("agno_run_run_duration_seconds", "histogram", "Run duration, by kind."),
     ("agno_run_runs_in_flight", "gauge", "Runs in progress, by kind."),
     ("agno_run_steps_total", "counter", "Workflow steps ended, by status."),
     ("agno_run_model_calls_total", "counter", "Model calls, by model and status."),
     ("agno_run_model_call_duration_seconds", "histogram", "Model call duration, by model."),
     ("agno_run_tokens_total", "counter", "Tokens, by model and type (input, output)."),
-    ("agno_run_tool_calls_total", "counter", "Tool calls, by tool and status (ok, error)."),
+    ("agno_run_tool_calls_total", "counter", "Tool calls, by tool and status (ok, error, cancelled)."),
     ("agno_run_reloads_total", "counter", "Config reloads attempted, by outcome."),
     ("agno_run_db_pool_connections", "gauge", "Database pool connections, by database and state (in_use, max)."),
 ];
@@ -68,6 +72,7 @@ impl Metrics {
     pub fn count(&self, name: &'static str, labels: Labels, by: f64) {
         self.with(|f| {
             let family = f.counters.entry(name).or_default();
+            let labels = clipped(labels);
             let labels = bounded(family.len(), family.contains_key(&labels), labels);
             *family.entry(labels).or_default() += by;
         });
@@ -76,6 +81,7 @@ impl Metrics {
     fn gauge_add(&self, name: &'static str, labels: Labels, by: f64) {
         self.with(|f| {
             let family = f.gauges.entry(name).or_default();
+            let labels = clipped(labels);
             let labels = bounded(family.len(), family.contains_key(&labels), labels);
             *family.entry(labels).or_default() += by;
         });
@@ -84,6 +90,7 @@ impl Metrics {
     fn observe(&self, name: &'static str, labels: Labels, seconds: f64) {
         self.with(|f| {
             let family = f.histograms.entry(name).or_default();
+            let labels = clipped(labels);
             let labels = bounded(family.len(), family.contains_key(&labels), labels);
             let h = family.entry(labels).or_default();
             if h.counts.is_empty() {
@@ -144,12 +151,31 @@ impl Extra {
     }
 }
 
+/// Longest label value kept (characters); cut before the series is keyed, so two long values
+/// that share their start are one series, never two that print alike.
+const MAX_LABEL_CHARS: usize = 200;
+
 fn bounded(len: usize, present: bool, labels: Labels) -> Labels {
     if present || len < MAX_SERIES {
         labels
     } else {
         labels.into_iter().map(|(k, _)| (k, "other".to_string())).collect()
     }
+}
+
+fn clipped(labels: Labels) -> Labels {
+    labels
+        .into_iter()
+        .map(
+            |(k, v)| {
+                if v.chars().count() > MAX_LABEL_CHARS {
+                    (k, v.chars().take(MAX_LABEL_CHARS).collect())
+                } else {
+                    (k, v)
+                }
+            },
+        )
+        .collect()
 }
 
 fn number(v: f64) -> String {
@@ -166,7 +192,7 @@ fn labels_text(labels: &Labels, le: Option<&str>) -> String {
 
 fn escape(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
-    for c in v.chars().take(200) {
+    for c in v.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
@@ -184,6 +210,9 @@ struct Observed {
     model: String,
     tool: String,
     error: bool,
+    ok: bool,
+    /// A run's own status (`completed`, `error`, `cancelled`, ...), when it says.
+    status: Option<String>,
     input_tokens: u64,
     output_tokens: u64,
     started: Option<Instant>,
@@ -195,7 +224,11 @@ impl Visit for Observed {
             "agno_run.kind" => self.kind = value.to_string(),
             "llm.model_name" => self.model = value.to_string(),
             "tool.name" => self.tool = value.to_string(),
-            "otel.status_code" => self.error = value.eq_ignore_ascii_case("error"),
+            "otel.status_code" => {
+                self.error = value.eq_ignore_ascii_case("error");
+                self.ok = value.eq_ignore_ascii_case("ok");
+            }
+            "agno_run.status" => self.status = Some(value.to_string()),
             _ => {}
         }
     }
@@ -213,7 +246,10 @@ impl Visit for Observed {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if matches!(field.name(), "agno_run.kind" | "llm.model_name" | "tool.name" | "otel.status_code") {
+        if matches!(
+            field.name(),
+            "agno_run.kind" | "agno_run.status" | "llm.model_name" | "tool.name" | "otel.status_code"
+        ) {
             let text = format!("{value:?}");
             self.record_str(field, text.trim_matches('"'));
         }
@@ -262,7 +298,13 @@ where
         let Some(span) = ctx.span(&id) else { return };
         let Some(o) = span.extensions_mut().remove::<Observed>() else { return };
         let seconds = o.started.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0);
-        let status = if o.error { "error" } else { "ok" }.to_string();
+        // A span that ended without an outcome was dropped mid-way: its run was cancelled.
+        let status = match &o.status {
+            Some(s) => s.clone(),
+            None if o.error => "error".into(),
+            None if o.ok => "ok".into(),
+            None => "cancelled".into(),
+        };
         let m = &self.metrics;
         match o.kind.as_str() {
             k if is_run(k) => {
@@ -304,6 +346,18 @@ mod tests {
         let text = m.render(&Extra::default());
         assert!(text.contains("agno_run_tool_calls_total{tool=\"other\",status=\"other\"} 5"), "{text}");
         assert_eq!(text.matches("agno_run_tool_calls_total{").count(), MAX_SERIES + 1);
+    }
+
+    #[test]
+    fn long_label_values_are_cut_before_keying_so_no_two_series_print_alike() {
+        let m = Metrics::default();
+        for end in ["1", "2"] {
+            m.count("agno_run_model_calls_total", vec![("model", format!("{}{end}", "x".repeat(210)))], 1.0);
+        }
+        let text = m.render(&Extra::default());
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("agno_run_model_calls_total{")).collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        assert!(lines[0].ends_with(" 2"), "{text}");
     }
 
     #[test]
