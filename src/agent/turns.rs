@@ -75,7 +75,7 @@ fn unix_now_f64() -> f64 {
 }
 
 /// The span of one model call (Agno's `OpenAIChat.invoke`), its input recorded only when traced.
-fn model_span(model: &crate::model::Model, chat: &[ChatMessage], stream: bool) -> tracing::Span {
+fn model_span(model: &crate::model::Model, chat: &[ChatMessage], stream: bool, traced: bool) -> tracing::Span {
     use tracing::field::Empty;
     let class = model.describe()["name"].as_str().unwrap_or("Model").to_string();
     let span = tracing::info_span!(
@@ -97,7 +97,8 @@ fn model_span(model: &crate::model::Model, chat: &[ChatMessage], stream: bool) -
         llm.token_count.total = Empty,
         openinference.span.kind = "LLM",
     );
-    if !span.is_disabled()
+    if traced
+        && !span.is_disabled()
         && let Ok(text) = serde_json::to_string(&json!({ "messages": chat }))
     {
         span.record("input.value", crate::run::span_text(&text).as_ref());
@@ -106,11 +107,20 @@ fn model_span(model: &crate::model::Model, chat: &[ChatMessage], stream: bool) -
 }
 
 /// A model call's outcome on its span: the answer and tokens, or the error.
-fn model_outcome(span: &tracing::Span, reply: Option<&Result<crate::model::Reply, crate::model::ModelError>>) {
+fn model_outcome(
+    span: &tracing::Span,
+    reply: Option<&Result<crate::model::Reply, crate::model::ModelError>>,
+    traced: bool,
+) {
     if span.is_disabled() {
         return;
     }
     match reply {
+        Some(Ok(r)) if !traced => {
+            span.record("llm.token_count.prompt", r.usage.input_tokens.min(i64::MAX as u64) as i64);
+            span.record("llm.token_count.completion", r.usage.output_tokens.min(i64::MAX as u64) as i64);
+            span.record("otel.status_code", "ok");
+        }
         Some(Ok(r)) => {
             let calls: Vec<Value> = r
                 .tool_calls
@@ -216,13 +226,13 @@ impl Turns<'_> {
                     scope.emit(EventKind::Content(text.to_string()));
                 }
             };
-            let span = model_span(&self.agent.model, &chat, self.input.stream);
+            let span = model_span(&self.agent.model, &chat, self.input.stream, scope.traced());
             let reply = tokio::select! {
                 reply = self.agent.model.complete(&chat, offer, self.input.stream, &mut on_event).instrument(span.clone()) => Some(reply),
                 () = over.notified() => None,
             };
             record.waiting += call_clock.elapsed();
-            model_outcome(&span, reply.as_ref());
+            model_outcome(&span, reply.as_ref(), scope.traced());
             drop(span);
             record.first_token = first_token;
             let Some(reply) = reply else {

@@ -363,6 +363,9 @@ struct ScopeInner {
     /// each run adds its own at its end; read by the root's caller (the `x-agno-run-overhead-ms`
     /// header).
     overhead: Arc<std::sync::atomic::AtomicU64>,
+    /// True while a trace sink (a database, OTLP) takes this run's spans: only then are their
+    /// texts (inputs, outputs, arguments) copied into them. Metrics alone need none.
+    traced: std::sync::atomic::AtomicBool,
 }
 
 /// The `tracing` target of the spans telemetry exports (runs, steps, model and tool calls):
@@ -440,6 +443,7 @@ impl Scope {
                 outbox: None,
                 span: std::sync::OnceLock::new(),
                 overhead: Arc::default(),
+                traced: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         (scope, rx, started_rx)
@@ -478,9 +482,20 @@ impl Scope {
                 outbox,
                 span: std::sync::OnceLock::new(),
                 overhead: p.overhead.clone(),
+                traced: std::sync::atomic::AtomicBool::new(p.traced.load(std::sync::atomic::Ordering::Relaxed)),
             }),
         };
         (scope, started_rx)
+    }
+
+    /// Says whether a trace sink takes this run's spans (set when the run starts).
+    pub fn set_traced(&self, traced: bool) {
+        self.inner.traced.store(traced, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// True when a trace sink takes this run's spans: their texts are worth recording.
+    pub fn traced(&self) -> bool {
+        self.inner.traced.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Adds `own` to agno-run's own time of the run tree.

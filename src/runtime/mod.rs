@@ -513,6 +513,7 @@ impl Launcher for Generation {
             // The run's span: a top-level run roots a trace (never under the HTTP request's span);
             // a member run is a child of its team's run (as Agno's, not of the delegating tool
             // call); a workflow step's run is a child of the step's span, the current one.
+            scope.set_traced(self.process.telemetry.as_ref().is_some_and(Telemetry::exporting));
             let span = match &request.parent {
                 None => run_span(None, &scope, &name, &request.input.message),
                 Some(_) if request.input.nested.is_some() => {
@@ -529,12 +530,13 @@ impl Launcher for Generation {
             let launcher: Arc<dyn Launcher> = self.clone();
             let task_scope = scope.clone();
             let run_span = span.clone();
+            let traced = scope.traced();
             let work = async move {
                 let result = match executor {
                     Executor::Agent(agent) => agent.execute(task_scope, request.input, launcher).await,
                     Executor::Workflow(w) => w.execute(task_scope, request.input, launcher).await,
                 };
-                record_outcome(&run_span, &result);
+                record_outcome(&run_span, &result, traced);
                 result
             }
             .instrument(span);
@@ -574,7 +576,9 @@ fn run_span(parent: Option<tracing::Id>, scope: &Scope, name: &str, input: &str)
     if span.is_disabled() {
         return span;
     }
-    span.record("input.value", run::span_text(input).as_ref());
+    if scope.traced() {
+        span.record("input.value", run::span_text(input).as_ref());
+    }
     let id = scope.component_id();
     match kind {
         SessionType::Agent => {
@@ -599,14 +603,16 @@ fn run_span(parent: Option<tracing::Id>, scope: &Scope, name: &str, input: &str)
 
 /// A run's outcome on its span: OK for a completed run; ERROR with Agno's `run status: …` for
 /// one stored otherwise, or with the error for one that failed to run.
-fn record_outcome(span: &tracing::Span, result: &Result<crate::run::RunOutput, RunError>) {
+fn record_outcome(span: &tracing::Span, result: &Result<crate::run::RunOutput, RunError>, traced: bool) {
     if span.is_disabled() {
         return;
     }
     match result {
         Ok(out) => {
-            span.record("output.value", run::span_text(&out.content).as_ref());
-            span.record("output.mime_type", "application/json");
+            if traced {
+                span.record("output.value", run::span_text(&out.content).as_ref());
+                span.record("output.mime_type", "application/json");
+            }
             let status = out.run.status.map_or("completed", |s| s.as_str());
             span.record("agno_run.status", status.to_lowercase());
             match out.run.status {

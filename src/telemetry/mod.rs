@@ -119,6 +119,11 @@ impl Telemetry {
         self.inner.export_on.store(on, Ordering::Relaxed);
     }
 
+    /// True while a sink (a tracing database, OTLP) takes spans.
+    pub fn exporting(&self) -> bool {
+        self.inner.export_on.load(Ordering::Relaxed)
+    }
+
     /// Serves (or stops serving) Prometheus metrics: their spans are observed only meanwhile.
     pub fn set_metrics(&self, on: bool) {
         self.inner.metrics_on.store(on, Ordering::Relaxed);

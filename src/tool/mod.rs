@@ -206,9 +206,13 @@ impl Toolbox {
     /// fails that call, not the run: the model is told, and the run goes on.
     pub async fn invoke(tool: &dyn Tool, args: Value, ctx: ToolContext) -> Result<String, ToolError> {
         use tracing::Instrument;
-        let span = tool_span(tool, &args);
+        let traced = ctx.scope.traced();
+        let span = tool_span(tool, &args, traced);
         let result = Self::invoke_bare(tool, args, ctx).instrument(span.clone()).await;
-        if !span.is_disabled() {
+        if !traced && !span.is_disabled() {
+            let status = if result.is_ok() { "ok" } else { "error" };
+            span.record("otel.status_code", status);
+        } else if !span.is_disabled() {
             let text = match &result {
                 Ok(t) => t.clone(),
                 Err(e) => e.to_string(),
@@ -246,7 +250,7 @@ impl Toolbox {
 }
 
 /// The span of one tool call (Agno's: the function's name, `TOOL`).
-fn tool_span(tool: &dyn Tool, args: &Value) -> tracing::Span {
+fn tool_span(tool: &dyn Tool, args: &Value, traced: bool) -> tracing::Span {
     use tracing::field::Empty;
     let spec = tool.spec();
     let span = tracing::info_span!(
@@ -265,7 +269,7 @@ fn tool_span(tool: &dyn Tool, args: &Value) -> tracing::Span {
         output.mime_type = "text/plain",
         openinference.span.kind = "TOOL",
     );
-    if !span.is_disabled() {
+    if traced && !span.is_disabled() {
         let text = args.to_string();
         let text = crate::run::span_text(&text);
         span.record("input.value", text.as_ref());

@@ -157,7 +157,7 @@ impl Exec<'_> {
                 StepKind::Router { .. } => "Router",
             };
             self.scope.emit(EventKind::StepStarted { step: step.name.clone(), step_type: kind.into() });
-            let span = step_span(step, &prev);
+            let span = step_span(step, &prev, self.scope.traced());
             let mut out = tracing::Instrument::instrument(self.step_body(step, prev), span.clone()).await;
             if self.scope.cancel_token().is_cancelled() {
                 // Cancelled: no further step starts, whatever this one's `on_error`.
@@ -196,7 +196,9 @@ impl Exec<'_> {
                 _ => None,
             };
             if !span.is_disabled() {
-                span.record("output.value", crate::run::span_text(&o.content).as_ref());
+                if self.scope.traced() {
+                    span.record("output.value", crate::run::span_text(&o.content).as_ref());
+                }
                 if o.success && out.is_ok() {
                     span.record("otel.status_code", "ok");
                 } else {
@@ -692,7 +694,7 @@ fn sum_metrics<'a>(outputs: impl Iterator<Item = &'a Value>) -> Value {
 
 /// The span of one workflow step (Agno's `first_step.execute`, `CHAIN`): a child of the
 /// workflow's run, or of the step that holds it.
-fn step_span(step: &StepConfig, input: &str) -> tracing::Span {
+fn step_span(step: &StepConfig, input: &str, traced: bool) -> tracing::Span {
     use tracing::field::Empty;
     let kind = match &step.kind {
         StepKind::Agent { .. } => "agent",
@@ -716,7 +718,7 @@ fn step_span(step: &StepConfig, input: &str) -> tracing::Span {
         output.mime_type = "text/plain",
         openinference.span.kind = "CHAIN",
     );
-    if !span.is_disabled() {
+    if traced && !span.is_disabled() {
         span.record("input.value", crate::run::span_text(input).as_ref());
     }
     span
