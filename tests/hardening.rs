@@ -932,6 +932,9 @@ fn run_documented(commands: &[(String, String)], pg_schemas: &[&str]) {
             // A stream: Agno's SSE events, ending with the run's completion.
             assert!(stdout.contains("event: RunStarted"), "{origin}: `{line}` streamed no RunStarted:\n{stdout}");
             assert!(stdout.contains("event: RunCompleted"), "{origin}: `{line}` did not complete:\n{stdout}");
+        } else if expect == Expect::NeedsServer && line.contains(" | grep ") {
+            // A header or text the pipe's grep found (pipefail: it failed otherwise).
+            assert!(!stdout.trim().is_empty(), "{origin}: `{line}` printed nothing");
         } else if expect == Expect::NeedsServer {
             // An answer, and not an error one (`curl -s` exits 0 on a 4xx).
             let body: Value = serde_json::from_str(stdout.trim())
@@ -970,7 +973,7 @@ fn every_try_it_command_in_examples_and_configs_works_as_written() {
     }
     assert!(commands.len() >= 10, "{commands:?}");
     // Every example that has a feature to show has a "Try it".
-    for name in ["tools.yaml", "state.yaml", "sqlite.yaml", "history.yaml"] {
+    for name in ["tools.yaml", "state.yaml", "sqlite.yaml", "history.yaml", "observability.yaml"] {
         assert!(commands.iter().any(|(f, _)| f.ends_with(name)), "examples/{name} has no Try it");
     }
     if needs_pg && !postgres_up() {

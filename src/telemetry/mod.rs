@@ -68,8 +68,8 @@ impl Telemetry {
         let worker = export::Worker::start(sinks.clone());
         let config = BatchConfigBuilder::default()
             .with_max_queue_size(QUEUE)
-            .with_max_export_batch_size(512)
-            .with_scheduled_delay(Duration::from_millis(500))
+            .with_max_export_batch_size(1024)
+            .with_scheduled_delay(Duration::from_millis(1000))
             .build();
         let processor = BatchSpanProcessor::builder(worker.forward()).with_batch_config(config).build();
         let provider = SdkTracerProvider::builder()
@@ -100,6 +100,9 @@ impl Telemetry {
             .with_threads(false)
             .with_level(false)
             .with_target(false)
+            // Parents come from tracing's own span tree; entering the OpenTelemetry context on
+            // every poll of a run's future would cost each await for nothing.
+            .with_context_activation(false)
             .with_filter(Switch(on));
         let metrics =
             prometheus::Layer::new(self.inner.metrics.clone()).with_filter(Switch(self.inner.metrics_on.clone()));
