@@ -150,6 +150,10 @@ async fn the_server_traces_runs_into_sqlite_and_postgres_and_serves_agnos_trace_
     assert_eq!(stats["meta"]["total_count"], 2);
     assert_eq!(stats["data"][0]["total_traces"], 1);
 
+    let schema = send(client().get(s.url("/traces/filter-schema"))).await.ok();
+    assert_eq!(schema["fields"].as_array().unwrap().len(), 13);
+    assert_eq!(schema["fields"][0]["values"], json!(["OK", "ERROR"]));
+    assert!(schema["fields"][1]["values"].is_null(), "nulls are kept here, as AgentOS");
     let search = |body: Value| send(client().post(s.url("/traces/search")).json(&body));
     let found = search(json!({"filter": {"op": "AND", "conditions": [
         {"op": "CONTAINS", "key": "name", "value": "calc"},

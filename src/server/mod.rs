@@ -305,6 +305,7 @@ pub fn router(app: Shared) -> Router {
         .route("/optimize-memories", axum::routing::post(memories::optimize))
         .route("/traces", get(traces::list))
         .route("/traces/search", post(traces::search))
+        .route("/traces/filter-schema", get(traces::filter_schema))
         .route("/traces/{trace_id}", get(traces::get))
         .route("/trace_session_stats", get(traces::session_stats))
         .route("/metrics", get(usage::get))

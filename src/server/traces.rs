@@ -413,6 +413,32 @@ pub(super) async fn list(State(app): State<Shared>, Query(q): Query<ListQuery>) 
     Ok(Json(json!({"data": data, "meta": meta(page.page, page.limit, page.total, started)})))
 }
 
+/// `GET /traces/filter-schema`: the fields a search filter may name, their types and operators
+/// (AgentOS's fixed list; nulls kept).
+pub(super) async fn filter_schema() -> Json<Value> {
+    let text_ops = json!(["EQ", "NEQ", "CONTAINS", "STARTSWITH", "IN"]);
+    let time_ops = json!(["GT", "GTE", "LT", "LTE"]);
+    let field = |key: &str, label: &str, kind: &str, ops: &Value, values: Value| json!({"key": key, "label": label, "type": kind, "operators": ops, "values": values});
+    Json(json!({
+        "fields": [
+            field("status", "Status", "enum", &json!(["EQ", "NEQ", "IN"]), json!(["OK", "ERROR"])),
+            field("user_id", "User ID", "string", &text_ops, Value::Null),
+            field("agent_id", "Agent ID", "string", &text_ops, Value::Null),
+            field("team_id", "Team ID", "string", &text_ops, Value::Null),
+            field("workflow_id", "Workflow ID", "string", &text_ops, Value::Null),
+            field("session_id", "Session ID", "string", &text_ops, Value::Null),
+            field("run_id", "Run ID", "string", &text_ops, Value::Null),
+            field("name", "Trace Name", "string", &json!(["EQ", "NEQ", "CONTAINS", "STARTSWITH"]), Value::Null),
+            field("trace_id", "Trace ID", "string", &text_ops, Value::Null),
+            field("duration_ms", "Duration (ms)", "number", &json!(["EQ", "NEQ", "GT", "GTE", "LT", "LTE"]), Value::Null),
+            field("start_time", "Start Time", "datetime", &time_ops, Value::Null),
+            field("end_time", "End Time", "datetime", &time_ops, Value::Null),
+            field("created_at", "Created At", "datetime", &time_ops, Value::Null),
+        ],
+        "logical_operators": ["AND", "OR"],
+    }))
+}
+
 /// Query of `GET /traces/{trace_id}`.
 #[derive(Debug, Deserialize)]
 pub(super) struct GetQuery {
