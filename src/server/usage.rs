@@ -108,18 +108,7 @@ pub(super) async fn get(State(app): State<Shared>, Query(q): Query<MetricsQuery>
     let rows = store.list_usage(from.as_deref(), until.as_deref(), q.user_id.as_deref()).await?;
     let all = store.list_usage(None, None, q.user_id.as_deref()).await?;
     let updated = all.iter().filter_map(|r| r.updated_at).max();
-    let updated = updated.map(|t| {
-        let t = time::OffsetDateTime::from_unix_timestamp(t).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-        json!(format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ))
-    });
+    let updated = updated.map(crate::store::usage::epoch_z);
     Ok(Json(json!({"metrics": items(&rows, q.user_id.as_deref()), "updated_at": updated})))
 }
 

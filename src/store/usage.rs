@@ -315,7 +315,8 @@ pub fn by_owner(rows: &[UsageRow], user: &str) -> Vec<Value> {
         .collect()
 }
 
-fn epoch_z(t: i64) -> Value {
+/// Epoch seconds as AgentOS writes them: `2026-12-04T19:46:32Z`.
+pub fn epoch_z(t: i64) -> Value {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
         .map(|t| {
