@@ -988,7 +988,7 @@ fn every_try_it_command_in_examples_and_configs_works_as_written() {
 #[test]
 fn every_example_in_help_and_readme_works_as_shown() {
     let mut texts = vec![("agno-run --help".to_string(), exec(agno(project()).arg("--help")).stdout)];
-    for sub in ["serve", "validate", "schema", "migrate", "run", "chat", "sessions", "config", "tools"] {
+    for sub in ["serve", "validate", "schema", "migrate", "run", "chat", "sessions", "config", "tools", "graph"] {
         texts.push((format!("agno-run {sub} --help"), exec(agno(project()).args([sub, "--help"])).stdout));
     }
     for sub in ["list", "show", "runs", "export", "delete", "rename"] {

@@ -22,6 +22,7 @@ macro_rules! say_part {
     }};
 }
 
+mod graph_cmd;
 mod memories_cmd;
 mod migrate_cmd;
 pub mod report;
@@ -127,6 +128,11 @@ pub enum Command {
         after_help = "Examples:\n  agno-run tools examples/mcp.yaml\n  agno-run tools examples/mcp.yaml --agent clock --format json\n  agno-run tools configs/app.yaml --agent assistant\n\nThe MCP servers the agents use are started (stdio) or connected to (streamable HTTP), asked for their tools, and stopped again; nothing is run or stored.\nExit status: 0 listed, 1 an MCP server did not start (its tools are missing; why is on stderr), 2 an unknown agent, 78 invalid config."
     )]
     Tools(tools_cmd::ToolsArgs),
+    /// Draw the config's structure: agents, teams, workflows and what they use, as Mermaid or DOT.
+    #[command(
+        after_help = "Examples:\n  agno-run graph configs/app.yaml\n  agno-run graph examples/workflows.yaml --format dot | dot -Tsvg > workflows.svg\n  agno-run graph examples/teams.yaml --format mermaid > graph.mmd\n\nNodes and edges are sorted, so the output is stable and a diff of it shows a change of structure. Nothing is opened, started or stored.\nExit status: 0 drawn, 78 invalid config."
+    )]
+    Graph(graph_cmd::GraphArgs),
     /// Print the resolved config (defaults applied, relative paths resolved, secrets hidden).
     #[command(
         after_help = "Examples:\n  agno-run config configs/app.yaml\n  AGNO_SERVER__PORT=8080 agno-run config configs/\n  agno-run config configs/ --host 0.0.0.0 --port 9000\n\nServer settings layer: files, then AGNO_SERVER__<KEY> variables, then these flags."
@@ -331,6 +337,7 @@ pub fn run(cli: Cli, telemetry: Option<crate::telemetry::Telemetry>) -> ExitCode
         Command::Sessions(args) => sessions_cmd::run(args),
         Command::Memories(args) => memories_cmd::run(args),
         Command::Tools(args) => tools_cmd::run(args),
+        Command::Graph(args) => graph_cmd::run(args),
     };
     ExitCode::from(code)
 }
