@@ -4,6 +4,23 @@
 
 use serde_json::Value;
 
+/// Python's `datetime.isoformat()` of a naive UTC time, microseconds always written:
+/// `2026-12-04T19:02:51.687428`. Callers add the offset Agno writes where it writes one
+/// (`+00:00` in trace rows, `Z` in AgentOS answers).
+pub fn isoformat(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}
+
 /// `repr(value)` as Python writes it for the same data (dict, list, str, int, float, bool, None).
 pub fn repr(value: &Value) -> String {
     let mut out = String::new();

@@ -1055,9 +1055,9 @@ async fn daily_usage_is_calculated_per_user_and_day_and_recalculated_in_place(b:
     assert_eq!((bob[0].team_sessions_count, bob[0].team_runs_count), (1, 1));
     let merged = agno_run::store::usage::by_date(&listed);
     assert_eq!(merged.len(), 1);
-    assert_eq!(merged[0]["users_count"], 2);
-    assert_eq!(merged[0]["agent_runs_count"], 3);
-    assert_eq!(merged[0]["model_metrics"].as_array().unwrap().len(), 2);
+    assert_eq!(merged[0].users_count, 2);
+    assert_eq!(merged[0].agent_runs_count, 3);
+    assert_eq!(merged[0].model_metrics.as_array().unwrap().len(), 2);
 
     // Recalculating today updates the same rows (same id), with the new counts.
     let mut r = run("u-a-r2", "u-a", "COMPLETED");

@@ -77,7 +77,7 @@ fn unix_now_f64() -> f64 {
 /// The span of one model call (Agno's `OpenAIChat.invoke`), its input recorded only when traced.
 fn model_span(model: &crate::model::Model, chat: &[ChatMessage], stream: bool, traced: bool) -> tracing::Span {
     use tracing::field::Empty;
-    let class = model.describe()["name"].as_str().unwrap_or("Model").to_string();
+    let class = model.class();
     let span = tracing::info_span!(
         target: crate::run::SPAN_TARGET,
         "model",
@@ -116,12 +116,15 @@ fn model_outcome(
         return;
     }
     match reply {
-        Some(Ok(r)) if !traced => {
+        Some(Ok(r)) => {
+            // As i64: tracing-opentelemetry records a u64 as text.
             span.record("llm.token_count.prompt", r.usage.input_tokens.min(i64::MAX as u64) as i64);
             span.record("llm.token_count.completion", r.usage.output_tokens.min(i64::MAX as u64) as i64);
+            span.record("llm.token_count.total", r.usage.total_tokens.min(i64::MAX as u64) as i64);
             span.record("otel.status_code", "ok");
-        }
-        Some(Ok(r)) => {
+            if !traced {
+                return;
+            }
             let calls: Vec<Value> = r
                 .tool_calls
                 .iter()
@@ -138,11 +141,6 @@ fn model_outcome(
             }
             let text = Value::Array(vec![message]).to_string();
             span.record("output.value", crate::run::span_text(&text).as_ref());
-            // As i64: tracing-opentelemetry records a u64 as text.
-            span.record("llm.token_count.prompt", r.usage.input_tokens.min(i64::MAX as u64) as i64);
-            span.record("llm.token_count.completion", r.usage.output_tokens.min(i64::MAX as u64) as i64);
-            span.record("llm.token_count.total", r.usage.total_tokens.min(i64::MAX as u64) as i64);
-            span.record("otel.status_code", "ok");
         }
         Some(Err(e)) => {
             span.record("otel.status_code", "error");

@@ -522,8 +522,8 @@ async fn settle(generation: &Generation) {
     }
     // The runs' spans are exported before the process goes (bounded: a collector that does not
     // answer costs 5 s at most).
-    if let Some(t) = generation.process().telemetry().cloned() {
-        let _ = tokio::task::spawn_blocking(move || t.flush(std::time::Duration::from_secs(5))).await;
+    if let Some(t) = generation.process().telemetry() {
+        t.finish(std::time::Duration::from_secs(5)).await;
     }
     generation.process().close().await;
 }

@@ -127,22 +127,17 @@ pub(super) fn run(args: SessionsArgs) -> u8 {
             Ok(_) => config.agents.get(a).map(|agent| agent.db.clone()),
             Err(code) => return code,
         },
-        Action::Export { agent, team, workflow, .. } if agent.is_some() || team.is_some() || workflow.is_some() => {
-            let (kind, id) = match (agent, team, workflow) {
-                (Some(a), _, _) => (SessionType::Agent, a),
-                (_, Some(t), _) => (SessionType::Team, t),
-                (_, _, Some(w)) => (SessionType::Workflow, w),
-                _ => unreachable!("one of them is set"),
-            };
-            match super::run_cmd::target(&config, kind, id) {
+        Action::Export { .. } => match export_component(&args.action) {
+            Some((kind, id)) => match super::run_cmd::target(&config, kind, id) {
                 Ok(_) => match kind {
                     SessionType::Agent => config.agents.get(id).map(|c| c.db.clone()),
                     SessionType::Team => config.teams.get(id).map(|c| c.db.clone()),
                     SessionType::Workflow => config.workflows.get(id).map(|c| c.db.clone()),
                 },
                 Err(code) => return code,
-            }
-        }
+            },
+            None => None,
+        },
         _ => None,
     };
     let db = args.db.clone().or(agent_db).or_else(|| config.agents.values().next().map(|a| a.db.clone()));
@@ -162,13 +157,8 @@ pub(super) fn run(args: SessionsArgs) -> u8 {
             Ok(s) => s,
             Err(code) => return code,
         };
-        if let Action::Export { agent, team, workflow, since, until } = args.action {
-            let component = match (agent, team, workflow) {
-                (Some(a), _, _) => Some((SessionType::Agent, a)),
-                (_, Some(t), _) => Some((SessionType::Team, t)),
-                (_, _, Some(w)) => Some((SessionType::Workflow, w)),
-                _ => None,
-            };
+        if let Action::Export { since, until, .. } = args.action {
+            let component = export_component(&args.action).map(|(kind, id)| (kind, id.to_string()));
             let q = SessionQuery {
                 session_type: component.as_ref().map(|c| c.0),
                 component_id: component.map(|c| c.1),
@@ -211,6 +201,16 @@ pub(super) fn run(args: SessionsArgs) -> u8 {
             }
         }
     })
+}
+
+/// The agent, team or workflow an `export` is limited to (clap lets at most one be given).
+fn export_component(action: &Action) -> Option<(SessionType, &str)> {
+    match action {
+        Action::Export { agent: Some(a), .. } => Some((SessionType::Agent, a)),
+        Action::Export { team: Some(t), .. } => Some((SessionType::Team, t)),
+        Action::Export { workflow: Some(w), .. } => Some((SessionType::Workflow, w)),
+        _ => None,
+    }
 }
 
 /// `--since`/`--until`: a date (`2026-12-01`, midnight UTC), an RFC 3339 time, or epoch seconds.

@@ -471,17 +471,7 @@ pub fn parse_summary(text: &str) -> Result<Value, MemoryError> {
 /// Now as Python's `datetime.now().isoformat()` writes it (UTC, microseconds, no offset), so
 /// that Agno's `datetime.fromisoformat` reads it.
 fn iso_now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.microsecond()
-    )
+    crate::pyrepr::isoformat(time::OffsetDateTime::now_utc())
 }
 
 /// What an optimization did.

@@ -277,9 +277,14 @@ impl Model {
 
     /// `{name, id, provider}` as Agno stores it in `agent_data.model`.
     pub fn describe(&self) -> Value {
+        serde_json::json!({"name": self.class(), "id": self.name(), "provider": self.provider()})
+    }
+
+    /// Agno's model class name (`OpenAIChat`): `agent_data.model.name`, the model-call span's name.
+    pub fn class(&self) -> &'static str {
         match self {
-            Model::OpenAi(m) => serde_json::json!({"name": "OpenAIChat", "id": m.name(), "provider": "OpenAI"}),
-            Model::Scripted(m) => serde_json::json!({"name": "Scripted", "id": m.name(), "provider": "agno-run"}),
+            Model::OpenAi(_) => "OpenAIChat",
+            Model::Scripted(_) => "Scripted",
         }
     }
 

@@ -205,8 +205,8 @@ pub async fn serve(
     };
     // The runs' last spans are exported before the process goes (bounded: a collector that does
     // not answer costs 5 s at most).
-    if let Some(t) = app.generation().process().telemetry().cloned() {
-        let _ = tokio::task::spawn_blocking(move || t.flush(Duration::from_secs(5))).await;
+    if let Some(t) = app.generation().process().telemetry() {
+        t.finish(Duration::from_secs(5)).await;
     }
     app.generation().process().close().await;
     tracing::info!("stopped");

@@ -122,6 +122,14 @@ fn node_type(s: &SpanRow) -> String {
     }
 }
 
+/// A workflow span's metadata: (key in the answer, attribute).
+const WORKFLOW_METADATA: &[(&str, &str)] = &[
+    ("description", "agno.workflow.description"),
+    ("steps_count", "agno.workflow.steps_count"),
+    ("steps", "agno.workflow.steps"),
+    ("step_types", "agno.workflow.step_types"),
+];
+
 /// Agno's `TraceNode.from_span`.
 fn node(s: &SpanRow, children: Option<Vec<Value>>) -> Map<String, Value> {
     let mut m = Map::new();
@@ -152,12 +160,7 @@ fn node(s: &SpanRow, children: Option<Vec<Value>>) -> Map<String, Value> {
             ("output_tokens", "llm.token_count.completion"),
         ],
         "TOOL" => &[("tool_name", "tool.name"), ("parameters", "tool.parameters")],
-        "CHAIN" => &[
-            ("description", "agno.workflow.description"),
-            ("steps_count", "agno.workflow.steps_count"),
-            ("steps", "agno.workflow.steps"),
-            ("step_types", "agno.workflow.step_types"),
-        ],
+        "CHAIN" => WORKFLOW_METADATA,
         _ => &[],
     };
     for (k, a) in keys.iter().chain(&[("session_id", "session.id"), ("user_id", "user.id")]) {
@@ -315,12 +318,7 @@ fn detail(t: &TraceSummary, spans: &[SpanRow]) -> Value {
                 md.insert("total_output_tokens".into(), json!(output_tokens));
             }
             if kind(r) == "CHAIN" {
-                for (k, a) in [
-                    ("description", "agno.workflow.description"),
-                    ("steps_count", "agno.workflow.steps_count"),
-                    ("steps", "agno.workflow.steps"),
-                    ("step_types", "agno.workflow.step_types"),
-                ] {
+                for &(k, a) in WORKFLOW_METADATA {
                     if let Some(v) = attr(r, a) {
                         md.insert(k.into(), v.clone());
                     }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
+use super::reload::iso;
 use super::{Shared, sessions};
 use crate::store::usage::{UsageRow, by_date, by_owner};
 
@@ -45,17 +46,7 @@ impl UsageState {
 }
 
 fn now_iso() -> String {
-    let t = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.microsecond()
-    )
+    format!("{}Z", crate::pyrepr::isoformat(time::OffsetDateTime::now_utc()))
 }
 
 fn date_param(name: &str, v: &Option<String>) -> ApiResult<Option<String>> {
@@ -85,11 +76,33 @@ fn db_of(app: &Shared, db_id: Option<&str>) -> String {
     db_id.map(str::to_string).or_else(|| app.generation().config().databases.keys().next().cloned()).unwrap_or_default()
 }
 
+/// AgentOS's `DayAggregatedMetrics` (field order as AgentOS writes it; times in whole seconds).
+fn api(r: &UsageRow) -> Value {
+    json!({
+        "id": r.id,
+        "agent_runs_count": r.agent_runs_count,
+        "agent_sessions_count": r.agent_sessions_count,
+        "team_runs_count": r.team_runs_count,
+        "team_sessions_count": r.team_sessions_count,
+        "workflow_runs_count": r.workflow_runs_count,
+        "workflow_sessions_count": r.workflow_sessions_count,
+        "users_count": r.users_count,
+        "token_metrics": r.token_metrics,
+        "model_metrics": r.model_metrics,
+        "date": format!("{}T00:00:00Z", r.date),
+        "created_at": iso(r.created_at),
+        "updated_at": r.updated_at.map(iso),
+    })
+}
+
+/// Without a user, the days merged (Agno's `aggregate_metrics_by_date`); with one, that owner's
+/// rows (`identify_metrics_by_owner`).
 fn items(rows: &[UsageRow], user: Option<&str>) -> Vec<Value> {
-    match user {
+    let rows = match user {
         None => by_date(rows),
         Some(u) => by_owner(rows, u),
-    }
+    };
+    rows.iter().map(api).collect()
 }
 
 /// `GET /metrics`: `{metrics: [...], updated_at}`.
@@ -105,10 +118,13 @@ pub(super) async fn get(State(app): State<Shared>, Query(q): Query<MetricsQuery>
             tracing::warn!(db = %db, error = %e, "cannot recalculate the usage metrics; serving the stored ones");
         }
     }
-    let rows = store.list_usage(from.as_deref(), until.as_deref(), q.user_id.as_deref()).await?;
     let all = store.list_usage(None, None, q.user_id.as_deref()).await?;
-    let updated = all.iter().filter_map(|r| r.updated_at).max();
-    let updated = updated.map(crate::store::usage::epoch_z);
+    // AgentOS's `updated_at` is the latest over the whole table, whatever the date range.
+    let updated = all.iter().filter_map(|r| r.updated_at).max().map(iso);
+    let in_range = |r: &&UsageRow| {
+        from.as_deref().is_none_or(|f| r.date.as_str() >= f) && until.as_deref().is_none_or(|u| r.date.as_str() <= u)
+    };
+    let rows: Vec<UsageRow> = all.iter().filter(in_range).cloned().collect();
     Ok(Json(json!({"metrics": items(&rows, q.user_id.as_deref()), "updated_at": updated})))
 }
 

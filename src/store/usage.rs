@@ -3,7 +3,7 @@
 //! `calculate_metrics` does — but by aggregate queries (counts, token sums from
 //! `session_data.session_metrics`, model counts from the runs), never by reading whole rows.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::sql::Dialect;
 
@@ -260,7 +260,7 @@ pub(crate) fn rows(sessions: &[SessionGroup], runs: &[RunGroup], today: &str, no
 
 /// Agno's `aggregate_metrics_by_date`: the rows of each day merged (counts and tokens summed,
 /// models merged by id and provider, `users_count` the owners that day), id `YYYY-MM-DD_daily`.
-pub fn by_date(rows: &[UsageRow]) -> Vec<Value> {
+pub fn by_date(rows: &[UsageRow]) -> Vec<UsageRow> {
     let mut days: indexmap::IndexMap<String, UsageRow> = indexmap::IndexMap::new();
     for r in rows {
         match days.get_mut(&r.date) {
@@ -300,56 +300,19 @@ pub fn by_date(rows: &[UsageRow]) -> Vec<Value> {
             }
         }
     }
-    days.values().map(api).collect()
+    days.into_values().collect()
 }
 
 /// Agno's `identify_metrics_by_owner`: the rows of one owner as they are, id
 /// `YYYY-MM-DD_<user>_daily`.
-pub fn by_owner(rows: &[UsageRow], user: &str) -> Vec<Value> {
+pub fn by_owner(rows: &[UsageRow], user: &str) -> Vec<UsageRow> {
     rows.iter()
         .map(|r| {
             let mut r = r.clone();
             r.id = format!("{}_{user}_daily", r.date);
-            api(&r)
+            r
         })
         .collect()
-}
-
-/// Epoch seconds as AgentOS writes them: `2026-12-04T19:46:32Z`.
-pub fn epoch_z(t: i64) -> Value {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .map(|t| {
-            json!(format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            ))
-        })
-        .unwrap_or(Value::Null)
-}
-
-/// AgentOS's `DayAggregatedMetrics`.
-fn api(r: &UsageRow) -> Value {
-    let mut m = Map::new();
-    m.insert("id".into(), json!(r.id));
-    m.insert("agent_runs_count".into(), json!(r.agent_runs_count));
-    m.insert("agent_sessions_count".into(), json!(r.agent_sessions_count));
-    m.insert("team_runs_count".into(), json!(r.team_runs_count));
-    m.insert("team_sessions_count".into(), json!(r.team_sessions_count));
-    m.insert("workflow_runs_count".into(), json!(r.workflow_runs_count));
-    m.insert("workflow_sessions_count".into(), json!(r.workflow_sessions_count));
-    m.insert("users_count".into(), json!(r.users_count));
-    m.insert("token_metrics".into(), r.token_metrics.clone());
-    m.insert("model_metrics".into(), r.model_metrics.clone());
-    m.insert("date".into(), json!(format!("{}T00:00:00Z", r.date)));
-    m.insert("created_at".into(), epoch_z(r.created_at));
-    m.insert("updated_at".into(), r.updated_at.map(epoch_z).unwrap_or(Value::Null));
-    Value::Object(m)
 }
 
 /// `YYYY-MM-DD` of an epoch time (UTC).

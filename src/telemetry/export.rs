@@ -394,15 +394,5 @@ fn millis(start: SystemTime, end: SystemTime) -> i64 {
 /// Python's `datetime.isoformat()` of a UTC time, always with microseconds:
 /// `2026-12-04T19:02:51.687428+00:00`.
 pub fn iso(t: SystemTime) -> String {
-    let t = time::OffsetDateTime::from(t);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}+00:00",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.microsecond()
-    )
+    format!("{}+00:00", crate::pyrepr::isoformat(time::OffsetDateTime::from(t)))
 }

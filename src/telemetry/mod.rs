@@ -173,6 +173,13 @@ impl Telemetry {
         self.inner.worker.drain(deadline.saturating_duration_since(std::time::Instant::now()));
     }
 
+    /// [`Telemetry::flush`] from async code, for a command's end: the last spans exported, at
+    /// most `within` (a collector that does not answer costs no more).
+    pub async fn finish(&self, within: Duration) {
+        let t = self.clone();
+        let _ = tokio::task::spawn_blocking(move || t.flush(within)).await;
+    }
+
     /// What the export did so far (spans written, dropped, failed batches).
     pub fn stats(&self) -> export::Stats {
         self.inner.worker.stats()

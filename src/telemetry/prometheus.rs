@@ -72,8 +72,7 @@ impl Metrics {
     pub fn count(&self, name: &'static str, labels: Labels, by: f64) {
         self.with(|f| {
             let family = f.counters.entry(name).or_default();
-            let labels = clipped(labels);
-            let labels = bounded(family.len(), family.contains_key(&labels), labels);
+            let labels = series(family, labels);
             *family.entry(labels).or_default() += by;
         });
     }
@@ -81,8 +80,7 @@ impl Metrics {
     fn gauge_add(&self, name: &'static str, labels: Labels, by: f64) {
         self.with(|f| {
             let family = f.gauges.entry(name).or_default();
-            let labels = clipped(labels);
-            let labels = bounded(family.len(), family.contains_key(&labels), labels);
+            let labels = series(family, labels);
             *family.entry(labels).or_default() += by;
         });
     }
@@ -90,8 +88,7 @@ impl Metrics {
     fn observe(&self, name: &'static str, labels: Labels, seconds: f64) {
         self.with(|f| {
             let family = f.histograms.entry(name).or_default();
-            let labels = clipped(labels);
-            let labels = bounded(family.len(), family.contains_key(&labels), labels);
+            let labels = series(family, labels);
             let h = family.entry(labels).or_default();
             if h.counts.is_empty() {
                 h.counts = vec![0; BUCKETS.len()];
@@ -155,27 +152,25 @@ impl Extra {
 /// that share their start are one series, never two that print alike.
 const MAX_LABEL_CHARS: usize = 200;
 
-fn bounded(len: usize, present: bool, labels: Labels) -> Labels {
-    if present || len < MAX_SERIES {
+/// The key of `labels` in `family`: values cut to [`MAX_LABEL_CHARS`], then, past
+/// [`MAX_SERIES`] label sets, a new set counted as `other`.
+fn series<V>(family: &BTreeMap<Labels, V>, labels: Labels) -> Labels {
+    let labels: Labels =
         labels
-    } else {
-        labels.into_iter().map(|(k, _)| (k, "other".to_string())).collect()
-    }
-}
-
-fn clipped(labels: Labels) -> Labels {
-    labels
-        .into_iter()
-        .map(
-            |(k, v)| {
+            .into_iter()
+            .map(|(k, v)| {
                 if v.chars().count() > MAX_LABEL_CHARS {
                     (k, v.chars().take(MAX_LABEL_CHARS).collect())
                 } else {
                     (k, v)
                 }
-            },
-        )
-        .collect()
+            })
+            .collect();
+    if family.contains_key(&labels) || family.len() < MAX_SERIES {
+        labels
+    } else {
+        labels.into_iter().map(|(k, _)| (k, "other".to_string())).collect()
+    }
 }
 
 fn number(v: f64) -> String {

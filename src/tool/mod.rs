@@ -209,22 +209,23 @@ impl Toolbox {
         let traced = ctx.scope.traced();
         let span = tool_span(tool, &args, traced);
         let result = Self::invoke_bare(tool, args, ctx).instrument(span.clone()).await;
-        if !traced && !span.is_disabled() {
-            let status = if result.is_ok() { "ok" } else { "error" };
-            span.record("otel.status_code", status);
-        } else if !span.is_disabled() {
-            let text = match &result {
-                Ok(t) => t.clone(),
-                Err(e) => e.to_string(),
-            };
-            span.record("output.value", crate::run::span_text(&text).as_ref());
+        if !span.is_disabled() {
             match &result {
-                Ok(_) => span.record("otel.status_code", "ok"),
-                Err(e) => {
-                    span.record("otel.status_code", "error");
-                    span.record("otel.status_description", e.to_string())
+                Ok(text) => {
+                    span.record("otel.status_code", "ok");
+                    if traced {
+                        span.record("output.value", crate::run::span_text(text).as_ref());
+                    }
                 }
-            };
+                Err(e) => {
+                    let text = e.to_string();
+                    span.record("otel.status_code", "error");
+                    if traced {
+                        span.record("output.value", crate::run::span_text(&text).as_ref());
+                    }
+                    span.record("otel.status_description", text);
+                }
+            }
         }
         result
     }
